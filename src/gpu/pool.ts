@@ -1,0 +1,122 @@
+// A buffer pool that recycles GPU buffers by size class and usage, and counts bytes
+// (current and peak) so memory reports and budgets see every allocation.
+import { LimitExceededError, OutOfMemoryError } from './errors.ts';
+
+/** Round a request up to its size class: multiples of 256 B below 64 KiB, then 1/8 steps of
+ *  the power of two (at most 12.5% waste), so buffers of nearly equal size share a class. */
+export function sizeClass(bytes: number): number {
+  const n = Math.max(16, bytes);
+  if (n <= 65536) return Math.ceil(n / 256) * 256;
+  const step = 2 ** (Math.floor(Math.log2(n)) - 3);
+  return Math.ceil(n / step) * step;
+}
+
+export interface MemoryStats {
+  /** Bytes of every live GPU buffer this pool created (in use or waiting in the pool). */
+  allocatedBytes: number;
+  /** Bytes handed out and not yet released. */
+  inUseBytes: number;
+  /** Highest `inUseBytes` seen since creation or the last `resetPeak()`. */
+  peakInUseBytes: number;
+  /** Highest `allocatedBytes` seen. */
+  peakAllocatedBytes: number;
+  buffers: number;
+}
+
+export interface PoolLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  /** Optional budget: allocations beyond it fail before the device is asked. */
+  budgetBytes?: number;
+}
+
+export class BufferPool {
+  private free = new Map<string, GPUBuffer[]>();
+  /** Released while commands that use them may still be unsubmitted: recycled at the next submit. */
+  private deferred: GPUBuffer[] = [];
+  private stats: MemoryStats = { allocatedBytes: 0, inUseBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0, buffers: 0 };
+  /** OOM errors are reported asynchronously by error scopes; the runtime awaits these at sync points. */
+  readonly pendingChecks: Promise<Error | null>[] = [];
+
+  constructor(private readonly device: GPUDevice, private readonly limits: PoolLimits) {}
+
+  acquire(bytes: number, usage: GPUBufferUsageFlags, what = 'a tensor'): GPUBuffer {
+    const storage = (usage & 0x80) !== 0; // GPUBufferUsage.STORAGE
+    const bindLimit = storage ? this.limits.maxStorageBufferBindingSize : this.limits.maxBufferSize;
+    if (bytes > bindLimit) {
+      throw new LimitExceededError(
+        storage ? 'maxStorageBufferBindingSize' : 'maxBufferSize',
+        bytes,
+        bindLimit,
+        what,
+        'Lower the batch size or sequence length (or split the tensor).',
+      );
+    }
+    const size = Math.min(sizeClass(bytes), bindLimit);
+    const key = `${size}:${usage}`;
+    const reused = this.free.get(key)?.pop();
+    if (reused) {
+      this.markInUse(size);
+      return reused;
+    }
+    const budget = this.limits.budgetBytes;
+    if (budget !== undefined && this.stats.allocatedBytes + size > budget) {
+      this.trim();
+      if (this.stats.allocatedBytes + size > budget) throw new OutOfMemoryError(`allocating ${what} (budget ${budget} B)`, size, this.stats.allocatedBytes);
+    }
+    this.device.pushErrorScope('out-of-memory');
+    const buffer = this.device.createBuffer({ size, usage, label: what });
+    const allocated = this.stats.allocatedBytes;
+    this.pendingChecks.push(
+      this.device.popErrorScope().then((e) => (e ? new OutOfMemoryError(`allocating ${what}`, size, allocated) : null)),
+    );
+    this.stats.allocatedBytes += size;
+    this.stats.buffers++;
+    this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.markInUse(size);
+    return buffer;
+  }
+
+  /** Return a buffer. It becomes reusable after the next submit, since recorded but unsubmitted
+   *  commands may still read it. */
+  release(buffer: GPUBuffer): void {
+    this.stats.inUseBytes -= buffer.size;
+    this.deferred.push(buffer);
+  }
+
+  /** Called by the runtime after each queue submit. */
+  recycleDeferred(): void {
+    for (const b of this.deferred) {
+      const key = `${b.size}:${b.usage}`;
+      let list = this.free.get(key);
+      if (!list) this.free.set(key, (list = []));
+      list.push(b);
+    }
+    this.deferred = [];
+  }
+
+  /** Destroy every idle buffer (frees memory between phases, e.g. scoring then training). */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const b of list) {
+        this.stats.allocatedBytes -= b.size;
+        this.stats.buffers--;
+        b.destroy();
+      }
+    }
+    this.free.clear();
+  }
+
+  memory(): MemoryStats {
+    return { ...this.stats };
+  }
+
+  resetPeak(): void {
+    this.stats.peakInUseBytes = this.stats.inUseBytes;
+  }
+
+  private markInUse(size: number): void {
+    this.stats.inUseBytes += size;
+    this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
+  }
+}

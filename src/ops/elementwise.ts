@@ -1,0 +1,51 @@
+// Elementwise add / scale / residual. Backward: add passes d_out to both inputs unchanged
+// (no kernel), scale multiplies d_out by the same alpha.
+import { Tensor, Uniforms, type Runtime } from '../gpu/index.ts';
+import { flatGrid } from './grid.ts';
+
+const WG = 256;
+const PER_THREAD = 4;
+
+function sameSize(op: string, a: Tensor, b: Tensor): void {
+  if (a.size !== b.size) throw new RangeError(`${op}: ${a} and ${b} differ in size`);
+}
+
+function run(rt: Runtime, entryPoint: string, n: number, alpha: number, bindings: Tensor[]): void {
+  const grid = flatGrid(Math.ceil(n / PER_THREAD), WG);
+  rt.dispatch({
+    shader: 'elementwise',
+    entryPoint,
+    uniforms: new Uniforms().u32(n).u32(grid.rowGroups).f32(alpha).f32(0).bytes(),
+    bindings,
+    workgroups: grid.workgroups,
+  });
+}
+
+/** out = a + alpha·b. */
+export function addForward(rt: Runtime, a: Tensor, b: Tensor, alpha = 1, out = rt.empty(a.shape, 'f32', 'sum')): Tensor {
+  sameSize('add', a, b);
+  run(rt, 'add', a.size, alpha, [a, out, b]);
+  return out;
+}
+
+/** d_a = d_out, d_b = alpha·d_out. */
+export function addBackward(rt: Runtime, dOut: Tensor, alpha = 1): { dA: Tensor; dB: Tensor } {
+  return { dA: dOut, dB: alpha === 1 ? dOut : scaleForward(rt, dOut, alpha) };
+}
+
+/** out = alpha·a. */
+export function scaleForward(rt: Runtime, a: Tensor, alpha: number, out = rt.empty(a.shape, 'f32', 'scaled')): Tensor {
+  run(rt, 'scale', a.size, alpha, [a, out]);
+  return out;
+}
+
+export function scaleBackward(rt: Runtime, dOut: Tensor, alpha: number): Tensor {
+  return scaleForward(rt, dOut, alpha);
+}
+
+/** acc += alpha·a in place: the residual stream, and gradient accumulation. */
+export function accumulate(rt: Runtime, acc: Tensor, a: Tensor, alpha = 1): Tensor {
+  sameSize('accumulate', acc, a);
+  run(rt, 'axpy', a.size, alpha, [a, acc]);
+  return acc;
+}
