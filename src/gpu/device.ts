@@ -65,24 +65,40 @@ export interface AcquiredDevice {
   release(): void;
 }
 
+/** Node: one Dawn instance per process, shared by every runtime and dropped when the last one
+ *  is released (several live instances in one process crash Dawn; a kept one keeps Node alive). */
+let dawn: { gpu: GPU; users: number } | null = null;
+
 async function getGpu(runtime: HostRuntime): Promise<{ gpu: GPU; drop: () => void }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return { gpu: nav.gpu, drop: () => {} };
   if (runtime === 'node') {
-    // A variable specifier keeps bundlers from pulling Dawn's native addon into a browser build.
-    const pkg = 'webgpu';
-    let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
-    try {
-      mod = await import(/* @vite-ignore */ pkg);
-    } catch (e) {
-      throw new WebGpuUnavailableError('Node', `the 'webgpu' package (Dawn) did not load: ${(e as Error).message}`, 'npm ci (it is a dependency of this project)');
+    if (!dawn) {
+      // A variable specifier keeps bundlers from pulling Dawn's native addon into a browser build.
+      const pkg = 'webgpu';
+      let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+      try {
+        mod = await import(/* @vite-ignore */ pkg);
+      } catch (e) {
+        throw new WebGpuUnavailableError('Node', `the 'webgpu' package (Dawn) did not load: ${(e as Error).message}`, 'npm ci (it is a dependency of this project)');
+      }
+      // Dawn's classes (GPUBufferUsage, GPUShaderStage, ...) are what WebGPU code expects as globals.
+      for (const [k, v] of Object.entries(mod.globals)) {
+        if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+      }
+      dawn ??= { gpu: mod.create([]), users: 0 };
     }
-    // Dawn's classes (GPUBufferUsage, GPUShaderStage, ...) are what WebGPU code expects as globals.
-    for (const [k, v] of Object.entries(mod.globals)) {
-      if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-    }
-    let gpu: GPU | null = mod.create([]);
-    return { gpu, drop: () => void (gpu = null) };
+    const instance = dawn;
+    instance.users++;
+    let dropped = false;
+    return {
+      gpu: instance.gpu,
+      drop: () => {
+        if (dropped) return;
+        dropped = true;
+        if (--instance.users === 0 && dawn === instance) dawn = null;
+      },
+    };
   }
   const fix =
     runtime === 'deno'

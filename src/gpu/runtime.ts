@@ -150,11 +150,13 @@ export class Runtime {
 
   /** Submit everything recorded so far. Does not wait. */
   submit(): void {
-    if (!this.encoder) return;
-    this.endPass();
-    this.device.queue.submit([this.encoder.finish()]);
-    this.encoder = null;
-    this.pendingDispatches = 0;
+    if (this.encoder) {
+      this.endPass();
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+      this.pendingDispatches = 0;
+    }
+    // Released buffers may be reused once the commands that read them are on the queue.
     this.pool.recycleDeferred();
   }
 

@@ -1,0 +1,37 @@
+// The `xtf` command line: thin, parses flags and calls the library.
+import { deviceCommand } from './device.ts';
+
+interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  device: { summary: 'report the WebGPU adapter, its features and limits', run: deviceCommand },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return ['usage: xtf <command> [options]', '', 'commands:', ...lines, '', 'xtf <command> --help for its options'].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`xtf: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    const err = e as Error;
+    console.error(`xtf ${name}: ${err.name === 'Error' ? '' : err.name + ': '}${err.message}`);
+    if (process.env.XTF_DEBUG) console.error(err.stack);
+    return 1;
+  }
+}

@@ -1,0 +1,34 @@
+// Typed failures of the model layer. Each message names the file or field, what was expected and what was found.
+
+export class ModelError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A model configuration that cannot describe a working network (e.g. dim not divisible by nHeads). */
+export class ModelConfigError extends ModelError {
+  constructor(public readonly field: string, public readonly problem: string, source = 'model config') {
+    super(`${source}: ${field} ${problem}`);
+  }
+}
+
+/** A checkpoint whose bytes do not match what its header promises. */
+export class CheckpointFormatError extends ModelError {
+  constructor(public readonly file: string, public readonly byteOffset: number, detail: string) {
+    super(`${file}: ${detail}`);
+  }
+}
+
+/** A tokenizer file that is malformed (truncated, negative lengths, wrong vocabulary size). */
+export class TokenizerFormatError extends ModelError {
+  constructor(public readonly file: string, public readonly byteOffset: number, detail: string) {
+    super(`${file}: ${detail}`);
+  }
+}
+
+/** 1056540 -> "1,056,540": byte counts in messages are read by people. */
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
