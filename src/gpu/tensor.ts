@@ -27,7 +27,16 @@ export class Tensor {
     readonly shape: readonly number[],
     readonly dtype: DType = 'f32',
     readonly label = 'tensor',
+    /** Set on views: the tensor that owns the buffer. */
+    readonly owner: Tensor | null = null,
   ) {}
+
+  /** The same buffer under another shape with the same number of elements (no copy). Releasing a
+   *  view releases the buffer it shares with its owner. */
+  view(shape: readonly number[], label = this.label): Tensor {
+    if (numel(shape) !== this.size) throw new RangeError(`cannot view ${this} as [${shape.join(', ')}]: ${numel(shape)} elements, not ${this.size}`);
+    return new Tensor(this.runtime, this.buffer, shape, this.dtype, label, this.owner ?? this);
+  }
 
   get size(): number {
     return numel(this.shape);
@@ -44,13 +53,14 @@ export class Tensor {
 
   /** Give the buffer back to the pool; the tensor must not be used afterwards. */
   release(): void {
+    if (this.owner) return this.owner.release();
     if (this.released) return;
     this.released = true;
     this.runtime.pool.release(this.buffer);
   }
 
   get isReleased(): boolean {
-    return this.released;
+    return this.owner ? this.owner.isReleased : this.released;
   }
 
   toString(): string {

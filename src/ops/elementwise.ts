@@ -10,12 +10,12 @@ function sameSize(op: string, a: Tensor, b: Tensor): void {
   if (a.size !== b.size) throw new RangeError(`${op}: ${a} and ${b} differ in size`);
 }
 
-function run(rt: Runtime, entryPoint: string, n: number, alpha: number, bindings: Tensor[]): void {
+function run(rt: Runtime, entryPoint: string, n: number, alpha: number, bindings: Tensor[], cols = 1): void {
   const grid = flatGrid(Math.ceil(n / PER_THREAD), WG);
   rt.dispatch({
     shader: 'elementwise',
     entryPoint,
-    uniforms: new Uniforms().u32(n).u32(grid.rowGroups).f32(alpha).f32(0).bytes(),
+    uniforms: new Uniforms().u32(n).u32(grid.rowGroups).f32(alpha).u32(cols).bytes(),
     bindings,
     workgroups: grid.workgroups,
   });
@@ -48,4 +48,13 @@ export function accumulate(rt: Runtime, acc: Tensor, a: Tensor, alpha = 1): Tens
   sameSize('accumulate', acc, a);
   run(rt, 'axpy', a.size, alpha, [a, acc]);
   return acc;
+}
+
+/** out[r, :] += alpha·bias in place, for out [..., C] and bias [C] (q/k/v biases of Qwen2).
+ *  Its backward, the column sum of d_out, is a matmul with a ones vector (see model/linear.ts). */
+export function addBias(rt: Runtime, out: Tensor, bias: Tensor, alpha = 1): Tensor {
+  const cols = bias.size;
+  if (cols === 0 || out.size % cols !== 0) throw new RangeError(`addBias: ${out} is not a whole number of rows of ${bias}`);
+  run(rt, 'add_bias', out.size, alpha, [bias, out], cols);
+  return out;
 }

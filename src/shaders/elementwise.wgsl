@@ -5,8 +5,8 @@
 struct Params {
   n: u32,          // number of elements
   row_groups: u32, // workgroups per row of the 2D dispatch grid
-  alpha: f32,      // scale for `scale` / `axpy`
-  beta: f32,
+  alpha: f32,      // scale for `scale` / `axpy` / `add`
+  cols: u32,       // row length for `add_bias`
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -45,5 +45,14 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = base_index(gid);
   for (var k = 0u; k < 4u; k++) {
     if (i + k < p.n) { out[i + k] = a[i + k] + p.alpha * b[i + k]; }
+  }
+}
+
+// out[r, c] += alpha * a[c]: a bias vector broadcast over rows (a holds `cols` values).
+@compute @workgroup_size(WG)
+fn add_bias(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = base_index(gid);
+  for (var k = 0u; k < 4u; k++) {
+    if (i + k < p.n) { out[i + k] = out[i + k] + p.alpha * a[(i + k) % p.cols]; }
   }
 }

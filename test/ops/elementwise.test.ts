@@ -1,8 +1,8 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
 import { randn } from '../helpers/random.ts';
 import { expectClose } from '../helpers/compare.ts';
-import { accumulate, addForward, scaleForward, scaleBackward } from '../../src/ops/elementwise.ts';
+import { accumulate, addBias, addForward, scaleForward, scaleBackward } from '../../src/ops/elementwise.ts';
 
 describe('elementwise', () => {
   for (const n of [1, 3, 1023, 4097, 300_001]) {
@@ -22,4 +22,14 @@ describe('elementwise', () => {
       expectClose(await acc.read(), a.map((x, i) => x + 3 * b[i]), 1e-5, 1e-6, 'accumulate');
     });
   }
+
+  it('adds a bias broadcast over rows', async () => {
+    const rt = await gpu();
+    const rows = 37, cols = 13;
+    const x = randn(rows * cols, 3), b = randn(cols, 4);
+    const out = rt.upload(x, [rows, cols]);
+    addBias(rt, out, rt.upload(b, [cols]), 2);
+    expectClose(await out.read(), x.map((v, i) => v + 2 * b[i % cols]), 1e-6, 1e-6, 'addBias');
+    expect(() => addBias(rt, out, rt.upload(b.subarray(0, 5), [5]))).toThrow(/not a whole number of rows/);
+  });
 });
