@@ -1,0 +1,214 @@
+// Causal multi-head attention with grouped-query heads (GQA), flash style: the softmax is fused,
+// the forward saves the per-row log-sum-exp [B, H, Tq] instead of probabilities, and the backward
+// and the optional outputs recompute probabilities from it. See src/shaders/attention.wgsl.
+//
+// q [B, Tq, H, D], k and v [B, Tk, Hkv, D], out [B, Tq, H, D]; H % Hkv == 0 and query head h reads
+// kv head floor(h / (H / Hkv)). Query row i is absolute position Tk - Tq + i: Tq = Tk for training,
+// Tq < Tk for KV-cached generation (forward, backward and the optional outputs all accept it).
+import { Tensor, Uniforms, type Runtime } from '../gpu/index.ts';
+import { ceilDiv } from './grid.ts';
+
+export interface AttentionOptions {
+  /** Multiplies q·k before the softmax; default 1/sqrt(D). */
+  scale?: number;
+}
+
+export interface AttentionForwardResult {
+  /** [B, Tq, H, D] */
+  out: Tensor;
+  /** log Σ_j exp(scale·q_i·k_j) over the keys row i sees, [B, H, Tq]: what backward needs. */
+  logSumExp: Tensor;
+}
+
+export interface AttentionGradients {
+  /** [B, Tq, H, D] */
+  dQ: Tensor;
+  /** [B, Tk, Hkv, D], summed over the query heads sharing each kv head. */
+  dK: Tensor;
+  /** [B, Tk, Hkv, D], summed like dK. */
+  dV: Tensor;
+}
+
+export interface AttentionReceivedOptions extends AttentionOptions {
+  /** [B, Tq] weight of each query row (e.g. 1 on output positions only); default all ones. */
+  queryWeights?: Tensor;
+}
+
+interface AttentionDims {
+  batch: number;
+  tq: number;
+  tk: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+// The kernels unroll the head dim by hand up to 16 vec4s (see attention.wgsl): every Llama-family
+// model up to ~1B parameters has D <= 64.
+const MAX_HEAD_DIM = 64;
+// A workgroup owns 4·WG rows and walks the keys its last row sees, so rows near the top of a block
+// do masked work: 8 invocations (32 rows) measured ~10% faster than 16 at T = 256.
+const WG = 8;
+// Each invocation owns 4 rows.
+const ROWS_PER_GROUP = 4 * WG;
+const PROBS_WG = 64;
+
+const shapeOf = (t: Tensor) => `[${t.shape.join(', ')}]`;
+
+function attentionDims(op: string, q: Tensor, k: Tensor, v?: Tensor): AttentionDims {
+  if (q.shape.length !== 4 || k.shape.length !== 4) {
+    throw new RangeError(`${op}: q ${shapeOf(q)} must be [B, Tq, H, D] and k ${shapeOf(k)} [B, Tk, Hkv, D]`);
+  }
+  const [batch, tq, heads, headDim] = q.shape;
+  const [kb, tk, kvHeads, kd] = k.shape;
+  if (kb !== batch || kd !== headDim) {
+    throw new RangeError(`${op}: q ${shapeOf(q)} and k ${shapeOf(k)} differ in batch or head dim`);
+  }
+  if (v && (v.shape.length !== 4 || v.shape.some((n, i) => n !== k.shape[i]))) {
+    throw new RangeError(`${op}: v ${shapeOf(v)} must have k's shape ${shapeOf(k)}`);
+  }
+  if (kvHeads === 0 || heads % kvHeads !== 0) {
+    throw new RangeError(`${op}: ${heads} query heads (q ${shapeOf(q)}) are not a multiple of ${kvHeads} kv heads (k ${shapeOf(k)})`);
+  }
+  if (headDim === 0 || headDim % 4 !== 0 || headDim > MAX_HEAD_DIM) {
+    throw new RangeError(`${op}: head dim ${headDim} (q ${shapeOf(q)}) must be a positive multiple of 4, at most ${MAX_HEAD_DIM}`);
+  }
+  if (tq > tk) {
+    throw new RangeError(`${op}: ${tq} query rows (q ${shapeOf(q)}) but only ${tk} keys (k ${shapeOf(k)}); queries are the last Tq of Tk positions`);
+  }
+  for (const t of [q, k, v]) {
+    if (t && t.dtype !== 'f32') throw new RangeError(`${op}: ${t} must be f32`);
+  }
+  return { batch, tq, tk, heads, kvHeads, headDim };
+}
+
+function expectShape(op: string, t: Tensor, shape: number[], what: string): void {
+  if (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i])) {
+    throw new RangeError(`${op}: ${what} ${shapeOf(t)} must be [${shape.join(', ')}]`);
+  }
+}
+
+function params(d: AttentionDims, scale: number, useWeights = false): ArrayBuffer {
+  return new Uniforms()
+    .u32(d.batch)
+    .u32(d.tq)
+    .u32(d.tk)
+    .u32(d.heads)
+    .u32(d.kvHeads)
+    .f32(scale)
+    .u32(useWeights ? 1 : 0)
+    .u32(0)
+    .bytes();
+}
+
+function blockedConstants(d: AttentionDims): Record<string, number> {
+  return { D4: d.headDim / 4, WG };
+}
+
+/** out = softmax(scale·q·kᵀ + causal mask)·v per head; also returns the per-row log-sum-exp. */
+export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): AttentionForwardResult {
+  const d = attentionDims('attentionForward', q, k, v);
+  const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
+  const out = rt.empty(q.shape, 'f32', 'attention out');
+  const logSumExp = rt.empty([d.batch, d.heads, d.tq], 'f32', 'attention logSumExp');
+  const constants = blockedConstants(d);
+  rt.dispatch({
+    shader: 'attention',
+    entryPoint: 'forward',
+    constants,
+    uniforms: params(d, scale),
+    bindings: [q, k, v, logSumExp, out],
+    workgroups: [ceilDiv(d.tq, ROWS_PER_GROUP), d.heads, d.batch],
+  });
+  return { out, logSumExp };
+}
+
+/** dQ, dK, dV from dOut, recomputing probabilities from the saved log-sum-exp (two dispatches). */
+export function attentionBackward(
+  rt: Runtime,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  saved: AttentionForwardResult,
+  dOut: Tensor,
+  options: AttentionOptions = {},
+): AttentionGradients {
+  const d = attentionDims('attentionBackward', q, k, v);
+  expectShape('attentionBackward', dOut, [...q.shape], 'dOut');
+  expectShape('attentionBackward', saved.out, [...q.shape], 'out');
+  expectShape('attentionBackward', saved.logSumExp, [d.batch, d.heads, d.tq], 'logSumExp');
+  const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
+  const constants = blockedConstants(d);
+  const uniforms = params(d, scale);
+  const dQ = rt.empty(q.shape, 'f32', 'attention dQ');
+  const dK = rt.empty(k.shape, 'f32', 'attention dK');
+  const dV = rt.empty(v.shape, 'f32', 'attention dV');
+  // delta_i = dOut_i·out_i, written by the query pass and read by the key/value pass.
+  const delta = rt.empty([d.batch, d.heads, d.tq], 'f32', 'attention delta');
+  rt.dispatch({
+    shader: 'attention',
+    entryPoint: 'backward_query',
+    constants,
+    uniforms,
+    bindings: [q, k, v, saved.logSumExp, dOut, delta, dQ, saved.out],
+    workgroups: [ceilDiv(d.tq, ROWS_PER_GROUP), d.heads, d.batch],
+  });
+  rt.dispatch({
+    shader: 'attention',
+    entryPoint: 'backward_key_value',
+    constants,
+    uniforms,
+    bindings: [q, k, v, saved.logSumExp, dOut, delta, dK, dV],
+    workgroups: [ceilDiv(d.tk, ROWS_PER_GROUP), d.kvHeads, d.batch],
+  });
+  delta.release();
+  return { dQ, dK, dV };
+}
+
+/**
+ * received [B, H, Tk]: for each key j, Σ over query rows at positions > j of w_i · P_ij
+ * (XTF's reasoning importance before the mean over heads and layers). One dispatch, no T x T buffer.
+ */
+export function attentionReceived(rt: Runtime, q: Tensor, k: Tensor, logSumExp: Tensor, options: AttentionReceivedOptions = {}): Tensor {
+  const d = attentionDims('attentionReceived', q, k);
+  expectShape('attentionReceived', logSumExp, [d.batch, d.heads, d.tq], 'logSumExp');
+  if (options.queryWeights) expectShape('attentionReceived', options.queryWeights, [d.batch, d.tq], 'queryWeights');
+  const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
+  const constants = blockedConstants(d);
+  const received = rt.empty([d.batch, d.heads, d.tk], 'f32', 'attention received');
+  rt.dispatch({
+    shader: 'attention',
+    entryPoint: 'attention_received',
+    constants,
+    uniforms: params(d, scale, options.queryWeights !== undefined),
+    // Without weights the kernel reads no weight; q stands in for the binding.
+    bindings: [q, k, options.queryWeights ?? q, logSumExp, received],
+    workgroups: [ceilDiv(d.tk, ROWS_PER_GROUP), d.heads, d.batch],
+  });
+  return received;
+}
+
+/** The full probabilities [B, H, Tq, Tk] (zero above the diagonal): for small inputs and inspection. */
+export function attentionProbs(rt: Runtime, q: Tensor, k: Tensor, logSumExp: Tensor, options: AttentionOptions = {}): Tensor {
+  const d = attentionDims('attentionProbs', q, k);
+  expectShape('attentionProbs', logSumExp, [d.batch, d.heads, d.tq], 'logSumExp');
+  const bytes = d.batch * d.heads * d.tq * d.tk * 4;
+  const limit = Math.min(rt.limits.maxStorageBufferBindingSize, rt.limits.maxBufferSize);
+  if (bytes > limit) {
+    throw new RangeError(
+      `attentionProbs: [${d.batch}, ${d.heads}, ${d.tq}, ${d.tk}] probabilities need ${bytes} bytes, more than the ` +
+        `device's maxStorageBufferBindingSize ${limit}; use attentionReceived (no T x T buffer) or fewer rows`,
+    );
+  }
+  const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
+  const probs = rt.empty([d.batch, d.heads, d.tq, d.tk], 'f32', 'attention probs');
+  rt.dispatch({
+    shader: 'attention',
+    entryPoint: 'attention_probs',
+    constants: { D4: d.headDim / 4, WG: PROBS_WG },
+    uniforms: params(d, scale),
+    bindings: [q, k, probs, logSumExp],
+    workgroups: [ceilDiv(d.tk, PROBS_WG), d.tq, d.batch * d.heads],
+  });
+  return probs;
+}

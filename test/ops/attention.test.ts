@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest';
+import { gpu } from '../helpers/gpu.ts';
+import { randn, rng } from '../helpers/random.ts';
+import { expectClose } from '../helpers/compare.ts';
+import { finiteDiff, projectionLoss } from '../helpers/finite-diff.ts';
+import {
+  attentionBackwardRef,
+  attentionForwardRef,
+  attentionReceivedRef,
+  defaultScale,
+  type AttentionDims,
+} from '../reference/attention.ts';
+import { attentionBackward, attentionForward, attentionProbs, attentionReceived } from '../../src/ops/attention.ts';
+import type { Runtime } from '../../src/gpu/index.ts';
+
+interface Inputs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+}
+
+const name = (d: AttentionDims) =>
+  `B=${d.batch} Tq=${d.tq} Tk=${d.tk} H=${d.heads} Hkv=${d.kvHeads} D=${d.headDim}`;
+
+function makeInputs(d: AttentionDims, seed: number): Inputs {
+  // q scaled up so that some rows are peaked (the online-softmax rescale matters).
+  return {
+    q: randn(d.batch * d.tq * d.heads * d.headDim, seed, 2),
+    k: randn(d.batch * d.tk * d.kvHeads * d.headDim, seed + 1),
+    v: randn(d.batch * d.tk * d.kvHeads * d.headDim, seed + 2),
+  };
+}
+
+function upload(rt: Runtime, d: AttentionDims, x: Inputs) {
+  return {
+    q: rt.upload(x.q, [d.batch, d.tq, d.heads, d.headDim], 'f32', 'q'),
+    k: rt.upload(x.k, [d.batch, d.tk, d.kvHeads, d.headDim], 'f32', 'k'),
+    v: rt.upload(x.v, [d.batch, d.tk, d.kvHeads, d.headDim], 'f32', 'v'),
+  };
+}
+
+const dims = (batch: number, tq: number, tk: number, heads: number, kvHeads: number, headDim: number): AttentionDims => ({
+  batch,
+  tq,
+  tk,
+  heads,
+  kvHeads,
+  headDim,
+});
+
+// GQA ratios 1, 2, 4; T in {1, 5, 33, 70} (the GPU tiles 32 query rows by 4 keys); D in {4, 8, 16, 64};
+// B in {1, 3}; the last three put the queries at the end of a longer key sequence (KV cache).
+const CASES: AttentionDims[] = [
+  dims(1, 1, 1, 4, 4, 4),
+  dims(3, 5, 5, 4, 2, 8),
+  dims(1, 33, 33, 8, 2, 16),
+  dims(3, 70, 70, 4, 1, 8),
+  dims(1, 70, 70, 2, 2, 64),
+  dims(3, 33, 33, 6, 3, 64),
+  dims(1, 5, 5, 8, 2, 4),
+  dims(3, 5, 33, 4, 2, 16),
+  dims(1, 1, 70, 8, 2, 8),
+  dims(1, 33, 70, 4, 1, 4),
+];
+
+describe('attention reference (CPU, f64)', () => {
+  for (const d of [dims(2, 3, 5, 4, 2, 3), dims(1, 4, 4, 2, 1, 5), dims(1, 6, 6, 3, 3, 2)]) {
+    it(`analytic backward matches central differences, ${name(d)}`, () => {
+      const x = makeInputs(d, 7);
+      const q = Float64Array.from(x.q), k = Float64Array.from(x.k), v = Float64Array.from(x.v);
+      const weights = randn(q.length, 99);
+      const scale = 0.7;
+      const grads = attentionBackwardRef(q, k, v, weights, d, scale);
+      const loss = () => projectionLoss(attentionForwardRef(q, k, v, d, scale).out, weights);
+      expectClose(grads.dQ, finiteDiff(loss, q), 1e-7, 1e-6, 'dQ vs finite differences');
+      expectClose(grads.dK, finiteDiff(loss, k), 1e-7, 1e-6, 'dK vs finite differences');
+      expectClose(grads.dV, finiteDiff(loss, v), 1e-7, 1e-6, 'dV vs finite differences');
+    });
+  }
+
+  it('received counts strictly later rows only', () => {
+    const d = dims(1, 3, 3, 1, 1, 4);
+    const x = makeInputs(d, 3);
+    const { probs } = attentionForwardRef(x.q, x.k, x.v, d);
+    const received = attentionReceivedRef(probs, d);
+    expect(received[2]).toBe(0);
+    expect(received[1]).toBeCloseTo(probs[2 * 3 + 1], 12);
+    expect(received[0]).toBeCloseTo(probs[1 * 3 + 0] + probs[2 * 3 + 0], 12);
+  });
+});
+
+describe('attention (GPU)', () => {
+  CASES.forEach((d, n) => {
+    it(`forward and backward match the reference, ${name(d)}`, async () => {
+      const rt = await gpu();
+      const x = makeInputs(d, 100 + 10 * n);
+      const t = upload(rt, d, x);
+      const ref = attentionForwardRef(x.q, x.k, x.v, d);
+      const fwd = attentionForward(rt, t.q, t.k, t.v);
+      expect(fwd.out.shape).toEqual([d.batch, d.tq, d.heads, d.headDim]);
+      expectClose(await fwd.out.read(), ref.out, 2e-5, 1e-4, 'out');
+      expectClose(await fwd.logSumExp.read(), ref.logSumExp, 2e-5, 1e-5, 'logSumExp');
+
+      const dOut = randn(x.q.length, 200 + n);
+      const refGrads = attentionBackwardRef(x.q, x.k, x.v, dOut, d);
+      const dOutT = rt.upload(dOut, fwd.out.shape, 'f32', 'dOut');
+      const grads = attentionBackward(rt, t.q, t.k, t.v, fwd, dOutT);
+      expectClose(await grads.dQ.read(), refGrads.dQ, 1e-4, 1e-3, 'dQ');
+      expectClose(await grads.dK.read(), refGrads.dK, 1e-4, 1e-3, 'dK');
+      expectClose(await grads.dV.read(), refGrads.dV, 1e-4, 1e-3, 'dV');
+      for (const tensor of [...Object.values(t), fwd.out, fwd.logSumExp, dOutT, grads.dQ, grads.dK, grads.dV]) tensor.release();
+    });
+  });
+
+  it('a custom scale reaches forward and backward', async () => {
+    const rt = await gpu();
+    const d = dims(1, 9, 9, 2, 1, 8);
+    const x = makeInputs(d, 5);
+    const t = upload(rt, d, x);
+    const scale = 0.05;
+    const fwd = attentionForward(rt, t.q, t.k, t.v, { scale });
+    expectClose(await fwd.out.read(), attentionForwardRef(x.q, x.k, x.v, d, scale).out, 2e-5, 1e-4, 'out');
+    const dOut = randn(x.q.length, 6);
+    const grads = attentionBackward(rt, t.q, t.k, t.v, fwd, rt.upload(dOut, fwd.out.shape), { scale });
+    const ref = attentionBackwardRef(x.q, x.k, x.v, dOut, d, scale);
+    expectClose(await grads.dQ.read(), ref.dQ, 1e-5, 1e-3, 'dQ');
+    expectClose(await grads.dK.read(), ref.dK, 1e-5, 1e-3, 'dK');
+  });
+
+  for (const d of [dims(3, 33, 33, 4, 2, 8), dims(1, 70, 70, 4, 1, 16), dims(3, 5, 33, 8, 2, 4)]) {
+    it(`attentionReceived with all-ones, all-zero and partial query weights, ${name(d)}`, async () => {
+      const rt = await gpu();
+      const x = makeInputs(d, 300);
+      const t = upload(rt, d, x);
+      const { probs } = attentionForwardRef(x.q, x.k, x.v, d);
+      const fwd = attentionForward(rt, t.q, t.k, t.v);
+      const n = d.batch * d.tq;
+      const r = rng(301);
+      // Partial: some rows off, some on, some fractional (an output-positions-only mask, generalised).
+      const partial = Float32Array.from({ length: n }, () => [0, 1, r()][Math.floor(r() * 3)]);
+      const cases: [string, Float32Array | undefined][] = [
+        ['default weights', undefined],
+        ['all-ones weights', new Float32Array(n).fill(1)],
+        ['all-zero weights', new Float32Array(n)],
+        ['partial weights', partial],
+      ];
+      for (const [what, w] of cases) {
+        const queryWeights = w ? rt.upload(w, [d.batch, d.tq], 'f32', 'query weights') : undefined;
+        const got = await attentionReceived(rt, t.q, t.k, fwd.logSumExp, { queryWeights }).read();
+        expect(got.length).toBe(d.batch * d.heads * d.tk);
+        expectClose(got, attentionReceivedRef(probs, d, w), 1e-5, 1e-4, what);
+        if (w && w.every((value) => value === 0)) expect(got.every((value) => value === 0)).toBe(true);
+      }
+    });
+  }
+
+  for (const d of [dims(3, 33, 33, 4, 2, 8), dims(1, 5, 70, 2, 1, 64), dims(1, 1, 1, 1, 1, 4)]) {
+    it(`attentionProbs matches the reference, ${name(d)}`, async () => {
+      const rt = await gpu();
+      const x = makeInputs(d, 400);
+      const t = upload(rt, d, x);
+      const ref = attentionForwardRef(x.q, x.k, x.v, d);
+      const fwd = attentionForward(rt, t.q, t.k, t.v);
+      const probs = await attentionProbs(rt, t.q, t.k, fwd.logSumExp).read();
+      expectClose(probs, ref.probs, 1e-6, 1e-4, 'probs');
+      for (let row = 0; row < d.batch * d.heads * d.tq; row++) {
+        const i = row % d.tq;
+        let sum = 0;
+        for (let j = 0; j < d.tk; j++) {
+          const pij = probs[row * d.tk + j];
+          if (j > d.tk - d.tq + i) expect(pij, `probs above the diagonal, row ${row} key ${j}`).toBe(0);
+          sum += pij;
+        }
+        expect(Math.abs(sum - 1), `row ${row} sums to ${sum}`).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it('attentionProbs refuses outputs larger than a storage binding', async () => {
+    const rt = await gpu();
+    const limit = rt.limits.maxStorageBufferBindingSize;
+    // H·T² floats just over the limit; q, k and lse themselves stay small (never uploaded).
+    const heads = 64;
+    const t = Math.ceil(Math.sqrt(limit / 4 / heads)) + 8;
+    const q = rt.empty([1, t, heads, 4]);
+    const k = rt.empty([1, t, 1, 4]);
+    const lse = rt.empty([1, heads, t]);
+    expect(() => attentionProbs(rt, q, k, lse)).toThrow(RangeError);
+    expect(() => attentionProbs(rt, q, k, lse)).toThrow(/maxStorageBufferBindingSize/);
+    for (const tensor of [q, k, lse]) tensor.release();
+  });
+
+  it('rejects bad shapes with RangeErrors that name the shapes', async () => {
+    const rt = await gpu();
+    const q = rt.empty([2, 5, 6, 8]);
+    const k = rt.empty([2, 5, 4, 8]);
+    const good = rt.empty([2, 5, 3, 8]);
+    const oddDim = rt.empty([2, 5, 3, 6]);
+    const longQ = rt.empty([2, 7, 6, 8]);
+    expect(() => attentionForward(rt, q, k, k)).toThrow(/6 query heads .* not a multiple of 4 kv heads/);
+    expect(() => attentionForward(rt, q, good, k)).toThrow(RangeError);
+    expect(() => attentionForward(rt, rt.empty([2, 5, 3, 6]), oddDim, oddDim)).toThrow(/multiple of 4/);
+    const wide = rt.empty([1, 2, 1, 68]);
+    expect(() => attentionForward(rt, wide, wide, wide)).toThrow(/at most 64/);
+    expect(() => attentionForward(rt, longQ, good, good)).toThrow(/7 query rows .* only 5 keys/);
+    const fwd = attentionForward(rt, q, good, good);
+    expect(() => attentionBackward(rt, q, good, good, fwd, rt.empty([2, 5, 6, 4]))).toThrow(/dOut \[2, 5, 6, 4\]/);
+    expect(() => attentionReceived(rt, q, good, fwd.logSumExp, { queryWeights: rt.empty([2, 6]) })).toThrow(/queryWeights/);
+    await rt.sync();
+  });
+});
