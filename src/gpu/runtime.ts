@@ -141,10 +141,18 @@ export class Runtime {
     this.pendingDispatches++;
   }
 
-  /** Copy between tensors in stream order. */
-  copy(src: Tensor, dst: Tensor, bytes = Math.min(src.byteLength, dst.byteLength)): void {
+  /** Copy `elements` values between tensors in stream order, at element offsets (e.g. new rows into a
+   *  KV cache). Defaults: everything that fits, from the start of both. */
+  copy(src: Tensor, dst: Tensor, elements = Math.min(src.size, dst.size), srcOffset = 0, dstOffset = 0): void {
+    const bytesPer = DTYPE_BYTES[src.dtype];
+    if (DTYPE_BYTES[dst.dtype] !== bytesPer) throw new RangeError(`copy: ${src} and ${dst} differ in element size`);
+    if (srcOffset + elements > src.size || dstOffset + elements > dst.size) {
+      throw new RangeError(`copy: ${elements} elements from ${src} at ${srcOffset} to ${dst} at ${dstOffset} run past the end`);
+    }
+    if (((elements | srcOffset | dstOffset) * bytesPer) % 4 !== 0) throw new RangeError('copy: offsets and sizes must be multiples of 4 bytes');
+    if (elements === 0) return;
     this.endPass();
-    this.ensureEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
+    this.ensureEncoder().copyBufferToBuffer(src.buffer, srcOffset * bytesPer, dst.buffer, dstOffset * bytesPer, elements * bytesPer);
     this.pendingDispatches++;
   }
 

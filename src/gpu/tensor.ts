@@ -38,6 +38,12 @@ export class Tensor {
     return new Tensor(this.runtime, this.buffer, shape, this.dtype, label, this.owner ?? this);
   }
 
+  /** The first numel(shape) elements under a new shape: e.g. the filled rows of a KV cache. */
+  prefix(shape: readonly number[], label = this.label): Tensor {
+    if (numel(shape) > this.size) throw new RangeError(`cannot take a [${shape.join(', ')}] prefix of ${this}: ${numel(shape)} elements, it has ${this.size}`);
+    return new Tensor(this.runtime, this.buffer, shape, this.dtype, label, this.owner ?? this);
+  }
+
   get size(): number {
     return numel(this.shape);
   }

@@ -125,3 +125,29 @@ describe('runtime', () => {
     expect(r.stdout).toMatch(/NoAdapterError: WebGPU returned no adapter in node\. Fix: apt-get install -y libvulkan1/);
   });
 });
+
+describe('views and copies', () => {
+  it('copies at element offsets and reads a prefix view', async () => {
+    const rt = await gpu();
+    const cache = rt.zeros([4, 3]);
+    const row = rt.upload([1, 2, 3], [1, 3]);
+    rt.copy(row, cache, 3, 0, 6); // row 2
+    rt.copy(row, cache, 2, 1, 0); // [2, 3] at the start
+    expect(Array.from(await cache.read())).toEqual([2, 3, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0]);
+    expect(Array.from(await cache.prefix([2, 3]).read())).toEqual([2, 3, 0, 0, 0, 0]);
+    expect(() => rt.copy(row, cache, 3, 0, 10)).toThrow(/run past the end/);
+    expect(() => cache.view([5, 3])).toThrow(/cannot view/);
+    expect(() => cache.prefix([5, 3])).toThrow(/prefix/);
+  });
+
+  it('releasing a view releases its owner once', async () => {
+    const rt = await gpu();
+    const before = rt.memory().inUseBytes;
+    const t = rt.empty([64]);
+    const v = t.view([8, 8]);
+    v.release();
+    t.release();
+    expect(t.isReleased).toBe(true);
+    expect(rt.memory().inUseBytes).toBe(before);
+  });
+});
