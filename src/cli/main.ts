@@ -1,4 +1,5 @@
 // The `xtf` command line: thin, parses flags and calls the library.
+import { convertCommand } from './convert.ts';
 import { deviceCommand } from './device.ts';
 
 interface Command {
@@ -7,6 +8,7 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  convert: { summary: 'convert a llama2.c / GGUF / HF model into a Hugging Face folder', run: convertCommand },
   device: { summary: 'report the WebGPU adapter, its features and limits', run: deviceCommand },
 };
 

@@ -32,3 +32,33 @@ export class TokenizerFormatError extends ModelError {
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
+
+/** A checkpoint that is well-formed but describes something this runtime does not implement (yet). */
+export class UnsupportedModelError extends ModelError {
+  constructor(public readonly source: string, detail: string) {
+    super(`${source}: ${detail}`);
+  }
+}
+
+/** A weight the model needs that the checkpoint lacks, or stores with a different shape. */
+export class WeightMismatchError extends ModelError {
+  constructor(
+    public readonly source: string,
+    /** The tensor's name in the checkpoint (e.g. model.layers.0.self_attn.q_proj.weight). */
+    public readonly tensor: string,
+    public readonly expected: readonly number[],
+    /** null when the tensor is missing. */
+    public readonly found: readonly number[] | null,
+  ) {
+    super(found === null
+      ? `${source}: tensor ${tensor} (shape [${expected.join(', ')}]) is missing`
+      : `${source}: tensor ${tensor} has shape [${found.join(', ')}], expected [${expected.join(', ')}]`);
+  }
+}
+
+/** A model location that cannot be read: nothing recognisable there, a missing companion file, an HTTP error. */
+export class ModelSourceError extends ModelError {
+  constructor(public readonly source: string, detail: string) {
+    super(`${source}: ${detail}`);
+  }
+}

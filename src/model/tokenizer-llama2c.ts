@@ -16,8 +16,8 @@ const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 const NO_MERGE_SCORE = -1e10;
 
 export class Llama2cTokenizer implements Tokenizer {
-  readonly bosId = 1;
-  readonly eosId = 2;
+  readonly bosId: number = 1;
+  readonly eosId: number = 2;
   readonly vocabSize: number;
   /** Byte strings (one char per byte) of every piece, and the id of each: run.c compares raw bytes. */
   private readonly keys: string[];

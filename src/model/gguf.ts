@@ -1,0 +1,320 @@
+// GGUF files (llama.cpp): @huggingface/gguf parses the metadata and tensor infos; the tensor data (f32, f16,
+// bf16, q8_0) is read and dequantised here. Architectures 'llama' and 'qwen2'.
+//
+// RoPE layout: llama.cpp's converter permutes HF's q/k rows back to Meta's interleaved order for 'llama'
+// (its LlamaModel.permute) and runs them with the "normal" (adjacent-pair) RoPE, so GGUF llama weights are
+// 'interleaved'; 'qwen2' is stored unpermuted and run with NeoX (rotate-half) RoPE, so it is 'half'.
+// GGUF dims list the fastest-varying first: a [out, in] linear weight is stored with shape [in, out].
+
+import { GGMLQuantizationType, gguf as parseGgufHeader } from '@huggingface/gguf';
+import { type LlamaConfig, headDim, llamaConfig } from './config.ts';
+import { CheckpointFormatError, ModelConfigError, TokenizerFormatError, UnsupportedModelError, formatCount } from './errors.ts';
+import { f16ToF32, f32View, halfBytesToF32 } from './dtypes.ts';
+import { type NamedTensor, collectWeights } from './hf.ts';
+import { HfTokenizer, type TokenizerJson } from './tokenizer-hf.ts';
+import { Llama2cTokenizer } from './tokenizer-llama2c.ts';
+import type { Tokenizer } from './tokenizer.ts';
+import { type LlamaWeights, llamaWeightShapes } from './weights.ts';
+
+/** Random access to a file's bytes: all of it in memory, or a Blob / File read slice by slice. */
+export interface ByteSource {
+  readonly name: string;
+  readonly size: number;
+  read(start: number, end: number): Promise<Uint8Array>;
+}
+
+export function byteSource(data: Uint8Array | Blob, name: string): ByteSource {
+  if (data instanceof Uint8Array) return { name, size: data.byteLength, read: async (start, end) => data.subarray(start, end) };
+  return { name, size: data.size, read: async (start, end) => new Uint8Array(await data.slice(start, end).arrayBuffer()) };
+}
+
+/** GGUF architectures -> RoPE layout (see the note at the top). */
+const GGUF_ARCHITECTURES: Readonly<Record<string, LlamaConfig['ropeLayout']>> = { llama: 'interleaved', qwen2: 'half' };
+
+const GGML = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
+const Q8_0_BLOCK = 32; // values per block: an f16 scale, then 32 int8
+
+export interface GgufModel {
+  config: LlamaConfig;
+  weights: LlamaWeights;
+  tokenizer: Tokenizer;
+  metadata: Record<string, unknown>;
+}
+
+interface TensorInfo {
+  name: string;
+  /** Row-major, slowest first (the reverse of GGUF's dims). */
+  shape: number[];
+  dtype: number;
+  /** Absolute byte offset in the file. */
+  start: number;
+}
+
+export async function loadGguf(data: Uint8Array | Blob | ByteSource, name = 'model.gguf'): Promise<GgufModel> {
+  const src = data instanceof Uint8Array || data instanceof Blob ? byteSource(data, name) : data;
+  const file = src.name;
+  const { metadata, infos } = await readHeader(src);
+  const meta = (key: string) => metadata[key];
+
+  const arch = String(meta('general.architecture'));
+  const layout = GGUF_ARCHITECTURES[arch];
+  if (!layout) {
+    throw new UnsupportedModelError(file, `GGUF architecture '${arch}' is not supported; supported: ${Object.keys(GGUF_ARCHITECTURES).join(', ')}`);
+  }
+  const int = (key: string, fallback?: number): number => {
+    const v = meta(`${arch}.${key}`) ?? fallback;
+    const n = typeof v === 'bigint' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new ModelConfigError(`${arch}.${key}`, `must be an integer, got ${String(v)}`, file);
+    return n;
+  };
+  const float = (key: string, fallback: number): number => {
+    const v = meta(`${arch}.${key}`) ?? fallback;
+    if (typeof v !== 'number') throw new ModelConfigError(`${arch}.${key}`, `must be a number, got ${String(v)}`, file);
+    return shortestF32Decimal(v);
+  };
+  const scaling = meta(`${arch}.rope.scaling.type`);
+  if (scaling !== undefined && scaling !== 'none') throw new UnsupportedModelError(file, `RoPE scaling '${scaling}' is not supported (only plain RoPE)`);
+  if (infos.has('rope_freqs.weight')) throw new UnsupportedModelError(file, 'has rope_freqs.weight (Llama-3.1-style RoPE frequency factors); only plain RoPE is supported');
+
+  const tokens = meta('tokenizer.ggml.tokens') as string[] | undefined;
+  const embedding = infos.get('token_embd.weight');
+  const nHeads = int('attention.head_count');
+  const config = llamaConfig({
+    architecture: arch,
+    dim: int('embedding_length'),
+    hiddenDim: int('feed_forward_length'),
+    nLayers: int('block_count'),
+    nHeads,
+    nKvHeads: int('attention.head_count_kv', nHeads),
+    vocabSize: int('vocab_size', embedding?.shape[0] ?? tokens?.length), // embeddings may be padded past the tokens
+    maxSeqLen: int('context_length'),
+    normEps: float('attention.layer_norm_rms_epsilon', 1e-5),
+    ropeTheta: float('rope.freq_base', 10000),
+    ropeLayout: layout,
+    tiedEmbeddings: !infos.has('output.weight'),
+    attentionBias: arch === 'qwen2' || infos.has('blk.0.attn_q.bias'),
+  }, file);
+  for (const key of ['rope.dimension_count', 'attention.key_length', 'attention.value_length']) {
+    const v = meta(`${arch}.${key}`);
+    if (v !== undefined && Number(v) !== headDim(config)) {
+      throw new UnsupportedModelError(file, `${arch}.${key} is ${v}, not the head size ${headDim(config)}; partial or uneven heads are not supported`);
+    }
+  }
+
+  // Read every needed tensor first (async), then hand them to the shared shape-checking collector.
+  const names = ggufWeightNames(config);
+  const loaded = new Map<string, NamedTensor>();
+  for (const stored of Object.values(names)) {
+    const info = infos.get(stored);
+    if (!info) continue; // collectWeights reports it as missing
+    const values = await readTensor(src, info);
+    loaded.set(stored, { shape: info.shape, file, toF32: () => values });
+  }
+  const weights = collectWeights(config, (n) => loaded.get(n), (n) => names[n], file);
+  return { config, weights, tokenizer: ggufTokenizer(metadata, file), metadata };
+}
+
+/** GGUF stores floats as f32: 1e-5 arrives as 9.99999974e-6. Take the shortest decimal with the same f32. */
+function shortestF32Decimal(v: number): number {
+  for (let digits = 1; digits < 17; digits++) {
+    const d = Number(v.toPrecision(digits));
+    if (Math.fround(d) === Math.fround(v)) return d;
+  }
+  return v;
+}
+
+/** The GGUF tensor name of every weight of `c`. */
+function ggufWeightNames(c: LlamaConfig): Record<string, string> {
+  const layer: Record<string, string> = {
+    attnNorm: 'attn_norm.weight', wq: 'attn_q.weight', wk: 'attn_k.weight', wv: 'attn_v.weight',
+    bq: 'attn_q.bias', bk: 'attn_k.bias', bv: 'attn_v.bias', wo: 'attn_output.weight',
+    ffnNorm: 'ffn_norm.weight', w1: 'ffn_gate.weight', w2: 'ffn_down.weight', w3: 'ffn_up.weight',
+  };
+  const global: Record<string, string> = { tokEmbedding: 'token_embd.weight', finalNorm: 'output_norm.weight', classifier: 'output.weight' };
+  const names: Record<string, string> = {};
+  for (const name of Object.keys(llamaWeightShapes(c))) {
+    const m = /^layers\.(\d+)\.(\w+)$/.exec(name);
+    names[name] = m ? `blk.${m[1]}.${layer[m[2]]}` : global[name];
+  }
+  return names;
+}
+
+async function readHeader(src: ByteSource): Promise<{ metadata: Record<string, unknown>; infos: Map<string, TensorInfo> }> {
+  // The library reads through HTTP range requests; answering them from `src` lets it parse a buffer or a File.
+  const rangeFetch = async (_input: unknown, init?: { headers?: unknown }): Promise<Response> => {
+    const range = new Headers(init?.headers as HeadersInit).get('Range') ?? '';
+    const m = /bytes=(\d+)-(\d+)/.exec(range);
+    const start = Math.min(m ? Number(m[1]) : 0, src.size);
+    const end = Math.min(m ? Number(m[2]) + 1 : src.size, src.size);
+    const body = await src.read(start, end);
+    return new Response(body.slice(), { status: 206, headers: { 'Content-Range': `bytes ${start}-${Math.max(start, end - 1)}/${src.size}` } });
+  };
+  let parsed;
+  try {
+    parsed = await parseGgufHeader(`https://gguf.invalid/${encodeURIComponent(src.name)}`, { fetch: rangeFetch as typeof fetch });
+  } catch (e) {
+    throw new CheckpointFormatError(src.name, 0, `not a readable GGUF file: ${(e as Error).message}`);
+  }
+  const base = Number(parsed.tensorDataOffset);
+  const infos = new Map<string, TensorInfo>();
+  for (const t of parsed.tensorInfos) {
+    infos.set(t.name, { name: t.name, shape: t.shape.map(Number).reverse(), dtype: t.dtype, start: base + Number(t.offset) });
+  }
+  return { metadata: parsed.metadata as Record<string, unknown>, infos };
+}
+
+/** Bytes one tensor occupies, by GGML type; undefined for types this loader does not read. */
+function storedBytes(dtype: number, count: number): number | undefined {
+  switch (dtype) {
+    case GGML.F32: return 4 * count;
+    case GGML.F16: case GGML.BF16: return 2 * count;
+    case GGML.Q8_0: return (count / Q8_0_BLOCK) * (2 + Q8_0_BLOCK);
+    default: return undefined;
+  }
+}
+
+async function readTensor(src: ByteSource, t: TensorInfo): Promise<Float32Array> {
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  const typeName = (GGMLQuantizationType as unknown as Record<number, string>)[t.dtype] ?? `type ${t.dtype}`;
+  const size = storedBytes(t.dtype, count);
+  if (size === undefined) {
+    throw new UnsupportedModelError(src.name, `tensor ${t.name} is ${typeName}; only F32, F16, BF16 and Q8_0 tensors are supported (re-quantise with llama-quantize ... q8_0 or f16)`);
+  }
+  if (t.dtype === GGML.Q8_0 && t.shape[t.shape.length - 1] % Q8_0_BLOCK !== 0) {
+    throw new CheckpointFormatError(src.name, t.start, `tensor ${t.name}: Q8_0 rows of ${t.shape.at(-1)} values are not whole ${Q8_0_BLOCK}-value blocks`);
+  }
+  if (t.start + size > src.size) {
+    throw new CheckpointFormatError(src.name, t.start, `tensor ${t.name} (${typeName} [${t.shape.join(', ')}]) needs bytes ${formatCount(t.start)}..${formatCount(t.start + size)}, ` +
+      `but the file ends at ${formatCount(src.size)}; it is truncated`);
+  }
+  const bytes = await src.read(t.start, t.start + size);
+  switch (t.dtype) {
+    case GGML.F32: return f32View(bytes, count);
+    case GGML.F16: return halfBytesToF32(bytes, count, 'f16');
+    case GGML.BF16: return halfBytesToF32(bytes, count, 'bf16');
+    default: return dequantizeQ8_0(bytes, count);
+  }
+}
+
+/** Q8_0: blocks of { f16 scale d; int8 q[32] }, value = d * q. */
+export function dequantizeQ8_0(bytes: Uint8Array, count: number): Float32Array {
+  const out = new Float32Array(count);
+  const blockBytes = 2 + Q8_0_BLOCK;
+  for (let b = 0; b < count / Q8_0_BLOCK; b++) {
+    const at = b * blockBytes;
+    const d = f16ToF32(bytes[at] | (bytes[at + 1] << 8));
+    for (let j = 0; j < Q8_0_BLOCK; j++) out[b * Q8_0_BLOCK + j] = d * ((bytes[at + 2 + j] << 24) >> 24);
+  }
+  return out;
+}
+
+// ---- the embedded tokenizer -----------------------------------------------------------------------------
+
+const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+
+export function ggufTokenizer(metadata: Record<string, unknown>, file: string): Tokenizer {
+  const model = metadata['tokenizer.ggml.model'];
+  const tokens = metadata['tokenizer.ggml.tokens'] as string[] | undefined;
+  if (!Array.isArray(tokens)) throw new TokenizerFormatError(file, 0, 'has no tokenizer.ggml.tokens; the GGUF file embeds no tokenizer');
+  const id = (key: string) => (metadata[key] === undefined ? undefined : Number(metadata[key]));
+  const types = (metadata['tokenizer.ggml.token_type'] as number[] | undefined) ?? tokens.map(() => TOKEN_TYPE.NORMAL);
+  if (model === 'llama') {
+    if (metadata['tokenizer.ggml.add_space_prefix'] === false) {
+      throw new UnsupportedModelError(file, "SentencePiece tokenizer with add_space_prefix false is not supported (the llama2.c algorithm always adds the dummy prefix)");
+    }
+    const scores = Float32Array.from((metadata['tokenizer.ggml.scores'] as number[] | undefined) ?? tokens.map(() => 0));
+    return new GgufLlamaTokenizer(tokens, scores, types, id('tokenizer.ggml.bos_token_id') ?? 1, id('tokenizer.ggml.eos_token_id') ?? 2, file);
+  }
+  if (model === 'gpt2') {
+    const { tokenizerJson, tokenizerConfig } = gpt2TokenizerJson(metadata, tokens, types, file);
+    return new HfTokenizer(tokenizerJson, tokenizerConfig, { name: `${file} (tokenizer.ggml)`, bosTokenId: id('tokenizer.ggml.bos_token_id'), eosTokenId: id('tokenizer.ggml.eos_token_id') });
+  }
+  throw new UnsupportedModelError(file, `GGUF tokenizer type '${String(model)}' is not supported yet; supported: llama (SentencePiece), gpt2 (byte-level BPE)`);
+}
+
+/**
+ * tokenizer.ggml.model 'llama': SentencePiece pieces with scores, merged greedily by score exactly like
+ * llama2.c's run.c (and llama.cpp's SPM tokenizer). Pieces are stored with "▁" for spaces; llama2.c's
+ * algorithm works on spaces, so they are translated once here.
+ */
+export class GgufLlamaTokenizer extends Llama2cTokenizer {
+  override readonly bosId: number;
+  override readonly eosId: number;
+
+  constructor(readonly texts: readonly string[], scores: Float32Array, types: readonly number[], bosId: number, eosId: number, file: string) {
+    const utf8 = new TextEncoder();
+    const pieces = texts.map((t, i) => utf8.encode(types[i] === TOKEN_TYPE.BYTE ? t : t.replaceAll('\u2581', ' ')));
+    super(pieces, scores, pieces.reduce((longest, p) => Math.max(longest, p.length), 1));
+    // run.c's byte fallback writes id = byte + 3: the vocabulary must have Llama's layout.
+    for (let b = 0; b < 256; b++) {
+      const expected = `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+      if (texts[b + 3] !== expected) {
+        throw new TokenizerFormatError(file, 0, `expected byte token ${expected} at id ${b + 3}, found ${JSON.stringify(texts[b + 3])}; this SentencePiece vocabulary layout is not supported`);
+      }
+    }
+    this.bosId = bosId;
+    this.eosId = eosId;
+  }
+
+  override piece(id: number): string {
+    this.tokenBytes(-1, id); // range check
+    return this.texts[id].replaceAll('\u2581', ' ');
+  }
+}
+
+/**
+ * Pre-tokenizer regexes by tokenizer.ggml.pre (llama.cpp's table), as tokenizer.json Split/ByteLevel steps.
+ * GPT-2's own pattern is what ByteLevel applies with use_regex true.
+ */
+const CONTRACTIONS = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
+const LLAMA3_PATTERN = `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`;
+const QWEN2_PATTERN = `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`;
+const split = (regex: string) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false });
+const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
+const PRE_TOKENIZERS: Record<string, { steps: unknown[]; ignoreMerges?: boolean }> = {
+  gpt2: { steps: [byteLevel(true)] },
+  smollm: { steps: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] },
+  'llama-bpe': { steps: [split(LLAMA3_PATTERN), byteLevel(false)], ignoreMerges: true },
+  qwen2: { steps: [split(QWEN2_PATTERN), byteLevel(false)] },
+};
+for (const alias of ['mpt', 'olmo']) PRE_TOKENIZERS[alias] = PRE_TOKENIZERS.gpt2;
+for (const alias of ['starcoder', 'refact', 'codeshell']) PRE_TOKENIZERS[alias] = PRE_TOKENIZERS.smollm;
+for (const alias of ['llama3', 'dbrx', 'smaug-bpe']) PRE_TOKENIZERS[alias] = PRE_TOKENIZERS['llama-bpe'];
+PRE_TOKENIZERS.stablelm2 = PRE_TOKENIZERS.qwen2;
+
+/** tokenizer.ggml.model 'gpt2' (byte-level BPE) rebuilt as the tokenizer.json it was converted from. */
+function gpt2TokenizerJson(metadata: Record<string, unknown>, tokens: string[], types: readonly number[], file: string): { tokenizerJson: TokenizerJson; tokenizerConfig: Record<string, unknown> } {
+  const pre = String(metadata['tokenizer.ggml.pre'] ?? 'gpt2');
+  const preTokenizer = PRE_TOKENIZERS[pre];
+  if (!preTokenizer) {
+    throw new UnsupportedModelError(file, `GGUF byte-level BPE pre-tokenizer '${pre}' is not supported yet; supported: ${Object.keys(PRE_TOKENIZERS).join(', ')}`);
+  }
+  const merges = metadata['tokenizer.ggml.merges'];
+  if (!Array.isArray(merges)) throw new TokenizerFormatError(file, 0, "a 'gpt2' tokenizer needs tokenizer.ggml.merges");
+  const vocab: Record<string, number> = {};
+  tokens.forEach((t, i) => (t in vocab ? undefined : (vocab[t] = i)));
+  const added = tokens.flatMap((content, id) => (types[id] === TOKEN_TYPE.CONTROL || types[id] === TOKEN_TYPE.USER_DEFINED
+    ? [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: types[id] === TOKEN_TYPE.USER_DEFINED, special: types[id] === TOKEN_TYPE.CONTROL }]
+    : []));
+  const tokenizerJson: TokenizerJson = {
+    version: '1.0',
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: { type: 'Sequence', pretokenizers: preTokenizer.steps },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+      fuse_unk: false, byte_fallback: false, ignore_merges: preTokenizer.ignoreMerges ?? false, vocab, merges,
+    },
+  };
+  const tokenAt = (key: string) => (metadata[key] === undefined ? undefined : tokens[Number(metadata[key])]);
+  const tokenizerConfig: Record<string, unknown> = {
+    bos_token: tokenAt('tokenizer.ggml.bos_token_id') ?? null,
+    eos_token: tokenAt('tokenizer.ggml.eos_token_id') ?? null,
+    add_bos_token: metadata['tokenizer.ggml.add_bos_token'] === true,
+    clean_up_tokenization_spaces: false,
+    chat_template: metadata['tokenizer.chat_template'],
+  };
+  return { tokenizerJson, tokenizerConfig };
+}

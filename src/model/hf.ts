@@ -1,0 +1,279 @@
+// Hugging Face model folders: config.json (LlamaForCausalLM, Qwen2ForCausalLM), model.safetensors or a
+// sharded model.safetensors.index.json, tokenizer.json + tokenizer_config.json. HF checkpoints use the
+// rotate-half RoPE layout, so their config says ropeLayout 'half' and q/k rows are taken as stored.
+
+import { type LlamaConfig, headDim, llamaConfig } from './config.ts';
+import { CheckpointFormatError, ModelConfigError, UnsupportedModelError, WeightMismatchError } from './errors.ts';
+import { type SafetensorsTensor, parseSafetensors, safetensorToF32 } from './safetensors.ts';
+import { type HfTokenizer, parseHfTokenizer } from './tokenizer-hf.ts';
+import { type LlamaWeights, llamaWeightShapes } from './weights.ts';
+
+/** `architectures[0]` of config.json -> the family name kept in LlamaConfig.architecture. */
+export const SUPPORTED_HF_ARCHITECTURES: Readonly<Record<string, string>> = {
+  LlamaForCausalLM: 'llama',
+  Qwen2ForCausalLM: 'qwen2',
+};
+
+type Json = Record<string, unknown>;
+
+/** config.json -> LlamaConfig; anything this runtime would compute differently is a typed error. */
+export function hfConfigToLlama(json: Json, source = 'config.json'): LlamaConfig {
+  const architectures = json.architectures;
+  const arch = Array.isArray(architectures) ? String(architectures[0]) : undefined;
+  const family = arch === undefined ? undefined : SUPPORTED_HF_ARCHITECTURES[arch];
+  if (family === undefined) {
+    throw new UnsupportedModelError(source, `architecture ${arch === undefined ? '(none: "architectures" is missing)' : `'${arch}'`} is not supported; ` +
+      `supported: ${Object.keys(SUPPORTED_HF_ARCHITECTURES).join(', ')}`);
+  }
+  const int = (key: string, fallback?: number): number => {
+    const v = json[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new ModelConfigError(key, `must be an integer, got ${JSON.stringify(json[key])}`, source);
+    return v;
+  };
+  const num = (v: unknown, key: string): number => {
+    if (typeof v !== 'number') throw new ModelConfigError(key, `must be a number, got ${JSON.stringify(v)}`, source);
+    return v;
+  };
+  const unsupported = (detail: string): never => {
+    throw new UnsupportedModelError(source, detail);
+  };
+
+  const act = json.hidden_act ?? 'silu';
+  if (act !== 'silu') unsupported(`hidden_act '${act}' is not supported; the FFN here is SwiGLU (silu)`);
+  if (json.mlp_bias === true) unsupported('mlp_bias true is not supported (biases exist only on q/k/v)');
+  if (json.use_sliding_window === true) unsupported('sliding-window attention (use_sliding_window true) is not supported');
+  // transformers >= 5 moves rope_theta and rope_scaling into rope_parameters.
+  const rope = (typeof json.rope_parameters === 'object' && json.rope_parameters !== null ? json.rope_parameters : {}) as Json;
+  const scaling = (json.rope_scaling ?? null) as Json | null;
+  const ropeType = scaling?.rope_type ?? scaling?.type ?? rope.rope_type ?? 'default';
+  if (ropeType !== 'default') unsupported(`RoPE scaling '${ropeType}' is not supported (only plain RoPE)`);
+
+  const dim = int('hidden_size');
+  const nHeads = int('num_attention_heads');
+  const config = llamaConfig({
+    architecture: family,
+    dim,
+    hiddenDim: int('intermediate_size'),
+    nLayers: int('num_hidden_layers'),
+    nHeads,
+    nKvHeads: int('num_key_value_heads', nHeads),
+    vocabSize: int('vocab_size'),
+    maxSeqLen: int('max_position_embeddings'),
+    normEps: num(json.rms_norm_eps ?? 1e-6, 'rms_norm_eps'),
+    ropeTheta: num(json.rope_theta ?? rope.rope_theta ?? 10000, 'rope_theta'),
+    ropeLayout: 'half',
+    tiedEmbeddings: json.tie_word_embeddings === true,
+    attentionBias: family === 'qwen2' ? true : json.attention_bias === true,
+  }, source);
+  if (json.head_dim !== undefined && json.head_dim !== null && json.head_dim !== headDim(config)) {
+    unsupported(`head_dim ${json.head_dim} differs from hidden_size / num_attention_heads = ${headDim(config)}; not supported`);
+  }
+  return config;
+}
+
+/** The inverse, for export: a config.json transformers loads as LlamaForCausalLM / Qwen2ForCausalLM. */
+export function llamaToHfConfig(c: LlamaConfig, extra: { bosTokenId?: number; eosTokenId?: number; torchDtype?: string } = {}): Json {
+  const qwen = c.architecture === 'qwen2';
+  return {
+    architectures: [qwen ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+    model_type: qwen ? 'qwen2' : 'llama',
+    hidden_size: c.dim,
+    intermediate_size: c.hiddenDim,
+    num_hidden_layers: c.nLayers,
+    num_attention_heads: c.nHeads,
+    num_key_value_heads: c.nKvHeads,
+    head_dim: headDim(c),
+    vocab_size: c.vocabSize,
+    max_position_embeddings: c.maxSeqLen,
+    rms_norm_eps: c.normEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: null,
+    tie_word_embeddings: c.tiedEmbeddings,
+    hidden_act: 'silu',
+    ...(qwen ? { use_sliding_window: false } : { attention_bias: c.attentionBias, mlp_bias: false, pretraining_tp: 1 }),
+    attention_dropout: 0,
+    initializer_range: 0.02,
+    use_cache: true,
+    bos_token_id: extra.bosTokenId ?? 1,
+    eos_token_id: extra.eosTokenId ?? 2,
+    torch_dtype: extra.torchDtype ?? 'float32',
+  };
+}
+
+const LAYER_TENSORS: Record<string, string> = {
+  attnNorm: 'input_layernorm.weight',
+  wq: 'self_attn.q_proj.weight',
+  wk: 'self_attn.k_proj.weight',
+  wv: 'self_attn.v_proj.weight',
+  bq: 'self_attn.q_proj.bias',
+  bk: 'self_attn.k_proj.bias',
+  bv: 'self_attn.v_proj.bias',
+  wo: 'self_attn.o_proj.weight',
+  ffnNorm: 'post_attention_layernorm.weight',
+  w1: 'mlp.gate_proj.weight',
+  w2: 'mlp.down_proj.weight',
+  w3: 'mlp.up_proj.weight',
+};
+
+/** The HF tensor name of a project weight name (see weights.ts). */
+export function hfTensorName(name: string): string {
+  if (name === 'tokEmbedding') return 'model.embed_tokens.weight';
+  if (name === 'finalNorm') return 'model.norm.weight';
+  if (name === 'classifier') return 'lm_head.weight';
+  const m = /^layers\.(\d+)\.(\w+)$/.exec(name);
+  const suffix = m && LAYER_TENSORS[m[2]];
+  if (!suffix) throw new RangeError(`no Hugging Face name for weight '${name}'`);
+  return `model.layers.${m[1]}.${suffix}`;
+}
+
+export interface NamedTensor {
+  shape: readonly number[];
+  /** Converts the stored values to f32 (called once per weight). */
+  toF32(): Float32Array;
+  /** The file it lives in, for messages. */
+  file: string;
+}
+
+/**
+ * Gathers every weight of `config` through `lookup(checkpoint name)`, checking shapes. Tensors the model
+ * does not use (an lm_head.weight next to tied embeddings, rotary inv_freq buffers) are ignored.
+ */
+export function collectWeights(config: LlamaConfig, lookup: (name: string) => NamedTensor | undefined, nameOf: (name: string) => string,
+  source: string): LlamaWeights {
+  const shapes = llamaWeightShapes(config);
+  const tensors: Record<string, Float32Array> = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    const stored = nameOf(name);
+    const t = lookup(stored);
+    if (!t) throw new WeightMismatchError(source, stored, shape, null);
+    if (!sameShape(t.shape, shape)) throw new WeightMismatchError(t.file, stored, shape, t.shape);
+    tensors[name] = t.toF32();
+  }
+  return { config, tensors, shapes };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Reads one file of the folder by relative name; null when the folder has no such file. */
+export type ReadFile = (file: string) => Promise<Uint8Array | null>;
+
+export interface HfModel {
+  config: LlamaConfig;
+  weights: LlamaWeights;
+  tokenizer: HfTokenizer;
+  /** config.json as read. */
+  hfConfig: Json;
+}
+
+const decoder = new TextDecoder();
+
+function parseJson(bytes: Uint8Array, file: string): Json {
+  try {
+    const v = JSON.parse(decoder.decode(bytes));
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Json;
+  } catch (e) {
+    throw new CheckpointFormatError(file, 0, `not valid JSON: ${(e as Error).message}`);
+  }
+  throw new CheckpointFormatError(file, 0, 'expected a JSON object');
+}
+
+/** Loads a HF folder through `read` (local directory, URL base or a set of dropped files). */
+export async function loadHfFolder(read: ReadFile, folder = 'model folder'): Promise<HfModel> {
+  const at = (file: string) => `${folder}/${file}`;
+  const required = async (file: string, why: string) => {
+    const bytes = await read(file);
+    if (!bytes) throw new CheckpointFormatError(at(file), 0, `missing: ${why}`);
+    return bytes;
+  };
+  const hfConfig = parseJson(await required('config.json', 'a Hugging Face model folder needs config.json'), at('config.json'));
+  const config = hfConfigToLlama(hfConfig, at('config.json'));
+
+  const files = new Map<string, Map<string, SafetensorsTensor>>();
+  const single = await read('model.safetensors');
+  let where: (name: string) => string | undefined;
+  if (single) {
+    files.set('model.safetensors', parseSafetensors(single, at('model.safetensors')).tensors);
+    where = (name) => (files.get('model.safetensors')!.has(name) ? 'model.safetensors' : undefined);
+  } else {
+    const indexFile = 'model.safetensors.index.json';
+    const index = parseJson(await required(indexFile, 'neither model.safetensors nor model.safetensors.index.json is in the folder'), at(indexFile));
+    const weightMap = index.weight_map as Record<string, unknown> | undefined;
+    if (typeof weightMap !== 'object' || weightMap === null) throw new CheckpointFormatError(at(indexFile), 0, 'has no "weight_map" object');
+    for (const shard of new Set(Object.values(weightMap))) {
+      if (typeof shard !== 'string' || shard.includes('..') || shard.startsWith('/')) throw new CheckpointFormatError(at(indexFile), 0, `weight_map names an invalid shard ${JSON.stringify(shard)}`);
+      files.set(shard, parseSafetensors(await required(shard, `named by ${indexFile}`), at(shard)).tensors);
+    }
+    where = (name) => weightMap[name] as string | undefined;
+  }
+  const lookup = (name: string): NamedTensor | undefined => {
+    const file = where(name);
+    const t = file === undefined ? undefined : files.get(file)?.get(name);
+    if (!t) return undefined;
+    return { shape: t.shape, file: at(file!), toF32: () => safetensorToF32(t, at(file!)) };
+  };
+  const source = single ? at('model.safetensors') : at('model.safetensors.index.json');
+  const weights = collectWeights(config, lookup, hfTensorName, source);
+
+  const tokenizerBytes = await read('tokenizer.json');
+  if (!tokenizerBytes) {
+    throw new UnsupportedModelError(folder, 'has no tokenizer.json; only Hugging Face fast tokenizers (tokenizer.json) are supported, not tokenizer.model alone');
+  }
+  const tokenizerConfig = await read('tokenizer_config.json');
+  const tokenizer = parseHfTokenizer(decoder.decode(tokenizerBytes), tokenizerConfig ? decoder.decode(tokenizerConfig) : {}, {
+    name: at('tokenizer.json'),
+    bosTokenId: typeof hfConfig.bos_token_id === 'number' ? hfConfig.bos_token_id : undefined,
+    eosTokenId: hfConfig.eos_token_id as number | number[] | undefined,
+  });
+  return { config, weights, tokenizer, hfConfig };
+}
+
+// ---- RoPE layouts --------------------------------------------------------------------------------------
+
+/**
+ * Interleaved -> rotate-half for the rows of a q/k projection (or its bias, cols = 1): within each head of
+ * size hd, row 2i moves to row i and row 2i+1 to row i + hd/2. Applying the same permutation to q and k
+ * leaves every q·k product unchanged, and maps pair (2i, 2i+1) onto pair (i, i + hd/2) of the same frequency.
+ */
+export function interleavedToHalf(w: Float32Array, nHeads: number, cols: number): Float32Array {
+  return permuteHeadRows(w, nHeads, cols, (i, hd) => (i % 2 === 0 ? i / 2 : hd / 2 + (i - 1) / 2));
+}
+
+/** Rotate-half -> interleaved (the inverse; what llama.cpp's converter applies to HF q/k weights). */
+export function halfToInterleaved(w: Float32Array, nHeads: number, cols: number): Float32Array {
+  return permuteHeadRows(w, nHeads, cols, (i, hd) => (i < hd / 2 ? 2 * i : 2 * (i - hd / 2) + 1));
+}
+
+/** out row (h, dest(i)) = in row (h, i). */
+function permuteHeadRows(w: Float32Array, nHeads: number, cols: number, dest: (i: number, hd: number) => number): Float32Array {
+  const rows = w.length / cols, hd = rows / nHeads;
+  if (!Number.isInteger(hd) || hd % 2 !== 0) throw new RangeError(`${rows} rows do not split into ${nHeads} heads of even size`);
+  const out = new Float32Array(w.length);
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < hd; i++) {
+      const from = (h * hd + i) * cols, to = (h * hd + dest(i, hd)) * cols;
+      out.set(w.subarray(from, from + cols), to);
+    }
+  }
+  return out;
+}
+
+/** The same model with wq/wk (and bq/bk) rows permuted into `layout`. Other tensors are shared, not copied. */
+export function withRopeLayout(model: LlamaWeights, layout: LlamaConfig['ropeLayout']): LlamaWeights {
+  const c = model.config;
+  if (c.ropeLayout === layout) return model;
+  const permute = layout === 'half' ? interleavedToHalf : halfToInterleaved;
+  const config = { ...c, ropeLayout: layout };
+  const tensors = { ...model.tensors };
+  for (let l = 0; l < c.nLayers; l++) {
+    const p = `layers.${l}.`;
+    tensors[p + 'wq'] = permute(tensors[p + 'wq'], c.nHeads, c.dim);
+    tensors[p + 'wk'] = permute(tensors[p + 'wk'], c.nKvHeads, c.dim);
+    if (c.attentionBias) {
+      tensors[p + 'bq'] = permute(tensors[p + 'bq'], c.nHeads, 1);
+      tensors[p + 'bk'] = permute(tensors[p + 'bk'], c.nKvHeads, 1);
+    }
+  }
+  return { config, tensors, shapes: model.shapes };
+}

@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { loadGguf } from '../../src/model/gguf.ts';
+import { withRopeLayout } from '../../src/model/hf.ts';
+import { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from '../../src/model/dtypes.ts';
+import { CheckpointFormatError, UnsupportedModelError } from '../../src/model/errors.ts';
+import { HfTokenizer } from '../../src/model/tokenizer-hf.ts';
+import type { LlamaConfig } from '../../src/model/config.ts';
+import type { LlamaWeights } from '../../src/model/weights.ts';
+import { randomWeights, tinyConfig } from '../helpers/tiny-llama.ts';
+import { nextTokenLogProbs } from '../reference/llama.ts';
+import { loadModel, loadTokenizer, reference } from './stories260k.ts';
+import { type GgufDtype, type GgufKv, type GgufTensor, expectedQ8_0, f32, str, u32, writeGguf } from './gguf-writer.ts';
+import { QWEN_LIKE_MERGES, QWEN_LIKE_SPECIALS, byteLevelVocab } from './hf-fixtures.ts';
+
+/** llama.cpp's convert_hf_to_gguf.py LlamaModel.permute, transcribed from its numpy:
+ *  w.reshape(n_head, 2, rows // n_head // 2, cols).swapaxes(1, 2).reshape(rows, cols) */
+function llamaCppPermute(w: Float32Array, nHead: number, cols: number): Float32Array {
+  const rows = w.length / cols, half = rows / nHead / 2;
+  const out = new Float32Array(w.length);
+  for (let h = 0; h < nHead; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) {
+        const src = h * 2 * half + j * half + i; // index (h, j, i) before swapaxes
+        const dst = h * half * 2 + i * 2 + j; //   index (h, i, j) after
+        out.set(w.subarray(src * cols, (src + 1) * cols), dst * cols);
+      }
+    }
+  }
+  return out;
+}
+
+const LAYER_NAMES: Record<string, string> = {
+  attnNorm: 'attn_norm.weight', wq: 'attn_q.weight', wk: 'attn_k.weight', wv: 'attn_v.weight', bq: 'attn_q.bias', bk: 'attn_k.bias',
+  bv: 'attn_v.bias', wo: 'attn_output.weight', ffnNorm: 'ffn_norm.weight', w1: 'ffn_gate.weight', w2: 'ffn_down.weight', w3: 'ffn_up.weight',
+};
+function ggufName(name: string): string {
+  const m = /^layers\.(\d+)\.(\w+)$/.exec(name);
+  if (m) return `blk.${m[1]}.${LAYER_NAMES[m[2]]}`;
+  return { tokEmbedding: 'token_embd.weight', finalNorm: 'output_norm.weight', classifier: 'output.weight' }[name]!;
+}
+
+function archKv(arch: string, c: LlamaConfig): Record<string, GgufKv> {
+  return {
+    'general.architecture': str(arch),
+    'general.name': str('test model'),
+    [`${arch}.context_length`]: u32(c.maxSeqLen),
+    [`${arch}.embedding_length`]: u32(c.dim),
+    [`${arch}.block_count`]: u32(c.nLayers),
+    [`${arch}.feed_forward_length`]: u32(c.hiddenDim),
+    [`${arch}.attention.head_count`]: u32(c.nHeads),
+    [`${arch}.attention.head_count_kv`]: u32(c.nKvHeads),
+    [`${arch}.attention.layer_norm_rms_epsilon`]: f32(c.normEps),
+    [`${arch}.rope.freq_base`]: f32(c.ropeTheta),
+    [`${arch}.rope.dimension_count`]: u32(c.dim / c.nHeads),
+  };
+}
+
+/** The scored llama2.c vocabulary as GGUF's tokenizer.ggml.* ('llama' = SentencePiece). */
+function spmTokenizerKv(): Record<string, GgufKv> {
+  const tok = loadTokenizer();
+  const texts = Array.from({ length: tok.vocabSize }, (_, i) => (i === 1 ? '<s>' : i === 2 ? '</s>' : tok.piece(i).replaceAll(' ', '\u2581')));
+  const types = texts.map((_, i) => (i === 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1));
+  return {
+    'tokenizer.ggml.model': str('llama'),
+    'tokenizer.ggml.tokens': { type: 'strings', value: texts },
+    'tokenizer.ggml.scores': { type: 'f32s', value: Array.from(tok.scores) },
+    'tokenizer.ggml.token_type': { type: 'i32s', value: types },
+    'tokenizer.ggml.bos_token_id': u32(1),
+    'tokenizer.ggml.eos_token_id': u32(2),
+    'tokenizer.ggml.unknown_token_id': u32(0),
+  };
+}
+
+/** Tensors in GGUF order with the dtype chosen per weight. */
+function tensorsOf(model: LlamaWeights, dtype: (name: string) => GgufDtype = () => 'F32'): GgufTensor[] {
+  return Object.keys(model.shapes).map((name) => ({ name: ggufName(name), shape: [...model.shapes[name]], dtype: dtype(name), data: model.tensors[name] }));
+}
+
+describe('GGUF', () => {
+  it('reads llama.cpp\'s llama layout: q/k rows permuted back to interleaved, SentencePiece tokenizer', async () => {
+    const original = loadModel(); // llama2.c, interleaved
+    // What llama.cpp's converter writes for the HF (rotate-half) export of this model.
+    const hf = withRopeLayout(original, 'half');
+    const c = original.config;
+    const tensors = { ...hf.tensors };
+    for (let l = 0; l < c.nLayers; l++) {
+      tensors[`layers.${l}.wq`] = llamaCppPermute(hf.tensors[`layers.${l}.wq`], c.nHeads, c.dim);
+      tensors[`layers.${l}.wk`] = llamaCppPermute(hf.tensors[`layers.${l}.wk`], c.nKvHeads, c.dim);
+    }
+    const bytes = writeGguf({ ...archKv('llama', c), ...spmTokenizerKv() }, tensorsOf({ ...hf, tensors }));
+    const m = await loadGguf(bytes, 'stories260K.gguf');
+
+    expect(m.config).toEqual(c); // interleaved, tied (no output.weight), eps and theta as stored
+    for (const name of Object.keys(original.shapes)) expect(m.weights.tensors[name], name).toEqual(original.tensors[name]);
+    for (const ref of reference.cases) {
+      expect(m.tokenizer.encode(ref.text)).toEqual(ref.tokens);
+      expect(m.tokenizer.decode(ref.tokens)).toBe(ref.text);
+    }
+    expect([m.tokenizer.bosId, m.tokenizer.eosId, m.tokenizer.piece(1), m.tokenizer.piece(300)]).toEqual([1, 2, '<s>', loadTokenizer().piece(300)]);
+    const logProbs = nextTokenLogProbs(m.weights, reference.cases[2].tokens);
+    logProbs.forEach((lp, i) => expect(Math.abs(lp - reference.cases[2].next_token_logprobs[i])).toBeLessThan(1e-4));
+    expect(m.metadata['general.name']).toBe('test model');
+  });
+
+  it('dequantises f32, f16, bf16 and q8_0 and maps a qwen2 config with its byte-level BPE tokenizer', async () => {
+    const config = tinyConfig({ architecture: 'qwen2', dim: 64, hiddenDim: 96, nHeads: 4, nKvHeads: 2, vocabSize: 300, maxSeqLen: 128,
+      normEps: 1e-6, ropeTheta: 1e6, ropeLayout: 'half', attentionBias: true, tiedEmbeddings: false });
+    const model = randomWeights(config, 5);
+    const dtypeOf = (name: string): GgufDtype =>
+      name === 'tokEmbedding' || name.endsWith('.w1') ? 'Q8_0' : name.endsWith('.wq') ? 'F16' : name.endsWith('.w2') ? 'BF16' : 'F32';
+    const { tokens, merges } = byteLevelVocab(QWEN_LIKE_MERGES, QWEN_LIKE_SPECIALS);
+    const kv: Record<string, GgufKv> = {
+      ...archKv('qwen2', config),
+      'tokenizer.ggml.model': str('gpt2'),
+      'tokenizer.ggml.pre': str('qwen2'),
+      'tokenizer.ggml.tokens': { type: 'strings', value: tokens },
+      'tokenizer.ggml.token_type': { type: 'i32s', value: tokens.map((_, i) => (i >= 265 ? 3 : 1)) },
+      'tokenizer.ggml.merges': { type: 'strings', value: merges },
+      'tokenizer.ggml.bos_token_id': u32(265),
+      'tokenizer.ggml.eos_token_id': u32(267),
+      'tokenizer.ggml.add_bos_token': { type: 'bool', value: false },
+      'tokenizer.chat_template': str('{{ messages }}'),
+    };
+    const bytes = writeGguf(kv, tensorsOf(model, dtypeOf), 64);
+    // Also through a Blob, as a browser File would come.
+    const m = await loadGguf(new Blob([bytes]), 'tiny-qwen.gguf');
+
+    expect(m.config).toEqual(config);
+    const w = m.weights.tensors;
+    expect(w.tokEmbedding).toEqual(expectedQ8_0(model.tensors.tokEmbedding));
+    expect(w['layers.1.w1']).toEqual(expectedQ8_0(model.tensors['layers.1.w1']));
+    // q8_0 keeps each value within half a quantisation step (d / 2, d = max|x| / 127 per 32 values).
+    const maxAbs = model.tensors.tokEmbedding.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    model.tensors.tokEmbedding.forEach((v, i) => expect(Math.abs(w.tokEmbedding[i] - v)).toBeLessThanOrEqual((maxAbs / 127) * 0.5 + 1e-3));
+    expect(w['layers.0.wq']).toEqual(Float32Array.from(model.tensors['layers.0.wq'], (v) => f16ToF32(f32ToF16(v))));
+    expect(w['layers.0.w2']).toEqual(Float32Array.from(model.tensors['layers.0.w2'], (v) => bf16ToF32(f32ToBf16(v))));
+    for (const name of ['layers.1.bq', 'layers.0.bv', 'layers.1.wo', 'classifier', 'finalNorm']) expect(w[name], name).toEqual(model.tensors[name]);
+
+    const tok = m.tokenizer as HfTokenizer;
+    expect(tok).toBeInstanceOf(HfTokenizer);
+    expect([tok.bosId, tok.eosId, tok.addBos, tok.chatTemplate]).toEqual([265, 267, false, '{{ messages }}']);
+    expect(tok.encode('hello world')).toEqual([259, 264]);
+    expect(tok.encode('<|im_start|>hello<|im_end|>')).toEqual([266, 259, 267]);
+    expect(tok.decode(tok.encode('hello wörld 42!'))).toBe('hello wörld 42!');
+  });
+
+  it('names what it cannot read', async () => {
+    const config = tinyConfig({ dim: 32, hiddenDim: 64 });
+    const model = randomWeights(config, 3);
+    const kv = { ...archKv('llama', config), ...spmTokenizerKv() };
+    const load = (bytes: Uint8Array) => loadGguf(bytes, 'bad.gguf');
+
+    await expect(load(writeGguf({ ...kv, 'general.architecture': str('gemma') }, tensorsOf(model))))
+      .rejects.toThrow(new UnsupportedModelError('bad.gguf', "GGUF architecture 'gemma' is not supported; supported: llama, qwen2"));
+    await expect(load(writeGguf(kv, tensorsOf(model, (n) => (n === 'layers.1.w3' ? 'Q4_0' : 'F32')))))
+      .rejects.toThrow('bad.gguf: tensor blk.1.ffn_up.weight is Q4_0; only F32, F16, BF16 and Q8_0 tensors are supported');
+    await expect(load(writeGguf({ ...kv, 'tokenizer.ggml.model': str('bert') }, tensorsOf(model))))
+      .rejects.toThrow("GGUF tokenizer type 'bert' is not supported yet; supported: llama (SentencePiece), gpt2 (byte-level BPE)");
+    await expect(load(writeGguf({ ...kv, 'tokenizer.ggml.model': str('gpt2'), 'tokenizer.ggml.pre': str('deepseek-llm'), 'tokenizer.ggml.merges': { type: 'strings', value: [] } }, tensorsOf(model))))
+      .rejects.toThrow("GGUF byte-level BPE pre-tokenizer 'deepseek-llm' is not supported yet");
+    await expect(load(writeGguf({ ...kv, 'llama.rope.scaling.type': str('yarn') }, tensorsOf(model)))).rejects.toThrow("RoPE scaling 'yarn' is not supported");
+    await expect(load(writeGguf(kv, tensorsOf(model).filter((t) => t.name !== 'blk.0.attn_k.weight'))))
+      .rejects.toThrow('bad.gguf: tensor blk.0.attn_k.weight (shape [16, 32]) is missing');
+    await expect(load(writeGguf(kv, tensorsOf(model).map((t) => (t.name === 'output_norm.weight' ? { ...t, shape: [16, 2] } : t)))))
+      .rejects.toThrow('bad.gguf: tensor output_norm.weight has shape [16, 2], expected [32]');
+
+    const whole = writeGguf(kv, tensorsOf(model));
+    const err = await load(whole.subarray(0, whole.length - 100)).catch((e) => e);
+    expect(err).toBeInstanceOf(CheckpointFormatError);
+    expect(err.message).toMatch(/^bad\.gguf: tensor output_norm\.weight \(F32 \[32\]\) needs bytes [\d,]+\.\.[\d,]+, but the file ends at [\d,]+; it is truncated$/);
+    await expect(load(new TextEncoder().encode('not a gguf file at all'))).rejects.toThrow(/^bad\.gguf: not a readable GGUF file: .*magic/);
+  });
+});
