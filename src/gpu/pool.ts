@@ -107,6 +107,10 @@ export class BufferPool {
     this.free.clear();
   }
 
+  get budgetBytes(): number | undefined {
+    return this.limits.budgetBytes;
+  }
+
   memory(): MemoryStats {
     return { ...this.stats };
   }

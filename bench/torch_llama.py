@@ -1,0 +1,156 @@
+"""PyTorch-on-CPU peer for `npm run bench:train`: the same Llama model, the same LoRA (rank 8 on
+q,k,v,o,gate,up,down, alpha 16), the same batch, timed the same way (tokens/s of a LoRA training
+step and of a forward pass). Prints one JSON line. Run with Debian's python3-torch:
+
+    /usr/bin/python3 bench/torch_llama.py --checkpoint ../shared/models/stories260K/stories260K.bin
+    /usr/bin/python3 bench/torch_llama.py --shape 288,768,6,6,6,32000 --seq-len 256
+"""
+import argparse, json, math, struct, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Lora(nn.Module):
+    def __init__(self, base: nn.Linear, rank: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.a = nn.Parameter(torch.empty(rank, base.in_features))
+        nn.init.kaiming_uniform_(self.a, a=math.sqrt(5))
+        self.b = nn.Parameter(torch.zeros(base.out_features, rank))
+        self.scale = alpha / rank
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.a.t() @ self.b.t()) * self.scale
+
+
+def rope(x, theta):  # interleaved pairs, x [B, T, H, D]
+    b, t, h, d = x.shape
+    freqs = 1.0 / theta ** (torch.arange(0, d, 2, dtype=torch.float32) / d)
+    ang = torch.outer(torch.arange(t, dtype=torch.float32), freqs)
+    cos, sin = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    return torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1).flatten(-2)
+
+
+class Block(nn.Module):
+    def __init__(self, dim, hidden, heads, kv_heads, eps, theta):
+        super().__init__()
+        self.heads, self.kv_heads, self.hd, self.eps, self.theta = heads, kv_heads, dim // heads, eps, theta
+        self.attn_norm, self.ffn_norm = nn.Parameter(torch.ones(dim)), nn.Parameter(torch.ones(dim))
+        kv = kv_heads * self.hd
+        self.wq, self.wk, self.wv, self.wo = (nn.Linear(dim, dim, bias=False), nn.Linear(dim, kv, bias=False),
+                                              nn.Linear(dim, kv, bias=False), nn.Linear(dim, dim, bias=False))
+        self.w1, self.w2, self.w3 = nn.Linear(dim, hidden, bias=False), nn.Linear(hidden, dim, bias=False), nn.Linear(dim, hidden, bias=False)
+
+    def norm(self, x, w):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * w
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        h = self.norm(x, self.attn_norm)
+        q = rope(self.wq(h).view(b, t, self.heads, self.hd), self.theta)
+        k = rope(self.wk(h).view(b, t, self.kv_heads, self.hd), self.theta)
+        v = self.wv(h).view(b, t, self.kv_heads, self.hd)
+        rep = self.heads // self.kv_heads
+        k, v = k.repeat_interleave(rep, dim=2), v.repeat_interleave(rep, dim=2)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # torch 1.13: no fused SDPA
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
+        mask = torch.ones(t, t, dtype=torch.bool).triu(1)
+        a = scores.masked_fill(mask, float('-inf')).softmax(-1) @ v
+        x = x + self.wo(a.transpose(1, 2).reshape(b, t, -1))
+        h = self.norm(x, self.ffn_norm)
+        return x + self.w2(F.silu(self.w1(h)) * self.w3(h))
+
+
+class Llama(nn.Module):
+    def __init__(self, dim, hidden, layers, heads, kv_heads, vocab, eps=1e-5, theta=10000.0):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.blocks = nn.ModuleList(Block(dim, hidden, heads, kv_heads, eps, theta) for _ in range(layers))
+        self.final_norm = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, ids):
+        x = self.emb(ids)
+        for blk in self.blocks:
+            x = blk(x)
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.final_norm
+        return x @ self.emb.weight.t()  # tied classifier
+
+
+def load_llama2c(path):
+    with open(path, 'rb') as f:
+        dim, hidden, layers, heads, kv_heads, vocab, seq = struct.unpack('7i', f.read(28))
+        data = torch.frombuffer(bytearray(f.read()), dtype=torch.float32)
+    m = Llama(dim, hidden, layers, heads, kv_heads, abs(vocab))
+    kv, off = kv_heads * dim // heads, 0
+
+    def take(*shape):
+        nonlocal off
+        n = math.prod(shape)
+        t = data[off:off + n].view(*shape)
+        off += n
+        return t
+
+    with torch.no_grad():
+        m.emb.weight.copy_(take(abs(vocab), dim))
+        for name, shape in [('attn_norm', (dim,)), ('wq', (dim, dim)), ('wk', (kv, dim)), ('wv', (kv, dim)), ('wo', (dim, dim)),
+                            ('ffn_norm', (dim,)), ('w1', (hidden, dim)), ('w2', (dim, hidden)), ('w3', (hidden, dim))]:
+            for blk in m.blocks:
+                p = getattr(blk, name)
+                (p if isinstance(p, nn.Parameter) else p.weight).copy_(take(*shape))
+        m.final_norm.copy_(take(dim))
+    return m, abs(vocab)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--checkpoint')
+    ap.add_argument('--shape', help='dim,hidden,layers,heads,kv_heads,vocab (random weights)')
+    ap.add_argument('--batch', type=int, default=8)
+    ap.add_argument('--seq-len', type=int, default=256)
+    ap.add_argument('--rank', type=int, default=8)
+    ap.add_argument('--steps', type=int, default=5)
+    ap.add_argument('--threads', type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    if a.checkpoint:
+        model, vocab = load_llama2c(a.checkpoint)
+    else:
+        dim, hidden, layers, heads, kv_heads, vocab = map(int, a.shape.split(','))
+        model = Llama(dim, hidden, layers, heads, kv_heads, vocab)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for blk in model.blocks:
+        for name in ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3']:
+            setattr(blk, name, Lora(getattr(blk, name), a.rank, 2 * a.rank))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    ids = torch.randint(0, vocab, (a.batch, a.seq_len + 1))
+    x, y = ids[:, :-1], ids[:, 1:]
+    tokens = a.batch * a.seq_len
+
+    def train_step():
+        loss = F.cross_entropy(model(x).reshape(-1, vocab), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def timed(fn, steps):
+        fn()  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        return steps * tokens / (time.perf_counter() - t0)
+
+    train = timed(train_step, a.steps)
+    with torch.no_grad():
+        fwd = timed(lambda: model(x), a.steps)
+    print(json.dumps({'train_tokens_per_s': train, 'forward_tokens_per_s': fwd, 'torch': torch.__version__, 'threads': a.threads}))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,45 @@
+// `npm test`: the whole suite in the three runtimes — vitest in Node (Dawn), the portable kernel
+// suite in Deno (wgpu) and in headless Chromium (Dawn) — then one closing line with the totals.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+mkdirSync('test-output', { recursive: true });
+
+function run(label, args, parse) {
+  const t0 = Date.now();
+  console.log(`\n=== ${label} ===`);
+  const r = spawnSync(npm, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 << 20 });
+  process.stdout.write(r.stdout ?? '');
+  const counts = parse(r.stdout ?? '');
+  const seconds = ((Date.now() - t0) / 1000).toFixed(0);
+  if (r.status !== 0 && counts.failed === 0) counts.failed = 1; // a crash or a failed run with nothing counted
+  console.log(`=== ${label}: ${counts.passed} passed, ${counts.failed} failed (${seconds} s) ===`);
+  return counts;
+}
+
+const vitestJson = 'test-output/vitest.json';
+rmSync(vitestJson, { force: true });
+const node = run('node (vitest, Dawn)', ['run', '--silent', 'test:node', '--', '--reporter=default', '--reporter=json', `--outputFile=${vitestJson}`], () => {
+  try {
+    const j = JSON.parse(readFileSync(vitestJson, 'utf8'));
+    return { passed: j.numPassedTests, failed: j.numFailedTests + (j.numFailedTestSuites ?? 0) };
+  } catch {
+    return { passed: 0, failed: 1 };
+  }
+});
+// Deno counts each portable case as a step of one test.
+const deno = run('deno (wgpu)', ['run', '--silent', 'test:deno'], (out) => {
+  const m = out.match(/(ok|FAILED) \| (\d+) passed(?: \((\d+) steps\))? \| (\d+) failed(?: \((\d+) steps\))?/);
+  return m ? { passed: Number(m[3] ?? m[2]), failed: Number(m[5] ?? m[4]) } : { passed: 0, failed: 1 };
+});
+const browser = run('chromium (Dawn)', ['run', '--silent', 'test:browser'], (out) => {
+  const m = out.match(/browser: (\d+) passed, (\d+) failed/);
+  return m ? { passed: Number(m[1]), failed: Number(m[2]) } : { passed: 0, failed: 1 };
+});
+
+const passed = node.passed + deno.passed + browser.passed;
+const failed = node.failed + deno.failed + browser.failed;
+console.log(`\nnode ${node.passed}/${node.passed + node.failed}, deno ${deno.passed}/${deno.passed + deno.failed}, chromium ${browser.passed}/${browser.passed + browser.failed}`);
+console.log(`tests: ${passed} passed, ${failed} failed`);
+process.exitCode = failed > 0 ? 1 : 0;

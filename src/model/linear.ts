@@ -1,0 +1,92 @@
+// The linear layer of every projection: y = x·Wᵀ (+ b) (+ s·(x·Aᵀ)·Bᵀ with a LoRA adapter),
+// W [out, in] as checkpoints store it. Explicit forward / backward; weight gradients are always
+// ADDED into the given tensors, so gradient accumulation over micro-batches needs no extra pass.
+import type { Runtime, Tensor } from '../gpu/index.ts';
+import { matmul } from '../ops/matmul.ts';
+import { addBias } from '../ops/elementwise.ts';
+
+export interface LoraPair {
+  /** [r, in] */
+  a: Tensor;
+  /** [out, r] */
+  b: Tensor;
+  scale: number;
+}
+
+export interface LinearParams {
+  weight: Tensor;
+  bias?: Tensor;
+  lora?: LoraPair;
+}
+
+export interface LinearSaved {
+  /** The input [N, in] (shared, not copied: it is some other layer's output). */
+  x: Tensor;
+  /** x·Aᵀ [N, r] when there is an adapter. */
+  xa: Tensor | null;
+}
+
+export interface LinearGrads {
+  weight?: Tensor;
+  bias?: Tensor;
+  loraA?: Tensor;
+  loraB?: Tensor;
+}
+
+export function linearForward(rt: Runtime, x: Tensor, p: LinearParams, keepForBackward: boolean): { y: Tensor; saved: LinearSaved | null } {
+  const y = matmul(rt, x, p.weight, { transB: true });
+  if (p.bias) addBias(rt, y, p.bias);
+  let xa: Tensor | null = null;
+  if (p.lora) {
+    xa = matmul(rt, x, p.lora.a, { transB: true });
+    matmul(rt, xa, p.lora.b, { transB: true, alpha: p.lora.scale, accumulateInto: y });
+    if (!keepForBackward) {
+      xa.release();
+      xa = null;
+    }
+  }
+  return { y, saved: keepForBackward ? { x, xa } : null };
+}
+
+/**
+ * Gradients of y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ given dY [N, out]. Weight gradients are added into `grads`;
+ * dX is written into `dX` (or added when `accumulateDx`), or skipped when `dX` is null.
+ */
+export function linearBackward(
+  rt: Runtime,
+  dY: Tensor,
+  p: LinearParams,
+  saved: LinearSaved,
+  grads: LinearGrads,
+  dX: Tensor | null,
+  accumulateDx = false,
+): void {
+  if (dX) matmul(rt, dY, p.weight, accumulateDx ? { accumulateInto: dX } : { out: dX });
+  if (grads.weight) matmul(rt, dY, saved.x, { transA: true, accumulateInto: grads.weight });
+  if (grads.bias) columnSum(rt, dY, grads.bias);
+  if (p.lora) {
+    const { a, b, scale } = p.lora;
+    if (!saved.xa) throw new Error('linearBackward: the forward pass did not keep x·Aᵀ for the adapter');
+    if (grads.loraB) matmul(rt, dY, saved.xa, { transA: true, alpha: scale, accumulateInto: grads.loraB });
+    // d(x·Aᵀ) = s·dY·B, then dA = d(x·Aᵀ)ᵀ·x and dX += d(x·Aᵀ)·A.
+    const dXa = matmul(rt, dY, b, { alpha: scale });
+    if (grads.loraA) matmul(rt, dXa, saved.x, { transA: true, accumulateInto: grads.loraA });
+    if (dX) matmul(rt, dXa, a, { accumulateInto: dX });
+    dXa.release();
+  }
+}
+
+export function releaseLinearSaved(saved: LinearSaved | null): void {
+  saved?.xa?.release();
+}
+
+/** Σ over rows of dY [N, C] added into out [C]: a matmul with a ones row, cached per N. */
+const onesCache = new WeakMap<Runtime, Map<number, Tensor>>();
+function columnSum(rt: Runtime, dY: Tensor, out: Tensor): void {
+  const rows = dY.size / out.size;
+  let cache = onesCache.get(rt);
+  if (!cache) onesCache.set(rt, (cache = new Map()));
+  let ones = cache.get(rows);
+  if (!ones) cache.set(rows, (ones = rt.upload(new Float32Array(rows).fill(1), [1, rows], 'f32', 'ones')));
+  matmul(rt, ones, dY.view([rows, out.size]), { accumulateInto: out.view([1, out.size]) });
+}

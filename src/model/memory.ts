@@ -1,0 +1,117 @@
+// How much GPU memory a training step or a forward pass needs, computed from the config before
+// anything is allocated, and the checks that turn "too big" into a clear error up front.
+import { LimitExceededError, OutOfMemoryError, formatBytes, type Runtime } from '../gpu/index.ts';
+import { kvDim, type LlamaConfig } from './config.ts';
+import { LORA_TARGET_WEIGHT, type LoraConfig } from './lora.ts';
+import { llamaWeightShapes, shapeSize } from './weights.ts';
+
+export interface MemoryPlan {
+  batch: number;
+  seqLen: number;
+  mode: 'inference' | 'lora' | 'full';
+}
+
+export interface MemoryReport {
+  weightsBytes: number;
+  /** LoRA A and B, or nothing. */
+  adapterBytes: number;
+  /** Gradients of the trainable parameters. */
+  gradientBytes: number;
+  /** AdamW's two moments. */
+  optimizerBytes: number;
+  /** Activations kept from forward for backward (all layers) plus the logits. */
+  activationBytes: number;
+  /** Temporaries alive at once during the backward of one layer. */
+  transientBytes: number;
+  /** The largest single tensor (usually the logits), checked against maxStorageBufferBindingSize. */
+  largestTensorBytes: number;
+  largestTensor: string;
+  peakBytes: number;
+}
+
+const F32 = 4;
+
+export function loraParameterCount(config: LlamaConfig, lora: LoraConfig): number {
+  const shapes = llamaWeightShapes(config);
+  let n = 0;
+  for (let l = 0; l < config.nLayers; l++) {
+    for (const t of lora.targets) {
+      const [out, inF] = shapes[`layers.${l}.${LORA_TARGET_WEIGHT[t]}`];
+      n += lora.rank * (out + inF);
+    }
+  }
+  return n;
+}
+
+export function memoryReport(config: LlamaConfig, plan: MemoryPlan, lora: LoraConfig | null = null): MemoryReport {
+  const { batch, seqLen, mode } = plan;
+  const n = batch * seqLen;
+  const d = config.dim;
+  const kv = kvDim(config);
+  const hid = config.hiddenDim;
+  const weightCount = Object.values(llamaWeightShapes(config)).reduce((s, shape) => s + shapeSize(shape), 0);
+  const adapterCount = mode === 'lora' && lora ? loraParameterCount(config, lora) : 0;
+  const trainableCount = mode === 'full' ? weightCount : adapterCount;
+  const logits = n * config.vocabSize;
+
+  // Per layer, what llama.ts keeps for backward: x, norm out, q, attention out, x2, ffn norm out (dim
+  // each), k, v (kvDim), gate, up, act (hidden), two rstd rows, the log-sum-exp, and x·Aᵀ per adapter.
+  const adapterRows = mode === 'lora' && lora ? lora.targets.length * lora.rank : 0;
+  const perLayer = n * (6 * d + 2 * kv + 3 * hid + 2 + config.nHeads + adapterRows);
+  const training = mode !== 'inference';
+  // Inference keeps one layer's worth at a time.
+  const activations = (training ? config.nLayers * perLayer : perLayer) + n * 2 * d + logits + 2 * n;
+  // The backward of one layer: dAct, dGate, dUp (hidden), dFfnIn, dX2, dAttn, dQ, dH, dX (dim), dK, dV (kv).
+  const transient = training ? n * (3 * hid + 7 * d + 4 * kv) : n * (hid + 2 * d);
+  const largest = Math.max(logits, n * hid);
+  const report: MemoryReport = {
+    weightsBytes: weightCount * F32,
+    adapterBytes: adapterCount * F32,
+    gradientBytes: trainableCount * F32,
+    optimizerBytes: 2 * trainableCount * F32,
+    activationBytes: activations * F32,
+    transientBytes: transient * F32,
+    largestTensorBytes: largest * F32,
+    largestTensor: logits >= n * hid ? `logits [${n}, ${config.vocabSize}]` : `FFN activations [${n}, ${hid}]`,
+    peakBytes: 0,
+  };
+  report.peakBytes =
+    report.weightsBytes + report.adapterBytes + report.gradientBytes + report.optimizerBytes + report.activationBytes + report.transientBytes;
+  return report;
+}
+
+export function formatMemoryReport(r: MemoryReport, plan: MemoryPlan): string {
+  const rows: [string, number][] = [
+    ['weights', r.weightsBytes],
+    ['LoRA parameters', r.adapterBytes],
+    ['gradients', r.gradientBytes],
+    ['optimiser state (AdamW m, v)', r.optimizerBytes],
+    ['activations (kept for backward) + logits', r.activationBytes],
+    ['backward temporaries', r.transientBytes],
+    ['peak (estimated)', r.peakBytes],
+  ];
+  const lines = rows.map(([k, v]) => `  ${k.padEnd(42)} ${formatBytes(v).padStart(10)}`);
+  return [`memory for ${plan.mode} at batch ${plan.batch} x ${plan.seqLen} tokens:`, ...lines, `  largest tensor: ${r.largestTensor} = ${formatBytes(r.largestTensorBytes)}`].join('\n');
+}
+
+/**
+ * Throws before anything is allocated when the plan cannot run on this device: a single tensor over
+ * maxStorageBufferBindingSize, or a peak over the runtime's budget (or `budgetBytes`).
+ */
+export function checkMemoryPlan(rt: Runtime, report: MemoryReport, plan: MemoryPlan, budgetBytes?: number): void {
+  const bindLimit = Math.min(rt.limits.maxStorageBufferBindingSize, rt.limits.maxBufferSize);
+  if (report.largestTensorBytes > bindLimit) {
+    const maxTokens = Math.floor((bindLimit / report.largestTensorBytes) * plan.batch * plan.seqLen);
+    throw new LimitExceededError(
+      'maxStorageBufferBindingSize',
+      report.largestTensorBytes,
+      bindLimit,
+      `${report.largestTensor} at batch ${plan.batch} x ${plan.seqLen}`,
+      `Use at most ${maxTokens} tokens per micro-batch (lower the batch size or sequence length; accumulate gradients instead).`,
+    );
+  }
+  const budget = budgetBytes ?? rt.pool.budgetBytes;
+  if (budget !== undefined && report.peakBytes > budget) {
+    throw new OutOfMemoryError(`planning ${plan.mode} at batch ${plan.batch} x ${plan.seqLen}`, report.peakBytes, rt.memory().allocatedBytes);
+  }
+}

@@ -1,0 +1,215 @@
+// Batched f32 matmul C = alpha·op(A)·op(B) (+ C), op = identity or transpose, and its backward.
+// Storage is row-major: A [..., M, K] (transA: [..., K, M]), B [..., K, N] (transB: [..., N, K]),
+// C [..., M, N]. Leading dims are a batch; an operand without them is shared across the batch
+// (weights), and its gradient is summed over the batch inside the kernel.
+//
+// Kernels (src/shaders/matmul.wgsl, matmul_quad.wgsl) read rows as vec4s and K in steps of 4;
+// operands whose rows are not whole vec4s, or whose K is not a multiple of 4, are first copied
+// into zero-padded scratch buffers (one cheap pass, only for such shapes). With the `subgroups`
+// feature the quad kernel shares loads between the four invocations of a quad.
+import { Tensor, Uniforms, type Runtime } from '../gpu/index.ts';
+import { ceilDiv, flatGrid } from './grid.ts';
+
+export type MatmulKernel = 'auto' | 'portable' | 'subgroups';
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** Scales the product (default 1). */
+  alpha?: number;
+  /** C += alpha·op(A)·op(B) into this tensor, which is returned. */
+  accumulateInto?: Tensor;
+  /** C = alpha·op(A)·op(B) into this tensor instead of a new one. */
+  out?: Tensor;
+  /** Sum the batch into one [M, N] output: C = Σ_b alpha·op(A_b)·op(B_b). */
+  sumBatch?: boolean;
+  /** Force a kernel (tests and benchmarks); 'auto' uses subgroups when the device has them. */
+  kernel?: MatmulKernel;
+}
+
+export interface MatmulBackwardOptions {
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  /** Add dA into this tensor instead of returning a new one. */
+  accumulateA?: Tensor;
+  /** Add dB into this tensor instead of returning a new one. */
+  accumulateB?: Tensor;
+  /** Skip dA (frozen or input operand). */
+  skipA?: boolean;
+  /** Skip dB. */
+  skipB?: boolean;
+  kernel?: MatmulKernel;
+}
+
+/** The sizes of one matmul call after shape checks. */
+export interface MatmulDims {
+  M: number;
+  N: number;
+  K: number;
+  /** Leading (batch) dims of the output, [] when neither operand is batched. */
+  batchShape: number[];
+  batch: number;
+  aBatched: boolean;
+  bBatched: boolean;
+}
+
+const QUAD_TILE = 16; // output rows and columns per group of four invocations
+const QUADS_PER_GROUP = 16;
+const MAX_GROUPS_X = 32768;
+const PAD_WG = 256;
+
+const shapeOf = (t: Tensor) => `[${t.shape.join(', ')}]`;
+const sameShape = (x: readonly number[], y: readonly number[]) => x.length === y.length && x.every((d, i) => d === y[i]);
+const prod = (xs: readonly number[]) => xs.reduce((s, d) => s * d, 1);
+const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/** Checks the operand shapes of C = op(A)·op(B) and returns the sizes. */
+export function matmulDims(a: Tensor, b: Tensor, transA = false, transB = false): MatmulDims {
+  const what = () => `matmul: A ${shapeOf(a)}${transA ? 'ᵀ' : ''} · B ${shapeOf(b)}${transB ? 'ᵀ' : ''}`;
+  if (a.dtype !== 'f32' || b.dtype !== 'f32') throw new RangeError(`${what()}: f32 tensors only (got ${a.dtype}, ${b.dtype})`);
+  if (a.shape.length < 2 || b.shape.length < 2) throw new RangeError(`${what()}: operands need at least 2 dims`);
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const [M, Ka] = transA ? [ac, ar] : [ar, ac];
+  const [Kb, N] = transB ? [bc, br] : [br, bc];
+  if (Ka !== Kb) throw new RangeError(`${what()}: inner dimensions differ (${Ka} vs ${Kb})`);
+  const aLead = a.shape.slice(0, -2);
+  const bLead = b.shape.slice(0, -2);
+  const aBatched = aLead.length > 0;
+  const bBatched = bLead.length > 0;
+  if (aBatched && bBatched && !sameShape(aLead, bLead)) {
+    throw new RangeError(`${what()}: batch dims differ ([${aLead.join(', ')}] vs [${bLead.join(', ')}]); one operand may also have none`);
+  }
+  const batchShape = aBatched ? aLead : bLead;
+  return { M, N, K: Ka, batchShape, batch: prod(batchShape), aBatched, bBatched };
+}
+
+/** Operand storage as the kernel reads it: rows of whole vec4s, K padded to a multiple of 4. */
+interface Operand {
+  tensor: Tensor;
+  /** Row stride in vec4s. */
+  rowStride4: number;
+  /** Rows in storage (per batch matrix). */
+  rows: number;
+  scratch: boolean;
+}
+
+/**
+ * Copies x (matrices [rows, cols]) to zero-padded storage [rowsOut, roundUp4(cols)] when its rows
+ * are not whole vec4s or its K side (the rows when kAlongRows) must grow to a multiple of 4.
+ */
+function prepareOperand(rt: Runtime, x: Tensor, K: number, kAlongRows: boolean): Operand {
+  const [rows, cols] = x.shape.slice(-2);
+  const cols4 = Math.ceil(cols / 4);
+  const rowsOut = kAlongRows ? roundUp4(K) : rows;
+  if (cols % 4 === 0 && rowsOut === rows) return { tensor: x, rowStride4: cols / 4, rows, scratch: false };
+  const batch = prod(x.shape.slice(0, -2));
+  const total4 = batch * rowsOut * cols4;
+  const padded = rt.empty([batch, rowsOut, cols4 * 4], 'f32', `${x.label} (padded for matmul)`);
+  const grid = flatGrid(total4, PAD_WG);
+  rt.dispatch({
+    shader: 'matmul',
+    entryPoint: 'pad',
+    uniforms: new Uniforms().u32(rows).u32(cols).u32(rowsOut).u32(cols4).u32(total4).u32(grid.rowGroups).bytes(),
+    bindings: [x, padded],
+    workgroups: total4 === 0 ? [0] : grid.workgroups,
+  });
+  return { tensor: padded, rowStride4: cols4, rows: rowsOut, scratch: true };
+}
+
+function pickKernel(rt: Runtime, kernel: MatmulKernel = 'auto'): 'matmul' | 'matmul_quad' {
+  if (kernel === 'portable') return 'matmul';
+  if (kernel === 'subgroups') {
+    if (!rt.hasFeature('subgroups')) throw new Error("matmul: kernel 'subgroups' requested but the device has no 'subgroups' feature");
+    return 'matmul_quad';
+  }
+  return rt.hasFeature('subgroups') ? 'matmul_quad' : 'matmul';
+}
+
+/**
+ * C = alpha·op(A)·op(B), or C += ... into `accumulateInto`. Returns C [...batch, M, N]
+ * ([M, N] with `sumBatch`). Recorded on the runtime's encoder like every op; nothing is read back.
+ */
+export function matmul(rt: Runtime, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  const alpha = opts.alpha ?? 1;
+  const d = matmulDims(a, b, transA, transB);
+  const { M, N, K } = d;
+  const outShape = opts.sumBatch ? [M, N] : [...d.batchShape, M, N];
+  const batchOut = opts.sumBatch ? 1 : d.batch;
+  const reduce = opts.sumBatch ? d.batch : 1;
+  if (opts.out && opts.accumulateInto) throw new RangeError('matmul: give either out or accumulateInto, not both');
+  const target = opts.accumulateInto ?? opts.out;
+  if (target) {
+    if (target.dtype !== 'f32' || target.size !== prod(outShape)) {
+      throw new RangeError(`matmul: ${opts.accumulateInto ? 'accumulateInto' : 'out'} ${shapeOf(target)} does not hold the result [${outShape.join(', ')}]`);
+    }
+    if (target.buffer === a.buffer || target.buffer === b.buffer) throw new RangeError('matmul: the output must not share a buffer with an operand');
+  }
+  const c = target ?? rt.empty(outShape, 'f32', 'matmul out');
+  if (M === 0 || N === 0 || batchOut === 0) return c;
+  if (K === 0 || reduce === 0) {
+    // An empty sum: C = 0 (or unchanged when accumulating).
+    if (!opts.accumulateInto) rt.clear(c);
+    return c;
+  }
+
+  const A = prepareOperand(rt, a, K, transA);
+  const B = prepareOperand(rt, b, K, !transB);
+  const tilesN = ceilDiv(N, QUAD_TILE);
+  const tiles = ceilDiv(M, QUAD_TILE) * tilesN;
+  const groups = ceilDiv(tiles, QUADS_PER_GROUP);
+  const groupsX = Math.min(groups, MAX_GROUPS_X);
+  const aLim = transA ? A.rowStride4 - 1 : M - 1;
+  const bLim = transB ? N - 1 : B.rowStride4 - 1;
+  rt.dispatch({
+    shader: pickKernel(rt, opts.kernel),
+    constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 },
+    uniforms: new Uniforms()
+      .u32(M).u32(N).u32(roundUp4(K) / 4).u32(tilesN)
+      .u32(tiles).u32(reduce).u32(opts.accumulateInto ? 1 : 0).f32(alpha)
+      .u32(A.rowStride4).u32(aLim).u32(d.aBatched ? A.rows * A.rowStride4 : 0).u32(B.rowStride4)
+      .u32(bLim).u32(d.bBatched ? B.rows * B.rowStride4 : 0).u32(M * N).u32(groupsX)
+      .bytes(),
+    bindings: [A.tensor, B.tensor, c],
+    workgroups: [groupsX, ceilDiv(groups, groupsX), batchOut],
+  });
+  // Released scratch is recycled only after the submit that carries this dispatch.
+  if (A.scratch) A.tensor.release();
+  if (B.scratch) B.tensor.release();
+  return c;
+}
+
+/**
+ * Gradients of C = alpha·op(A)·op(B) given dC: dA (shape of a) and dB (shape of b). An operand
+ * shared across the batch gets its gradient summed over the batch.
+ *   dop(A) = alpha·dC·op(B)ᵀ,  dop(B) = alpha·op(A)ᵀ·dC
+ */
+export function matmulBackward(rt: Runtime, a: Tensor, b: Tensor, dC: Tensor, opts: MatmulBackwardOptions = {}): { dA: Tensor | null; dB: Tensor | null } {
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  const alpha = opts.alpha ?? 1;
+  const d = matmulDims(a, b, transA, transB);
+  const cShape = [...d.batchShape, d.M, d.N];
+  if (dC.size !== prod(cShape)) throw new RangeError(`matmul backward: dC ${shapeOf(dC)} does not match C [${cShape.join(', ')}]`);
+  // Give dC the batch dims the forward output had, so that the calls below see matching batches.
+  const dCv = sameShape(dC.shape, cShape) ? dC : dC.view(cShape);
+  const kernel = opts.kernel;
+  let dA: Tensor | null = null;
+  let dB: Tensor | null = null;
+  if (!opts.skipA) {
+    const common = { alpha, sumBatch: !d.aBatched && d.bBatched, kernel, ...(opts.accumulateA ? { accumulateInto: opts.accumulateA } : {}) };
+    // dA = dC·op(B)ᵀ, or transposed: dA = op(B)·dCᵀ.
+    dA = transA ? matmul(rt, b, dCv, { ...common, transA: transB, transB: true }) : matmul(rt, dCv, b, { ...common, transB: !transB });
+    if (!opts.accumulateA && !sameShape(dA.shape, a.shape)) dA = dA.view(a.shape);
+  }
+  if (!opts.skipB) {
+    const common = { alpha, sumBatch: !d.bBatched && d.aBatched, kernel, ...(opts.accumulateB ? { accumulateInto: opts.accumulateB } : {}) };
+    // dB = op(A)ᵀ·dC, or transposed: dB = dCᵀ·op(A).
+    dB = transB ? matmul(rt, dCv, a, { ...common, transA: true, transB: transA }) : matmul(rt, a, dCv, { ...common, transA: !transA });
+    if (!opts.accumulateB && !sameShape(dB.shape, b.shape)) dB = dB.view(b.shape);
+  }
+  return { dA, dB };
+}

@@ -1,0 +1,151 @@
+// Batched f32 matmul, C = alpha·op(A)·op(B) (+ C), the fast path for devices with subgroups.
+// Same tiling and parameters as matmul.wgsl (read that file first); the difference is that the
+// four invocations of a quad share operands through quad swaps instead of loading them again.
+//
+// A quad (4 consecutive invocations, lanes qx + 2·qy) computes a 16x16 output tile; each lane an
+// 8x8 block of it (rows qy half, columns qx half). A lane loads ONE 4x4 block of A and ONE of B per
+// 4-step of k, and gets the second A block from its x-partner (same rows, other columns) and the
+// second B block from its y-partner: half the loads of matmul.wgsl. On SwiftShader every storage
+// load with a per-invocation address is a branchy per-lane gather while a quad swap is one
+// shuffle, so this is worth ~1.5x there (see bench/kernels.ts).
+enable subgroups;
+
+struct Params {
+  M: u32,          // output rows (op(A) rows)
+  N: u32,          // output columns (op(B) columns)
+  K4: u32,         // inner dimension in steps of 4 (operands are zero-padded to a multiple of 4)
+  tiles_n: u32,    // 16x16 tiles per row of the output
+  tiles: u32,      // 16x16 tiles per output matrix
+  reduce: u32,     // input batches summed into each output matrix (1 unless reducing over batch)
+  accumulate: u32, // 1: C += alpha·op(A)·op(B); 0: C = alpha·op(A)·op(B)
+  alpha: f32,
+  a_rs: u32,       // A row stride in vec4s (A stored [M, K] or, transposed, [K, M])
+  a_lim: u32,      // last valid M-side index of A: a row (stored [M, K]) or a vec4 column ([K, M])
+  a_bs: u32,       // A batch stride in vec4s, 0 when A is shared across the batch
+  b_rs: u32,       // B row stride in vec4s (B stored [K, N] or, transposed, [N, K])
+  b_lim: u32,      // last valid N-side index of B: a vec4 column (stored [K, N]) or a row ([N, K])
+  b_bs: u32,       // B batch stride in vec4s, 0 when shared
+  c_bs: u32,       // C batch stride in floats
+  groups_x: u32,   // workgroups along x (the grid spills into y for very large outputs)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+const QUADS = 16u; // quads per workgroup (64 invocations)
+
+// Where the four vec4s of one 4x4 operand block live: block k4 is at base + k4·step.
+struct Block {
+  base: vec4<u32>,
+  step: u32,
+}
+
+// The 4x4 block of op(A) with rows m0..m0+3 (m0 % 4 == 0); rows beyond M are clamped (their
+// results are never stored).
+fn a_block(off: u32, m0: u32) -> Block {
+  if (TRANS_A) { // stored [K, M]: four consecutive k rows, one vec4 column
+    let col = off + min(m0 / 4u, p.a_lim);
+    return Block(col + vec4<u32>(0u, 1u, 2u, 3u) * p.a_rs, 4u * p.a_rs);
+  }
+  let rows = min(vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.a_lim));
+  return Block(vec4<u32>(off) + rows * p.a_rs, 1u);
+}
+
+// The 4x4 block of op(B) with columns n0..n0+3.
+fn b_block(off: u32, n0: u32) -> Block {
+  if (TRANS_B) { // stored [N, K]: four n rows
+    let rows = min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.b_lim));
+    return Block(vec4<u32>(off) + rows * p.b_rs, 1u);
+  }
+  let col = off + min(n0 / 4u, p.b_lim);
+  return Block(col + vec4<u32>(0u, 1u, 2u, 3u) * p.b_rs, 4u * p.b_rs);
+}
+
+// Columns are rows of op(A) over 4 consecutive k (so that B·A below is the 4x4 outer-product step).
+fn load_a(blk: Block, k4: u32) -> mat4x4<f32> {
+  let o = k4 * blk.step;
+  let m = mat4x4<f32>(a[blk.base.x + o], a[blk.base.y + o], a[blk.base.z + o], a[blk.base.w + o]);
+  if (TRANS_A) { return transpose(m); }
+  return m;
+}
+
+// Columns are rows of op(B) (4 consecutive k) over 4 columns n.
+fn load_b(blk: Block, k4: u32) -> mat4x4<f32> {
+  let o = k4 * blk.step;
+  let m = mat4x4<f32>(b[blk.base.x + o], b[blk.base.y + o], b[blk.base.z + o], b[blk.base.w + o]);
+  if (TRANS_B) { return transpose(m); }
+  return m;
+}
+
+fn swap_x(m: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadSwapX(m[0]), quadSwapX(m[1]), quadSwapX(m[2]), quadSwapX(m[3]));
+}
+
+fn swap_y(m: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadSwapY(m[0]), quadSwapY(m[1]), quadSwapY(m[2]), quadSwapY(m[3]));
+}
+
+fn store(c_off: u32, m: u32, n0: u32, v: vec4<f32>) {
+  if (m >= p.M) { return; }
+  let row = c_off + m * p.N;
+  for (var j = 0u; j < 4u; j++) {
+    if (n0 + j < p.N) {
+      var x = p.alpha * v[j];
+      if (p.accumulate != 0u) { x += c[row + n0 + j]; }
+      c[row + n0 + j] = x;
+    }
+  }
+}
+
+// acc column i holds output row m0 + i over columns n0..n0+3.
+fn store_block(c_off: u32, m0: u32, n0: u32, acc: mat4x4<f32>) {
+  store(c_off, m0, n0, acc[0]);
+  store(c_off, m0 + 1u, n0, acc[1]);
+  store(c_off, m0 + 2u, n0, acc[2]);
+  store(c_off, m0 + 3u, n0, acc[3]);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  // Quads past the last tile recompute the last tile (every lane must take part in the swaps)
+  // and store nothing.
+  let tile_raw = (wid.y * p.groups_x + wid.x) * QUADS + li / 4u;
+  let tile = min(tile_raw, p.tiles - 1u);
+  let qx = li & 1u;
+  let qy = (li >> 1u) & 1u;
+  let m_own = (tile / p.tiles_n) * 16u + qy * 8u + qx * 4u;       // A rows this lane loads
+  let m_other = (tile / p.tiles_n) * 16u + qy * 8u + (1u - qx) * 4u; // ... its x-partner loads
+  let n_own = (tile % p.tiles_n) * 16u + qx * 8u + qy * 4u;       // B columns this lane loads
+  let n_other = (tile % p.tiles_n) * 16u + qx * 8u + (1u - qy) * 4u;
+
+  var c00 = mat4x4<f32>(); // rows m_own, columns n_own
+  var c01 = mat4x4<f32>(); // rows m_own, columns n_other
+  var c10 = mat4x4<f32>(); // rows m_other, columns n_own
+  var c11 = mat4x4<f32>(); // rows m_other, columns n_other
+  for (var r = 0u; r < p.reduce; r++) {
+    let batch = wid.z * p.reduce + r;
+    let ab = a_block(batch * p.a_bs, m_own);
+    let bb = b_block(batch * p.b_bs, n_own);
+    for (var k4 = 0u; k4 < p.K4; k4++) {
+      let a0 = load_a(ab, k4);
+      let b0 = load_b(bb, k4);
+      let a1 = swap_x(a0);
+      let b1 = swap_y(b0);
+      c00 += b0 * a0;
+      c01 += b1 * a0;
+      c10 += b0 * a1;
+      c11 += b1 * a1;
+    }
+  }
+  if (tile_raw >= p.tiles) { return; }
+  let c_off = wid.z * p.c_bs;
+  store_block(c_off, m_own, n_own, c00);
+  store_block(c_off, m_own, n_other, c01);
+  store_block(c_off, m_other, n_own, c10);
+  store_block(c_off, m_other, n_other, c11);
+}

@@ -1,0 +1,82 @@
+// One optimiser step over one or more micro-batches: forward, the token-weighted fused loss,
+// backward into accumulated gradients, then clip + AdamW. The loss is normalised by Σw over the
+// WHOLE step (XTF.md: the mean over kept tokens of the optimiser step, not per micro-batch).
+import type { Runtime, Tensor } from '../gpu/index.ts';
+import { crossEntropyForward, crossEntropyForwardBackward, weightedLoss } from '../ops/cross-entropy.ts';
+import type { LlamaModel, TrainableSet } from '../model/llama.ts';
+import type { AdamW } from './optimizer.ts';
+
+/** Token ids of a [batch, seqLen] block with next-token targets and per-target loss weights. */
+export interface MicroBatch {
+  batch: number;
+  seqLen: number;
+  /** [batch·seqLen] input ids. */
+  ids: Uint32Array;
+  /** [batch·seqLen] the id each position should predict (any id where the weight is 0). */
+  targets: Uint32Array;
+  /** [batch·seqLen] loss weight per target: 0 for prompt, padding and masked (noisy) tokens. */
+  weights: Float32Array;
+}
+
+export interface StepResult {
+  /** Σ w·loss / Σw over the step, [1] on the GPU: read it only when logging. */
+  loss: Tensor;
+  /** Global gradient norm before clipping, [1] on the GPU. */
+  gradNorm: Tensor;
+  /** Σw: the number of tokens that trained (for 0/1 weights). */
+  weightSum: number;
+}
+
+export function trainStep(model: LlamaModel, optimizer: AdamW, microBatches: MicroBatch[], set: TrainableSet, lr: number): StepResult {
+  const rt = model.rt;
+  let weightSum = 0;
+  for (const mb of microBatches) for (const w of mb.weights) weightSum += w;
+  optimizer.zeroGrad();
+  const loss = rt.zeros([1], 'f32', 'step loss');
+  for (const mb of microBatches) {
+    const { ids, targets, weights } = upload(rt, mb);
+    const fwd = model.forward(ids, { train: true });
+    const ce = crossEntropyForwardBackward(rt, fwd.logits, targets, weights, weightSum);
+    weightedLoss(rt, ce.loss, weights, weightSum, { out: loss, accumulate: true });
+    model.backward(fwd, ce.dLogits, set, optimizer.grads);
+    model.releaseForward(fwd);
+    releaseAll(ids, targets, weights, ce.loss, ce.prob);
+  }
+  const gradNorm = optimizer.apply(lr);
+  return { loss, gradNorm, weightSum };
+}
+
+/** Held-out loss: Σ w·loss / Σw over the batches, without gradients. */
+export async function evaluateLoss(model: LlamaModel, batches: MicroBatch[]): Promise<number> {
+  const rt: Runtime = model.rt;
+  let weightSum = 0;
+  for (const mb of batches) for (const w of mb.weights) weightSum += w;
+  const loss = rt.zeros([1], 'f32', 'eval loss');
+  for (const mb of batches) {
+    const { ids, targets, weights } = upload(rt, mb);
+    const fwd = model.forward(ids);
+    const ce = crossEntropyForward(rt, fwd.logits, targets);
+    weightedLoss(rt, ce.loss, weights, weightSum, { out: loss, accumulate: true });
+    model.releaseForward(fwd);
+    releaseAll(ids, targets, weights, ce.loss, ce.prob);
+  }
+  const value = (await loss.read())[0];
+  loss.release();
+  return value;
+}
+
+function upload(rt: Runtime, mb: MicroBatch): { ids: Tensor; targets: Tensor; weights: Tensor } {
+  const n = mb.batch * mb.seqLen;
+  if (mb.ids.length !== n || mb.targets.length !== n || mb.weights.length !== n) {
+    throw new RangeError(`a micro-batch of ${mb.batch} x ${mb.seqLen} needs ${n} ids, targets and weights (got ${mb.ids.length}, ${mb.targets.length}, ${mb.weights.length})`);
+  }
+  return {
+    ids: rt.upload(mb.ids, [mb.batch, mb.seqLen], 'u32', 'ids'),
+    targets: rt.upload(mb.targets, [n], 'u32', 'targets'),
+    weights: rt.upload(mb.weights, [n], 'f32', 'loss weights'),
+  };
+}
+
+function releaseAll(...tensors: Tensor[]): void {
+  for (const t of tensors) t.release();
+}

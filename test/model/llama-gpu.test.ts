@@ -1,0 +1,261 @@
+// The GPU Llama model against the real model's golden outputs and the f64 CPU reference:
+// logits for every architecture variant, and gradients (LoRA and full) against finite differences.
+import { describe, expect, it } from 'vitest';
+import { gpu } from '../helpers/gpu.ts';
+import { expectClose } from '../helpers/compare.ts';
+import { randn, rng } from '../helpers/random.ts';
+import { randomWeights, tinyConfig } from '../helpers/tiny-llama.ts';
+import { loadModel, loadTokenizer, reference } from './stories260k.ts';
+import { generateIds, generateText } from '../../src/model/generate.ts';
+import { llamaReferenceForward, logSoftmax } from '../reference/llama.ts';
+import { LlamaModel, type TrainableSet } from '../../src/model/llama.ts';
+import { crossEntropyForward, crossEntropyForwardBackward } from '../../src/ops/cross-entropy.ts';
+import { LORA_TARGET_WEIGHT, loraScale, type LoraConfig } from '../../src/model/lora.ts';
+import type { LlamaWeights } from '../../src/model/weights.ts';
+import type { Runtime } from '../../src/gpu/index.ts';
+
+/** Right-pad sequences into a [B, T] u32 batch. */
+function batchOf(rt: Runtime, seqs: number[][]): { ids: ReturnType<Runtime['upload']>; T: number } {
+  const T = Math.max(...seqs.map((s) => s.length));
+  const data = new Uint32Array(seqs.length * T);
+  seqs.forEach((s, b) => data.set(s, b * T));
+  return { ids: rt.upload(data, [seqs.length, T], 'u32', 'ids'), T };
+}
+
+describe('Llama on the GPU', () => {
+  it('reproduces stories260K reference log-probabilities (three texts in one padded batch)', async () => {
+    const rt = await gpu();
+    const model = LlamaModel.fromWeights(rt, loadModel());
+    const seqs = reference.cases.map((c) => c.tokens);
+    const { ids, T } = batchOf(rt, seqs);
+    const fwd = model.forward(ids);
+    const targets = new Uint32Array(seqs.length * T);
+    seqs.forEach((s, b) => targets.set(s.slice(1), b * T));
+    const { loss } = crossEntropyForward(rt, fwd.logits, rt.upload(targets, [seqs.length * T], 'u32'));
+    const lossHost = await loss.read();
+    let worst = 0;
+    reference.cases.forEach((c, b) => {
+      const got = c.next_token_logprobs.map((_, i) => -lossHost[b * T + i]);
+      expectClose(got, c.next_token_logprobs, 1e-4, 0, `case ${b} log-probs`);
+      got.forEach((g, i) => (worst = Math.max(worst, Math.abs(g - c.next_token_logprobs[i]))));
+    });
+    expect(worst).toBeLessThan(1e-4);
+    model.releaseForward(fwd);
+    model.release();
+  });
+
+  const variants = [
+    { name: 'tied, MHA, interleaved', cfg: { nKvHeads: 4 } },
+    { name: 'tied, GQA 2, half', cfg: { nKvHeads: 2, ropeLayout: 'half' as const } },
+    { name: 'untied, GQA 4, interleaved', cfg: { nKvHeads: 1, tiedEmbeddings: false } },
+    { name: 'untied, GQA 2, q/k/v biases (Qwen2), half', cfg: { nKvHeads: 2, tiedEmbeddings: false, attentionBias: true, ropeLayout: 'half' as const } },
+  ];
+  for (const v of variants) {
+    it(`matches the CPU reference forward: ${v.name}`, async () => {
+      const rt = await gpu();
+      const weights = randomWeights(tinyConfig(v.cfg), 7);
+      const model = LlamaModel.fromWeights(rt, weights);
+      const r = rng(3);
+      const seqs = [Array.from({ length: 9 }, () => Math.floor(r() * 37)), Array.from({ length: 6 }, () => Math.floor(r() * 37))];
+      const { ids, T } = batchOf(rt, seqs);
+      const logits = await model.forward(ids).logits.read();
+      seqs.forEach((s, b) => {
+        const ref = llamaReferenceForward(weights, s).logits;
+        const got = Array.from(logits.subarray(b * T * 37, (b * T + s.length) * 37));
+        expectClose(got, ref.flatMap((row) => Array.from(row)), 2e-4, 1e-4, `batch ${b} logits`);
+      });
+      model.release();
+    });
+  }
+
+  /** Σ w·CE / Σw on the CPU in f64 (targets = next tokens). */
+  function cpuLoss(weights: LlamaWeights, seq: number[], tokenWeights: number[]): number {
+    const logits = llamaReferenceForward(weights, seq).logits;
+    let sum = 0;
+    let wsum = 0;
+    for (let i = 0; i + 1 < seq.length; i++) {
+      sum += tokenWeights[i] * -logSoftmax(logits[i])[seq[i + 1]];
+      wsum += tokenWeights[i];
+    }
+    return sum / wsum;
+  }
+
+  async function gpuGradients(model: LlamaModel, seq: number[], tokenWeights: number[], set: TrainableSet) {
+    const rt = model.rt;
+    const T = seq.length;
+    const ids = rt.upload(new Uint32Array(seq), [1, T], 'u32');
+    const targets = rt.upload(new Uint32Array([...seq.slice(1), 0]), [T], 'u32');
+    const w = rt.upload(new Float32Array([...tokenWeights, 0]), [T]);
+    const trainable = model.trainable(set);
+    const grads = Object.fromEntries(Object.entries(trainable).map(([n, t]) => [n, rt.zeros(t.shape, 'f32', `d ${n}`)]));
+    const fwd = model.forward(ids, { train: true });
+    const ce = crossEntropyForwardBackward(rt, fwd.logits, targets, w, tokenWeights.reduce((a, b) => a + b, 0));
+    model.backward(fwd, ce.dLogits, set, grads);
+    const host: Record<string, Float32Array> = {};
+    for (const [n, g] of Object.entries(grads)) host[n] = (await g.read()) as Float32Array;
+    return host;
+  }
+
+  /** Central differences of the f64 CPU loss at a few entries of each tensor. */
+  function checkAgainstFiniteDifferences(
+    grads: Record<string, Float32Array>,
+    perturb: (name: string, index: number, delta: number) => LlamaWeights,
+    loss: (w: LlamaWeights) => number,
+    entriesPerTensor: number,
+  ) {
+    const h = 1e-3;
+    const r = rng(11);
+    let checked = 0;
+    for (const [name, g] of Object.entries(grads)) {
+      for (let e = 0; e < entriesPerTensor; e++) {
+        const i = Math.floor(r() * g.length);
+        const fd = (loss(perturb(name, i, h)) - loss(perturb(name, i, -h))) / (2 * h);
+        const tol = 2e-4 + 2e-3 * Math.abs(fd);
+        if (Math.abs(g[i] - fd) > tol) throw new Error(`d loss / d ${name}[${i}]: GPU ${g[i]}, finite differences ${fd}`);
+        checked++;
+      }
+    }
+    return checked;
+  }
+
+  const seq = [1, 5, 9, 2, 30, 7, 7, 11, 3, 36];
+  // Prompt tokens carry no loss, one label token is masked, the rest count.
+  const tokenWeights = [0, 0, 1, 1, 0, 1, 1, 1, 1];
+
+  it('full fine-tuning gradients of every parameter match finite differences (untied, GQA 2, biases)', async () => {
+    const rt = await gpu();
+    const weights = randomWeights(tinyConfig({ tiedEmbeddings: false, attentionBias: true, ropeLayout: 'half' }), 5);
+    const model = LlamaModel.fromWeights(rt, weights);
+    const grads = await gpuGradients(model, seq, tokenWeights, 'full');
+    expect(Object.keys(grads).length).toBe(Object.keys(weights.tensors).length);
+    const perturb = (name: string, i: number, d: number) => {
+      const t = Float32Array.from(weights.tensors[name]);
+      t[i] += d;
+      return { ...weights, tensors: { ...weights.tensors, [name]: t } };
+    };
+    const checked = checkAgainstFiniteDifferences(grads, perturb, (w) => cpuLoss(w, seq, tokenWeights), 3);
+    expect(checked).toBe(3 * Object.keys(grads).length);
+    model.release();
+  });
+
+  it('full fine-tuning of a tied model adds both embedding gradients', async () => {
+    const rt = await gpu();
+    const weights = randomWeights(tinyConfig({ nKvHeads: 1 }), 9);
+    const model = LlamaModel.fromWeights(rt, weights);
+    const grads = await gpuGradients(model, seq, tokenWeights, 'full');
+    const perturb = (name: string, i: number, d: number) => {
+      const t = Float32Array.from(weights.tensors[name]);
+      t[i] += d;
+      return { ...weights, tensors: { ...weights.tensors, [name]: t } };
+    };
+    // Rows of tokens that occur in the sequence get gradient from the embedding and the classifier.
+    const embeddingOnly = { tokEmbedding: grads.tokEmbedding };
+    const rows = [5, 7, 30].flatMap((tok) => [tok * 16, tok * 16 + 3]);
+    for (const i of rows) {
+      const fd = (cpuLoss(perturb('tokEmbedding', i, 1e-3), seq, tokenWeights) - cpuLoss(perturb('tokEmbedding', i, -1e-3), seq, tokenWeights)) / 2e-3;
+      expect(Math.abs(embeddingOnly.tokEmbedding[i] - fd)).toBeLessThan(2e-4 + 2e-3 * Math.abs(fd));
+    }
+    model.release();
+  });
+
+  it('LoRA gradients (all seven targets) match finite differences of the merged model', async () => {
+    const rt = await gpu();
+    const weights = randomWeights(tinyConfig({ nKvHeads: 2 }), 21);
+    const model = LlamaModel.fromWeights(rt, weights);
+    const lora: LoraConfig = { rank: 3, alpha: 6, dropout: 0, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
+    model.addLora(lora, 4);
+    // A fresh adapter has B = 0 (so dA = 0): give B random values to exercise every path.
+    const adapterHost: Record<string, Float32Array> = {};
+    let seed = 100;
+    for (const [name, t] of Object.entries(model.adapters)) {
+      if (name.endsWith('lora_B')) rt.write(t, randn(t.size, seed++, 0.3));
+      adapterHost[name] = (await t.read()) as Float32Array;
+    }
+    const grads = await gpuGradients(model, seq, tokenWeights, 'lora');
+    const merged = (adapters: Record<string, Float32Array>): LlamaWeights => {
+      const tensors = { ...weights.tensors };
+      for (let l = 0; l < weights.config.nLayers; l++) {
+        for (const target of lora.targets) {
+          const wName = `layers.${l}.${LORA_TARGET_WEIGHT[target]}`;
+          const A = adapters[`layers.${l}.${target}.lora_A`], B = adapters[`layers.${l}.${target}.lora_B`];
+          const [out, inF] = weights.shapes[wName];
+          const W = Float32Array.from(weights.tensors[wName]);
+          for (let o = 0; o < out; o++)
+            for (let i = 0; i < inF; i++) {
+              let s = 0;
+              for (let r = 0; r < lora.rank; r++) s += B[o * lora.rank + r] * A[r * inF + i];
+              W[o * inF + i] += loraScale(lora) * s;
+            }
+          tensors[wName] = W;
+        }
+      }
+      return { ...weights, tensors };
+    };
+    const perturb = (name: string, i: number, d: number) => {
+      const t = Float32Array.from(adapterHost[name]);
+      t[i] += d;
+      return merged({ ...adapterHost, [name]: t });
+    };
+    const checked = checkAgainstFiniteDifferences(grads, perturb, (w) => cpuLoss(w, seq, tokenWeights), 2);
+    expect(checked).toBe(2 * 2 * 7 * 2);
+    model.release();
+  });
+
+  it('a fresh LoRA adapter leaves the logits unchanged', async () => {
+    const rt = await gpu();
+    const model = LlamaModel.fromWeights(rt, loadModel());
+    const ids = rt.upload(new Uint32Array(reference.cases[0].tokens), [1, reference.cases[0].tokens.length], 'u32');
+    const before = await model.forward(ids).logits.read();
+    model.addLora({ rank: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj', 'down_proj'] }, 1);
+    const after = await model.forward(ids).logits.read();
+    expectClose(after, before, 1e-6, 1e-6, 'logits with a zero-B adapter');
+    model.release();
+  });
+
+  it('greedy KV-cached generation reproduces the 100-step llama2.c continuation exactly', async () => {
+    const rt = await gpu();
+    const model = LlamaModel.fromWeights(rt, loadModel());
+    const tok = loadTokenizer();
+    const { prompt, steps, text } = reference.greedy;
+    const promptIds = tok.encode(prompt);
+    // llama2.c counts `steps` forward passes from position 0, prompt included, and stops at BOS.
+    const g = await generateText(model, tok, prompt, { maxTokens: steps + 1 - promptIds.length, temperature: 0, stopTokens: [tok.bosId] });
+    expect(g.text + '\n').toBe(text);
+    model.release();
+  });
+
+  it('KV-cached decoding gives the same logits as a full forward', async () => {
+    const rt = await gpu();
+    const weights = randomWeights(tinyConfig({ nKvHeads: 2, ropeLayout: 'half', attentionBias: true }), 13);
+    const model = LlamaModel.fromWeights(rt, weights);
+    const seq = [3, 8, 1, 30, 22, 5, 17];
+    const cache = model.newKvCache(16);
+    // Prefill 4 positions, then one at a time.
+    const steps = [seq.slice(0, 4), ...seq.slice(4).map((t) => [t])];
+    let seen = 0;
+    for (const chunk of steps) {
+      const logits = await model.decode(rt.upload(new Uint32Array(chunk), [1, chunk.length], 'u32'), cache).read();
+      seen += chunk.length;
+      const ref = llamaReferenceForward(weights, seq.slice(0, seen)).logits[seen - 1];
+      expectClose(logits, ref, 2e-4, 1e-4, `logits after ${seen} tokens`);
+    }
+    expect(cache.length).toBe(seq.length);
+    model.release();
+  });
+
+  it('seeded sampling is repeatable and stops at the stop token', async () => {
+    const rt = await gpu();
+    const model = LlamaModel.fromWeights(rt, loadModel());
+    const opts = { maxTokens: 20, temperature: 0.8, topK: 40, topP: 0.9, seed: 42 };
+    const a = await generateIds(model, [1, 403], opts);
+    const b = await generateIds(model, [1, 403], opts);
+    const c = await generateIds(model, [1, 403], { ...opts, seed: 43 });
+    expect(a.generated).toEqual(b.generated);
+    expect(a.generated.length).toBe(20);
+    expect(c.generated).not.toEqual(a.generated);
+    const stopped = await generateIds(model, [1, 403], { ...opts, stopTokens: [a.generated[3]] });
+    expect(stopped.finishReason).toBe('stop');
+    expect(stopped.generated.length).toBeLessThanOrEqual(3);
+    model.release();
+  });
+});
