@@ -1,6 +1,8 @@
 // The `xtf` command line: thin, parses flags and calls the library.
 import { convertCommand } from './convert.ts';
 import { deviceCommand } from './device.ts';
+import { generateCommand } from './generate.ts';
+import { logprobsCommand } from './logprobs.ts';
 
 interface Command {
   summary: string;
@@ -10,6 +12,8 @@ interface Command {
 const commands: Record<string, Command> = {
   convert: { summary: 'convert a llama2.c / GGUF / HF model into a Hugging Face folder', run: convertCommand },
   device: { summary: 'report the WebGPU adapter, its features and limits', run: deviceCommand },
+  generate: { summary: 'continue a prompt (KV cache; greedy or sampled)', run: generateCommand },
+  logprobs: { summary: 'per-token log-probabilities of a text as JSON', run: logprobsCommand },
 };
 
 function usage(): string {

@@ -4,6 +4,7 @@ import { acquireDevice, type AcquiredDevice, type AdapterReport, type DeviceOpti
 import { DeviceLostError, GpuValidationError, LimitExceededError } from './errors.ts';
 import { BufferPool, type MemoryStats } from './pool.ts';
 import { PipelineCache, type OverrideConstants } from './pipelines.ts';
+import { KernelProfiler, type KernelTime } from './profiler.ts';
 import { DTYPE_BYTES, numel, Tensor, type DType, type HostArray } from './tensor.ts';
 import { wgsl } from '../shaders/wgsl.generated.ts';
 
@@ -42,6 +43,7 @@ export class Runtime {
   private lostError: DeviceLostError | null = null;
   private uncaptured: Error[] = [];
   private destroyed = false;
+  private profiler: KernelProfiler | null = null;
 
   private constructor(private readonly acquired: AcquiredDevice, options: RuntimeOptions) {
     this.device = acquired.device;
@@ -134,10 +136,11 @@ export class Runtime {
       entries.push({ binding: i + 1, resource: { buffer } });
     });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    const pass = this.ensurePass();
+    const pass = this.ensurePass(this.profiler ? `${d.shader}.${d.entryPoint ?? 'main'}` : undefined);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) this.endPass();
     this.pendingDispatches++;
   }
 
@@ -207,6 +210,23 @@ export class Runtime {
     return this.pool.memory();
   }
 
+  /** Time every following dispatch on the GPU (needs the 'timestamp-query' feature). */
+  startProfiling(): void {
+    if (!this.hasFeature('timestamp-query')) throw new Error('profiling needs the timestamp-query feature, which this adapter lacks');
+    this.endPass();
+    this.profiler ??= new KernelProfiler(this.device);
+  }
+
+  /** GPU milliseconds per kernel since startProfiling() (or the last report); stops profiling. */
+  async stopProfiling(): Promise<KernelTime[]> {
+    if (!this.profiler) return [];
+    this.submit();
+    const times = await this.profiler.collect();
+    this.profiler.destroy();
+    this.profiler = null;
+    return times;
+  }
+
   /** Release the device (and in Node the Dawn instance, so the process can exit). */
   destroy(): void {
     if (this.destroyed) return;
@@ -257,8 +277,11 @@ export class Runtime {
     return this.encoder;
   }
 
-  private ensurePass(): GPUComputePassEncoder {
-    if (!this.pass) this.pass = this.ensureEncoder().beginComputePass();
+  private ensurePass(profileLabel?: string): GPUComputePassEncoder {
+    if (!this.pass) {
+      const descriptor = profileLabel && this.profiler ? this.profiler.passFor(profileLabel) : null;
+      this.pass = this.ensureEncoder().beginComputePass(descriptor ?? undefined);
+    }
     return this.pass;
   }
 

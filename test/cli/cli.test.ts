@@ -1,0 +1,48 @@
+// The `xtf` command as a user runs it (a child process through bin/xtf.mjs).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { reference } from '../model/stories260k.ts';
+
+const MODEL = '../shared/models/stories260K/stories260K.bin';
+
+async function xtf(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await promisify(execFile)('node', ['bin/xtf.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('xtf CLI', () => {
+  it('logprobs prints the reference log-probabilities as JSON', async () => {
+    const c = reference.cases[1];
+    const r = await xtf('logprobs', '--model', MODEL, '--text', c.text);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { tokens: number[]; logprobs: number[] };
+    expect(out.tokens).toEqual(c.tokens);
+    out.logprobs.forEach((lp, i) => expect(Math.abs(lp - c.next_token_logprobs[i])).toBeLessThan(1e-4));
+  });
+
+  it('generate --temperature 0 continues like llama2.c', async () => {
+    const r = await xtf('generate', '--model', MODEL, '--prompt', 'Once upon a time', '--max-tokens', '30', '--temperature', '0', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { text: string; generated: number };
+    expect(out.generated).toBe(30);
+    expect(reference.greedy.text.startsWith(out.text)).toBe(true);
+  });
+
+  it('says what is wrong with bad input', async () => {
+    const missing = await xtf('logprobs', '--text', 'hi');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/usage: xtf logprobs/);
+    const nofile = await xtf('logprobs', '--model', 'no/such/model.bin', '--text', 'hi');
+    expect(nofile.code).toBe(1);
+    expect(nofile.stderr).toMatch(/no\/such\/model\.bin.*does not exist/);
+    const unknown = await xtf('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});
