@@ -9,9 +9,10 @@ mkdirSync('test-output', { recursive: true });
 function run(label, args, parse) {
   const t0 = Date.now();
   console.log(`\n=== ${label} ===`);
-  const r = spawnSync(npm, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(npm, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } });
   process.stdout.write(r.stdout ?? '');
-  const counts = parse(r.stdout ?? '');
+  // eslint-disable-next-line no-control-regex
+  const counts = parse((r.stdout ?? '').replace(/\x1b\[[0-9;]*m/g, ''));
   const seconds = ((Date.now() - t0) / 1000).toFixed(0);
   if (r.status !== 0 && counts.failed === 0) counts.failed = 1; // a crash or a failed run with nothing counted
   console.log(`=== ${label}: ${counts.passed} passed, ${counts.failed} failed (${seconds} s) ===`);

@@ -7,6 +7,11 @@ import { randn, rng } from '../helpers/random.ts';
 import { randomWeights, tinyConfig } from '../helpers/tiny-llama.ts';
 import { loadModel, loadTokenizer, reference } from './stories260k.ts';
 import { generateIds, generateText } from '../../src/model/generate.ts';
+import { hfFolderFiles } from '../../src/model/hf-export.ts';
+import { loadHfFolder } from '../../src/model/hf.ts';
+import { checkMemoryPlan, formatMemoryReport, memoryReport } from '../../src/model/memory.ts';
+import { llamaConfig } from '../../src/model/config.ts';
+import { LimitExceededError, OutOfMemoryError } from '../../src/gpu/index.ts';
 import { llamaReferenceForward, logSoftmax } from '../reference/llama.ts';
 import { LlamaModel, type TrainableSet } from '../../src/model/llama.ts';
 import { crossEntropyForward, crossEntropyForwardBackward } from '../../src/ops/cross-entropy.ts';
@@ -257,5 +262,44 @@ describe('Llama on the GPU', () => {
     expect(stopped.finishReason).toBe('stop');
     expect(stopped.generated.length).toBeLessThanOrEqual(3);
     model.release();
+  });
+
+  it('the converted Hugging Face folder (rotate-half) gives the same log-probs and greedy text on the GPU', async () => {
+    const rt = await gpu();
+    const files = hfFolderFiles(loadModel(), loadTokenizer());
+    const hf = await loadHfFolder(async (name) => files[name] ?? null, 'converted stories260K');
+    expect(hf.weights.config.ropeLayout).toBe('half');
+    const model = LlamaModel.fromWeights(rt, hf.weights);
+    for (const c of reference.cases) {
+      expect(hf.tokenizer.encode(c.text)).toEqual(c.tokens);
+      const ids = rt.upload(new Uint32Array(c.tokens), [1, c.tokens.length], 'u32');
+      const fwd = model.forward(ids);
+      const { loss } = crossEntropyForward(rt, fwd.logits, rt.upload(new Uint32Array([...c.tokens.slice(1), 0]), [c.tokens.length], 'u32'));
+      const got = Array.from((await loss.read()).subarray(0, c.tokens.length - 1), (x) => -x);
+      expectClose(got, c.next_token_logprobs, 1e-4, 0, 'converted folder log-probs');
+    }
+    const { prompt, steps, text } = reference.greedy;
+    const promptIds = hf.tokenizer.encode(prompt);
+    const g = await generateText(model, hf.tokenizer, prompt, { maxTokens: steps + 1 - promptIds.length, temperature: 0, stopTokens: [hf.tokenizer.bosId] });
+    expect(g.text + '\n').toBe(text);
+    model.release();
+  });
+
+  it('plans memory for SmolLM2-135M and refuses plans the device cannot hold, before allocating', async () => {
+    const rt = await gpu();
+    // SmolLM2-135M's config.json shape.
+    const smol = llamaConfig({ dim: 576, hiddenDim: 1536, nLayers: 30, nHeads: 9, nKvHeads: 3, vocabSize: 49152, maxSeqLen: 8192, ropeTheta: 100000, ropeLayout: 'half' });
+    const lora = { rank: 8, alpha: 16, dropout: 0, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as LoraConfig['targets'] };
+    const plan = { batch: 1, seqLen: 256, mode: 'lora' as const };
+    const report = memoryReport(smol, plan, lora);
+    console.log(formatMemoryReport(report, plan));
+    expect(report.weightsBytes).toBe(134_515_008 * 4); // 134.5M parameters, tied embeddings
+    // r·(in+out) per projection: q 9216, k 6144, v 6144, o 9216, gate/up/down 16896 each = 81,408 per layer.
+    expect(report.adapterBytes).toBe(30 * 81_408 * 4);
+    checkMemoryPlan(rt, report, plan); // fits
+    const huge = { batch: 64, seqLen: 2048, mode: 'lora' as const };
+    expect(() => checkMemoryPlan(rt, memoryReport(smol, huge, lora), huge)).toThrow(LimitExceededError);
+    expect(() => checkMemoryPlan(rt, memoryReport(smol, huge, lora), huge)).toThrow(/logits \[131072, 49152\].*Use at most \d+ tokens per micro-batch/);
+    expect(() => checkMemoryPlan(rt, report, plan, 100 << 20)).toThrow(OutOfMemoryError);
   });
 });
