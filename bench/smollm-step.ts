@@ -1,0 +1,57 @@
+// One LoRA step of a SmolLM2-135M-shaped model (random weights: the real ones are not on this
+// machine) at batch 1 x 256: prints the memory plan, checks it against the device, runs the step and
+// reports its time and the measured peak.   npm run bench:smollm [-- --seq-len 256 --batch 1]
+import { parseArgs } from 'node:util';
+import { Runtime, formatBytes } from '../src/gpu/index.ts';
+import { llamaConfig } from '../src/model/config.ts';
+import { LlamaModel } from '../src/model/llama.ts';
+import { LORA_DEFAULTS, seededRandom } from '../src/model/lora.ts';
+import { checkMemoryPlan, formatMemoryReport, memoryReport } from '../src/model/memory.ts';
+import { llamaWeightShapes, shapeSize } from '../src/model/weights.ts';
+import { AdamW } from '../src/train/optimizer.ts';
+import { trainStep } from '../src/train/step.ts';
+
+const { values } = parseArgs({ options: { 'seq-len': { type: 'string', default: '256' }, batch: { type: 'string', default: '1' } } });
+const seqLen = Number(values['seq-len']);
+const batch = Number(values.batch);
+// SmolLM2-135M's config.json: hidden 576, intermediate 1536, 30 layers, 9 heads, 3 kv heads, vocab 49152.
+const config = llamaConfig({ architecture: 'llama', dim: 576, hiddenDim: 1536, nLayers: 30, nHeads: 9, nKvHeads: 3, vocabSize: 49152, maxSeqLen: 8192, ropeTheta: 100000, ropeLayout: 'half' });
+const lora = { ...LORA_DEFAULTS, rank: 8, alpha: 16 };
+const plan = { batch, seqLen, mode: 'lora' as const };
+const report = memoryReport(config, plan, lora);
+console.log(formatMemoryReport(report, plan));
+
+const rt = await Runtime.create();
+checkMemoryPlan(rt, report, plan);
+const random = seededRandom(1);
+const shapes = llamaWeightShapes(config);
+const tensors: Record<string, Float32Array> = {};
+for (const [name, shape] of Object.entries(shapes)) {
+  const t = new Float32Array(shapeSize(shape));
+  for (let i = 0; i < t.length; i++) t[i] = name.endsWith('Norm') ? 1 : (random() - 0.5) * 0.04;
+  tensors[name] = t;
+}
+const model = LlamaModel.fromWeights(rt, { config, tensors, shapes });
+model.addLora(lora, 0);
+const opt = new AdamW(rt, model.trainable('lora'));
+const n = batch * seqLen;
+const mb = {
+  batch,
+  seqLen,
+  ids: Uint32Array.from({ length: n }, () => Math.floor(random() * config.vocabSize)),
+  targets: Uint32Array.from({ length: n }, () => Math.floor(random() * config.vocabSize)),
+  weights: new Float32Array(n).fill(1),
+};
+await rt.sync();
+rt.pool.resetPeak();
+for (const label of ['first step (compiles pipelines)', 'second step']) {
+  const t0 = performance.now();
+  const r = trainStep(model, opt, [mb], 'lora', 1e-4);
+  const loss = (await r.loss.read())[0];
+  r.loss.release();
+  console.log(`${label}: ${((performance.now() - t0) / 1000).toFixed(1)} s, loss ${loss.toFixed(3)} (ln vocab = ${Math.log(config.vocabSize).toFixed(3)})`);
+}
+console.log(`measured peak GPU memory in use: ${formatBytes(rt.memory().peakInUseBytes)} (plan: ${formatBytes(report.peakBytes)})`);
+opt.release();
+model.release();
+rt.destroy();
