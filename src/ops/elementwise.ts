@@ -28,6 +28,13 @@ export function addForward(rt: Runtime, a: Tensor, b: Tensor, alpha = 1, out = r
   return out;
 }
 
+/** out = a ⊙ b. */
+export function mulForward(rt: Runtime, a: Tensor, b: Tensor, out = rt.empty(a.shape, 'f32', 'product')): Tensor {
+  sameSize('mul', a, b);
+  run(rt, 'mul', a.size, 1, [a, out, b]);
+  return out;
+}
+
 /** d_a = d_out, d_b = alpha·d_out. */
 export function addBackward(rt: Runtime, dOut: Tensor, alpha = 1): { dA: Tensor; dB: Tensor } {
   return { dA: dOut, dB: alpha === 1 ? dOut : scaleForward(rt, dOut, alpha) };

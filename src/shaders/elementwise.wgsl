@@ -56,3 +56,12 @@ fn add_bias(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i + k < p.n) { out[i + k] = out[i + k] + p.alpha * a[(i + k) % p.cols]; }
   }
 }
+
+// out = a * b elementwise (e.g. squared embedding rows for their norms).
+@compute @workgroup_size(WG)
+fn mul(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = base_index(gid);
+  for (var k = 0u; k < 4u; k++) {
+    if (i + k < p.n) { out[i + k] = a[i + k] * b[i + k]; }
+  }
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
 import { randn } from '../helpers/random.ts';
 import { expectClose } from '../helpers/compare.ts';
-import { accumulate, addBias, addForward, scaleForward, scaleBackward } from '../../src/ops/elementwise.ts';
+import { accumulate, addBias, addForward, mulForward, scaleForward, scaleBackward } from '../../src/ops/elementwise.ts';
 
 describe('elementwise', () => {
   for (const n of [1, 3, 1023, 4097, 300_001]) {
@@ -12,6 +12,7 @@ describe('elementwise', () => {
       const ta = rt.upload(a, [n]), tb = rt.upload(b, [n]);
       const sum = await addForward(rt, ta, tb, 0.5).read();
       expectClose(sum, a.map((x, i) => x + 0.5 * b[i]), 1e-6, 1e-6, 'add');
+      expectClose(await mulForward(rt, ta, tb).read(), a.map((x, i) => x * b[i]), 1e-6, 1e-6, 'mul');
       const scaled = await scaleForward(rt, ta, -3).read();
       expectClose(scaled, a.map((x) => -3 * x), 1e-6, 1e-6, 'scale');
       const dA = await scaleBackward(rt, tb, -3).read();
