@@ -3,7 +3,7 @@
 // ADDED into the given tensors, so gradient accumulation over micro-batches needs no extra pass.
 import type { Runtime, Tensor } from '../gpu/index.ts';
 import { matmul } from '../ops/matmul.ts';
-import { addBias } from '../ops/elementwise.ts';
+import { accumulate, addBias, dropoutForward } from '../ops/elementwise.ts';
 
 export interface LoraPair {
   /** [r, in] */
@@ -11,6 +11,8 @@ export interface LoraPair {
   /** [out, r] */
   b: Tensor;
   scale: number;
+  /** PEFT's lora_dropout on the adapter's input (training forwards only). */
+  dropout: number;
 }
 
 export interface LinearParams {
@@ -22,8 +24,11 @@ export interface LinearParams {
 export interface LinearSaved {
   /** The input [N, in] (shared, not copied: it is some other layer's output). */
   x: Tensor;
-  /** x·Aᵀ [N, r] when there is an adapter. */
+  /** x·Aᵀ [N, r] when there is an adapter (dropout(x)·Aᵀ with dropout). */
   xa: Tensor | null;
+  /** dropout(x) and the seed of its mask, when the adapter has dropout. */
+  xDropped: Tensor | null;
+  dropoutSeed: number;
 }
 
 export interface LinearGrads {
@@ -33,19 +38,22 @@ export interface LinearGrads {
   loraB?: Tensor;
 }
 
-export function linearForward(rt: Runtime, x: Tensor, p: LinearParams, keepForBackward: boolean): { y: Tensor; saved: LinearSaved | null } {
+/** `dropoutSeed` draws the adapter's dropout mask in a training forward (keepForBackward). */
+export function linearForward(rt: Runtime, x: Tensor, p: LinearParams, keepForBackward: boolean, dropoutSeed = 0): { y: Tensor; saved: LinearSaved | null } {
   const y = matmul(rt, x, p.weight, { transB: true });
   if (p.bias) addBias(rt, y, p.bias);
   let xa: Tensor | null = null;
+  let xDropped: Tensor | null = null;
   if (p.lora) {
-    xa = matmul(rt, x, p.lora.a, { transB: true });
+    if (keepForBackward && p.lora.dropout > 0) xDropped = dropoutForward(rt, x, p.lora.dropout, dropoutSeed);
+    xa = matmul(rt, xDropped ?? x, p.lora.a, { transB: true });
     matmul(rt, xa, p.lora.b, { transB: true, alpha: p.lora.scale, accumulateInto: y });
     if (!keepForBackward) {
       xa.release();
       xa = null;
     }
   }
-  return { y, saved: keepForBackward ? { x, xa } : null };
+  return { y, saved: keepForBackward ? { x, xa, xDropped, dropoutSeed } : null };
 }
 
 /**
@@ -70,14 +78,24 @@ export function linearBackward(
     if (grads.loraB) matmul(rt, dY, saved.xa, { transA: true, alpha: scale, accumulateInto: grads.loraB });
     // d(x·Aᵀ) = s·dY·B, then dA = d(x·Aᵀ)ᵀ·x and dX += d(x·Aᵀ)·A.
     const dXa = matmul(rt, dY, b, { alpha: scale });
-    if (grads.loraA) matmul(rt, dXa, saved.x, { transA: true, accumulateInto: grads.loraA });
-    if (dX) matmul(rt, dXa, a, { accumulateInto: dX });
+    if (grads.loraA) matmul(rt, dXa, saved.xDropped ?? saved.x, { transA: true, accumulateInto: grads.loraA });
+    if (dX && saved.xDropped) {
+      // Through the dropout: the same mask (same seed) applied to d(dropout(x)).
+      const dDropped = matmul(rt, dXa, a);
+      const dXLora = dropoutForward(rt, dDropped, p.lora.dropout, saved.dropoutSeed);
+      accumulate(rt, dX, dXLora);
+      dDropped.release();
+      dXLora.release();
+    } else if (dX) {
+      matmul(rt, dXa, a, { accumulateInto: dX });
+    }
     dXa.release();
   }
 }
 
 export function releaseLinearSaved(saved: LinearSaved | null): void {
   saved?.xa?.release();
+  saved?.xDropped?.release();
 }
 
 /** Σ over rows of dY [N, C] added into out [C]: a matmul with a ones row, cached per N. */

@@ -74,6 +74,9 @@ export class LlamaModel {
   /** Adapter tensors by name `layers.{i}.{target}.lora_A|lora_B` (PEFT's target names). */
   readonly adapters: Record<string, Tensor> = {};
   lora: LoraConfig | null = null;
+  /** Training forwards so far: with the seed, it draws every LoRA dropout mask (resumable runs restore it). */
+  dropoutStep = 0;
+  dropoutSeed = 0;
 
   private constructor(
     readonly rt: Runtime,
@@ -136,6 +139,7 @@ export class LlamaModel {
     const rt = this.rt;
     const n = batch * seqLen;
     const train = options.train ?? false;
+    if (train) this.dropoutStep++;
     const wantReceived = options.attentionReceived;
     const receivedLayers = new Set(wantReceived?.layers ?? (wantReceived ? [...Array(c.nLayers).keys()] : []));
     const received = new Map<number, Tensor>();
@@ -282,7 +286,7 @@ export class LlamaModel {
     return {
       weight: this.params[p + weight],
       bias: bias && this.config.attentionBias ? this.params[p + bias] : undefined,
-      lora: a ? { a, b: this.adapters[`${p}${target}.lora_B`], scale: loraScale(this.lora!) } : undefined,
+      lora: a ? { a, b: this.adapters[`${p}${target}.lora_B`], scale: loraScale(this.lora!), dropout: this.lora!.dropout } : undefined,
     };
   }
 
@@ -299,10 +303,12 @@ export class LlamaModel {
     const p = `layers.${l}.`;
     const n = batch * seqLen;
     const ropeOptions = { layout: c.ropeLayout, startPos: cache?.start ?? 0 };
+    // A distinct dropout mask per training forward, layer and projection.
+    const seed = (w: number) => mixSeed(this.dropoutSeed, this.dropoutStep, l, w);
     const attnNorm = rmsnormForward(rt, x, this.params[p + 'attnNorm'], c.normEps);
-    const qLin = linearForward(rt, attnNorm.y, this.linear(l, 'wq'), train);
-    const kLin = linearForward(rt, attnNorm.y, this.linear(l, 'wk'), train);
-    const vLin = linearForward(rt, attnNorm.y, this.linear(l, 'wv'), train);
+    const qLin = linearForward(rt, attnNorm.y, this.linear(l, 'wq'), train, seed(0));
+    const kLin = linearForward(rt, attnNorm.y, this.linear(l, 'wk'), train, seed(1));
+    const vLin = linearForward(rt, attnNorm.y, this.linear(l, 'wv'), train, seed(2));
     const q = ropeForward(rt, qLin.y.view([batch, seqLen, c.nHeads, this.headDim]), this.rope, ropeOptions);
     const k = ropeForward(rt, kLin.y.view([batch, seqLen, c.nKvHeads, this.headDim]), this.rope, ropeOptions);
     qLin.y.release();
@@ -319,17 +325,17 @@ export class LlamaModel {
     } else {
       attn = attentionForward(rt, q, k, v);
     }
-    const oLin = linearForward(rt, attn.out.view([n, c.dim]), this.linear(l, 'wo'), train);
+    const oLin = linearForward(rt, attn.out.view([n, c.dim]), this.linear(l, 'wo'), train, seed(3));
     const x2 = addForward(rt, x, oLin.y);
     oLin.y.release();
     const ffnNorm = rmsnormForward(rt, x2, this.params[p + 'ffnNorm'], c.normEps);
-    const gateLin = linearForward(rt, ffnNorm.y, this.linear(l, 'w1'), train);
-    const upLin = linearForward(rt, ffnNorm.y, this.linear(l, 'w3'), train);
+    const gateLin = linearForward(rt, ffnNorm.y, this.linear(l, 'w1'), train, seed(4));
+    const upLin = linearForward(rt, ffnNorm.y, this.linear(l, 'w3'), train, seed(5));
     const act = swigluForward(rt, gateLin.y, upLin.y);
-    const downLin = linearForward(rt, act, this.linear(l, 'w2'), train);
+    const downLin = linearForward(rt, act, this.linear(l, 'w2'), train, seed(6));
     const xOut = addForward(rt, x2, downLin.y);
     downLin.y.release();
-    const none: LinearSaved = { x, xa: null };
+    const none: LinearSaved = { x, xa: null, xDropped: null, dropoutSeed: 0 };
     return {
       xOut,
       saved: {
@@ -421,6 +427,12 @@ export class LlamaModel {
     releaseAll(attn.dX, dX2);
     return dX;
   }
+}
+
+function mixSeed(...parts: number[]): number {
+  let h = 0x9e3779b9;
+  for (const x of parts) h = Math.imul(h ^ (x >>> 0), 0x85ebca6b) ^ (h >>> 13);
+  return h >>> 0;
 }
 
 function loraTargetOf(weight: string): LoraTarget | null {

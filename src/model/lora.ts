@@ -19,7 +19,7 @@ export const LORA_TARGET_WEIGHT: Record<LoraTarget, string> = {
 export interface LoraConfig {
   rank: number;
   alpha: number;
-  /** Dropout on the adapter's input (PEFT `lora_dropout`). Only 0 is implemented on the GPU yet. */
+  /** Dropout on the adapter's input (PEFT `lora_dropout`), applied in training forwards only. */
   dropout: number;
   targets: LoraTarget[];
 }
@@ -35,7 +35,6 @@ export function validateLoraConfig(c: LoraConfig): LoraConfig {
   if (!Number.isInteger(c.rank) || c.rank <= 0) throw new RangeError(`LoRA rank must be a positive integer, got ${c.rank}`);
   if (!(c.alpha > 0)) throw new RangeError(`LoRA alpha must be positive, got ${c.alpha}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new RangeError(`LoRA dropout must be in [0, 1), got ${c.dropout}`);
-  if (c.dropout !== 0) throw new RangeError(`LoRA dropout ${c.dropout} is not supported on the GPU yet: use 0`);
   if (c.targets.length === 0) throw new RangeError('LoRA needs at least one target module');
   for (const t of c.targets) {
     if (!LORA_TARGETS.includes(t)) throw new RangeError(`unknown LoRA target '${t}' (use ${LORA_TARGETS.join(', ')})`);

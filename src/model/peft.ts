@@ -99,13 +99,7 @@ export interface PeftExportOptions {
   dtype?: SafetensorsDtype;
 }
 
-export interface PeftImportOptions {
-  /**
-   * Dropout only acts while training. With true, an adapter trained with lora_dropout > 0 is loaded
-   * with dropout 0 (identical for inference and merging); without it such an adapter is refused.
-   */
-  ignoreDropout?: boolean;
-}
+
 
 /** An adapter_config.json option this runtime does not implement. */
 export class UnsupportedAdapterOptionError extends UnsupportedModelError {
@@ -193,8 +187,8 @@ export function peftAdapterFiles(adapter: PeftAdapter): Record<string, Uint8Arra
  * Replaces the model's adapters by a PEFT LoRA adapter (config: adapter_config.json parsed). Everything
  * is checked before the model is touched: unsupported options, missing tensors and shapes throw typed errors.
  */
-export function importPeftAdapter(model: LlamaModel, adapter: { config: unknown; safetensors: Uint8Array }, options: PeftImportOptions = {}): void {
-  const lora = parsePeftLoraConfig(adapter.config, options);
+export function importPeftAdapter(model: LlamaModel, adapter: { config: unknown; safetensors: Uint8Array }): void {
+  const lora = parsePeftLoraConfig(adapter.config);
   const c = model.config;
   const file = parseSafetensors(adapter.safetensors, PEFT_WEIGHTS_FILE);
 
@@ -238,7 +232,7 @@ export function importPeftAdapter(model: LlamaModel, adapter: { config: unknown;
 }
 
 /** Validates adapter_config.json and returns the LoraConfig it describes (targets empty: given by a pattern). */
-export function parsePeftLoraConfig(json: unknown, options: PeftImportOptions = {}): LoraConfig {
+export function parsePeftLoraConfig(json: unknown): LoraConfig {
   const src = PEFT_CONFIG_FILE;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelConfigError('(root)', 'must be a JSON object', src);
   const cfg = json as Record<string, unknown>;
@@ -277,10 +271,6 @@ export function parsePeftLoraConfig(json: unknown, options: PeftImportOptions = 
   if (typeof alpha !== 'number' || !(alpha > 0)) throw new ModelConfigError('lora_alpha', `must be a positive number, got ${JSON.stringify(alpha)}`, src);
   const dropout = cfg.lora_dropout ?? 0;
   if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new ModelConfigError('lora_dropout', `must be a number in [0, 1), got ${JSON.stringify(dropout)}`, src);
-  if (dropout !== 0 && !options.ignoreDropout) {
-    unsupported('lora_dropout', 'dropout is not implemented on the GPU; pass { ignoreDropout: true } to load it without dropout ' +
-      '(inference and merging are unaffected; continued training runs without dropout)');
-  }
 
   const modules = cfg.target_modules;
   let targets: LoraTarget[] = [];
@@ -296,7 +286,7 @@ export function parsePeftLoraConfig(json: unknown, options: PeftImportOptions = 
   } else if (typeof modules !== 'string') {
     throw new ModelConfigError('target_modules', `must be a list of module names or a pattern, got ${JSON.stringify(modules)}`, src);
   }
-  return { rank, alpha, dropout: 0, targets };
+  return { rank, alpha, dropout, targets };
 }
 
 /** W += (alpha/r)·B·A for every adapted projection (on the GPU, in stream order), then drop the adapters. */

@@ -65,3 +65,12 @@ export function addBias(rt: Runtime, out: Tensor, bias: Tensor, alpha = 1): Tens
   run(rt, 'add_bias', out.size, alpha, [bias, out], cols);
   return out;
 }
+
+/** Inverted dropout with probability `p`, its mask a pure function of (seed, element index): the
+ *  backward is the same call on d_out with the same seed. */
+export function dropoutForward(rt: Runtime, a: Tensor, p: number, seed: number, out = rt.empty(a.shape, 'f32', 'dropout out')): Tensor {
+  if (!(p >= 0 && p < 1)) throw new RangeError(`dropout: probability must be in [0, 1), got ${p}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`dropout: seed must be a u32, got ${seed}`);
+  run(rt, 'dropout', a.size, 1 / (1 - p), [a, out], seed);
+  return out;
+}

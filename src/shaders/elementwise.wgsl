@@ -65,3 +65,25 @@ fn mul(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i + k < p.n) { out[i + k] = a[i + k] * b[i + k]; }
   }
 }
+
+// PCG hash (Jarzynski & Olano 2020): a counter-based random number per element, so the same
+// (seed, index) gives the same dropout mask in forward and backward without storing it.
+fn pcg_hash(v: u32) -> u32 {
+  let state = v * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+
+// Inverted dropout: out = a / keep where kept, 0 elsewhere. alpha = 1 / keep, cols = seed.
+@compute @workgroup_size(WG)
+fn dropout(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = base_index(gid);
+  let keep = 1.0 / p.alpha;
+  for (var k = 0u; k < 4u; k++) {
+    let idx = i + k;
+    if (idx < p.n) {
+      let u = f32(pcg_hash(idx ^ pcg_hash(p.cols)) >> 8u) / 16777216.0;
+      out[idx] = select(0.0, a[idx] * p.alpha, u < keep);
+    }
+  }
+}

@@ -9,8 +9,9 @@
 // implementations like SwiftShader a workgroup barrier costs more than the loads it saves, and
 // workgroup memory reads are per-lane gathers too). Per 4-step of k, a 4x4 block of op(A) and one
 // of op(B) are multiplied as matrices: 64 multiply-adds per eight vec4 loads. Groups of four
-// invocations (a "quad") cover a 16x16 tile; matmul_quad.wgsl is the same kernel where the quad
-// shares its loads through subgroup quad swaps.
+// invocations (a "quad") cover a 16x16 tile; matmul_quad.wgsl is the same scheme where the quad
+// shares its loads through subgroup quad swaps (and, for wide outputs, covers 16x32). Larger
+// blocks per invocation were slower on SwiftShader (more loop code than the instruction cache).
 //
 // Alignment: rows of the operands must be whole vec4s and K a multiple of 4; src/ops/matmul.ts
 // zero-pads operands that are not (entry point `pad` below). M and N are free: loads past the

@@ -2,20 +2,23 @@
 // Same tiling and parameters as matmul.wgsl (read that file first); the difference is that the
 // four invocations of a quad share operands through quad swaps instead of loading them again.
 //
-// A quad (4 consecutive invocations, lanes qx + 2·qy) computes a 16x16 output tile; each lane an
-// 8x8 block of it (rows qy half, columns qx half). A lane loads ONE 4x4 block of A and ONE of B per
-// 4-step of k, and gets the second A block from its x-partner (same rows, other columns) and the
-// second B block from its y-partner: half the loads of matmul.wgsl. On SwiftShader every storage
-// load with a per-invocation address is a branchy per-lane gather while a quad swap is one
-// shuffle, so this is worth ~1.5x there (see bench/kernels.ts).
+// A quad (4 consecutive invocations, lanes qx + 2·qy) computes a 16x32 output tile (`main`; 16x16
+// in `narrow`); each lane the block of its row half qy and column half qx. Per 4-step of k a lane
+// loads ONE 4x4 block of A and its B blocks, and gets a second A block from its x-partner (same
+// rows, other columns) and as many B blocks again from its y-partner: half the loads of
+// matmul.wgsl. On SwiftShader every storage load with a per-invocation address is a branchy
+// per-lane gather while a quad swap is one shuffle, so this is worth ~1.5x there. Larger blocks
+// than 8x16 per lane were slower there: the unrolled loop body outgrows the instruction cache.
+// Assumes a 1-D workgroup fills subgroup lanes in invocation order (true of every backend we
+// know; test/ops/matmul.test.ts checks it on the device at hand).
 enable subgroups;
 
 struct Params {
   M: u32,          // output rows (op(A) rows)
   N: u32,          // output columns (op(B) columns)
   K4: u32,         // inner dimension in steps of 4 (operands are zero-padded to a multiple of 4)
-  tiles_n: u32,    // 16x16 tiles per row of the output
-  tiles: u32,      // 16x16 tiles per output matrix
+  tiles_n: u32,    // tiles per row of the output
+  tiles: u32,      // tiles per output matrix
   reduce: u32,     // input batches summed into each output matrix (1 unless reducing over batch)
   accumulate: u32, // 1: C += alpha·op(A)·op(B); 0: C = alpha·op(A)·op(B)
   alpha: f32,
@@ -110,27 +113,86 @@ fn store_block(c_off: u32, m0: u32, n0: u32, acc: mat4x4<f32>) {
   store(c_off, m0 + 3u, n0, acc[3]);
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+// The quad of `tile` and this lane's rows and columns: the lane loads rows m_own (4) and columns
+// n_own (4·width), its x-partner m_other, its y-partner n_other.
+struct Lane {
+  tile: u32,
+  m_own: u32,
+  m_other: u32,
+  n_own: u32,
+  n_other: u32,
+}
+
+fn lane_of(wid: vec3<u32>, li: u32, tile_n: u32) -> Lane {
   // Quads past the last tile recompute the last tile (every lane must take part in the swaps)
   // and store nothing.
   let tile_raw = (wid.y * p.groups_x + wid.x) * QUADS + li / 4u;
   let tile = min(tile_raw, p.tiles - 1u);
   let qx = li & 1u;
   let qy = (li >> 1u) & 1u;
-  let m_own = (tile / p.tiles_n) * 16u + qy * 8u + qx * 4u;       // A rows this lane loads
-  let m_other = (tile / p.tiles_n) * 16u + qy * 8u + (1u - qx) * 4u; // ... its x-partner loads
-  let n_own = (tile % p.tiles_n) * 16u + qx * 8u + qy * 4u;       // B columns this lane loads
-  let n_other = (tile % p.tiles_n) * 16u + qx * 8u + (1u - qy) * 4u;
+  let m0 = (tile / p.tiles_n) * 16u + qy * 8u;
+  let n0 = (tile % p.tiles_n) * tile_n + qx * (tile_n / 2u);
+  return Lane(tile_raw, m0 + qx * 4u, m0 + (1u - qx) * 4u, n0 + qy * (tile_n / 4u), n0 + (1u - qy) * (tile_n / 4u));
+}
 
+// 16x32 tiles: each lane an 8x16 block (8 accumulators), one A and two B blocks loaded per k4.
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let l = lane_of(wid, li, 32u);
   var c00 = mat4x4<f32>(); // rows m_own, columns n_own
-  var c01 = mat4x4<f32>(); // rows m_own, columns n_other
-  var c10 = mat4x4<f32>(); // rows m_other, columns n_own
-  var c11 = mat4x4<f32>(); // rows m_other, columns n_other
+  var c01 = mat4x4<f32>(); // rows m_own, columns n_own + 4
+  var c02 = mat4x4<f32>(); // rows m_own, columns n_other
+  var c03 = mat4x4<f32>(); // rows m_own, columns n_other + 4
+  var c10 = mat4x4<f32>(); // rows m_other ...
+  var c11 = mat4x4<f32>();
+  var c12 = mat4x4<f32>();
+  var c13 = mat4x4<f32>();
   for (var r = 0u; r < p.reduce; r++) {
     let batch = wid.z * p.reduce + r;
-    let ab = a_block(batch * p.a_bs, m_own);
-    let bb = b_block(batch * p.b_bs, n_own);
+    let ab = a_block(batch * p.a_bs, l.m_own);
+    let bb0 = b_block(batch * p.b_bs, l.n_own);
+    let bb1 = b_block(batch * p.b_bs, l.n_own + 4u);
+    for (var k4 = 0u; k4 < p.K4; k4++) {
+      let a0 = load_a(ab, k4);
+      let b0 = load_b(bb0, k4);
+      let b1 = load_b(bb1, k4);
+      let a1 = swap_x(a0);
+      let b2 = swap_y(b0);
+      let b3 = swap_y(b1);
+      c00 += b0 * a0;
+      c01 += b1 * a0;
+      c02 += b2 * a0;
+      c03 += b3 * a0;
+      c10 += b0 * a1;
+      c11 += b1 * a1;
+      c12 += b2 * a1;
+      c13 += b3 * a1;
+    }
+  }
+  if (l.tile >= p.tiles) { return; }
+  let c_off = wid.z * p.c_bs;
+  store_block(c_off, l.m_own, l.n_own, c00);
+  store_block(c_off, l.m_own, l.n_own + 4u, c01);
+  store_block(c_off, l.m_own, l.n_other, c02);
+  store_block(c_off, l.m_own, l.n_other + 4u, c03);
+  store_block(c_off, l.m_other, l.n_own, c10);
+  store_block(c_off, l.m_other, l.n_own + 4u, c11);
+  store_block(c_off, l.m_other, l.n_other, c12);
+  store_block(c_off, l.m_other, l.n_other + 4u, c13);
+}
+
+// 16x16 tiles for narrow outputs (N <= 16, e.g. LoRA rank): each lane an 8x8 block.
+@compute @workgroup_size(64)
+fn narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let l = lane_of(wid, li, 16u);
+  var c00 = mat4x4<f32>();
+  var c01 = mat4x4<f32>();
+  var c10 = mat4x4<f32>();
+  var c11 = mat4x4<f32>();
+  for (var r = 0u; r < p.reduce; r++) {
+    let batch = wid.z * p.reduce + r;
+    let ab = a_block(batch * p.a_bs, l.m_own);
+    let bb = b_block(batch * p.b_bs, l.n_own);
     for (var k4 = 0u; k4 < p.K4; k4++) {
       let a0 = load_a(ab, k4);
       let b0 = load_b(bb, k4);
@@ -142,10 +204,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       c11 += b1 * a1;
     }
   }
-  if (tile_raw >= p.tiles) { return; }
+  if (l.tile >= p.tiles) { return; }
   let c_off = wid.z * p.c_bs;
-  store_block(c_off, m_own, n_own, c00);
-  store_block(c_off, m_own, n_other, c01);
-  store_block(c_off, m_other, n_own, c10);
-  store_block(c_off, m_other, n_other, c11);
+  store_block(c_off, l.m_own, l.n_own, c00);
+  store_block(c_off, l.m_own, l.n_other, c01);
+  store_block(c_off, l.m_other, l.n_own, c10);
+  store_block(c_off, l.m_other, l.n_other, c11);
 }

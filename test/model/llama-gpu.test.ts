@@ -302,4 +302,55 @@ describe('Llama on the GPU', () => {
     expect(() => checkMemoryPlan(rt, memoryReport(smol, huge, lora), huge)).toThrow(/logits \[131072, 49152\].*Use at most \d+ tokens per micro-batch/);
     expect(() => checkMemoryPlan(rt, report, plan, 100 << 20)).toThrow(OutOfMemoryError);
   });
+
+  it('LoRA dropout: masks repeat per step, eval is unaffected, and gradients match finite differences', async () => {
+    const rt = await gpu();
+    const weights = randomWeights(tinyConfig({ nKvHeads: 2 }), 31);
+    const model = LlamaModel.fromWeights(rt, weights);
+    model.addLora({ rank: 3, alpha: 6, dropout: 0.3, targets: ['q_proj', 'v_proj', 'up_proj', 'down_proj'] }, 2);
+    for (const [name, t] of Object.entries(model.adapters)) if (name.endsWith('lora_B')) rt.write(t, randn(t.size, name.length, 0.3));
+    const T = seq.length;
+    const ids = rt.upload(new Uint32Array(seq), [1, T], 'u32');
+    const targets = rt.upload(new Uint32Array([...seq.slice(1), 0]), [T], 'u32');
+    const w = [...tokenWeights, 0];
+    const wsum = w.reduce((a, b) => a + b, 0);
+    /** The training-forward loss with the masks of dropout step `step`. */
+    const lossAt = async (step: number) => {
+      model.dropoutStep = step;
+      const fwd = model.forward(ids, { train: true });
+      const { loss } = crossEntropyForward(rt, fwd.logits, targets);
+      const l = (await loss.read()) as Float32Array;
+      model.releaseForward(fwd);
+      return l.reduce((s, x, i) => s + w[i] * x, 0) / wsum;
+    };
+    const evalLogits = async () => (await model.forward(ids).logits.read()) as Float32Array;
+    expect(await lossAt(0)).toBe(await lossAt(0));
+    expect(await lossAt(0)).not.toBe(await lossAt(1));
+    const e1 = await evalLogits();
+    await lossAt(5);
+    expect(Array.from(await evalLogits())).toEqual(Array.from(e1));
+
+    model.dropoutStep = 0;
+    const grads = Object.fromEntries(Object.entries(model.trainable('lora')).map(([n, t]) => [n, rt.zeros(t.shape)]));
+    const fwd = model.forward(ids, { train: true });
+    const ce = crossEntropyForwardBackward(rt, fwd.logits, targets, rt.upload(new Float32Array(w), [T]), wsum);
+    model.backward(fwd, ce.dLogits, 'lora', grads);
+    const h = 1e-2;
+    for (const name of ['layers.0.q_proj.lora_A', 'layers.1.up_proj.lora_A', 'layers.0.down_proj.lora_B', 'layers.1.v_proj.lora_A']) {
+      const g = (await grads[name].read()) as Float32Array;
+      const param = model.adapters[name];
+      const base = (await param.read()) as Float32Array;
+      for (const i of [0, Math.floor(base.length / 2), base.length - 1]) {
+        const shifted = (d: number) => { const t = Float32Array.from(base); t[i] += d; return t; };
+        rt.write(param, shifted(h));
+        const up = await lossAt(0);
+        rt.write(param, shifted(-h));
+        const down = await lossAt(0);
+        rt.write(param, base);
+        const fd = (up - down) / (2 * h);
+        expect(Math.abs(g[i] - fd), `${name}[${i}]: ${g[i]} vs ${fd}`).toBeLessThan(2e-3 + 0.03 * Math.abs(fd));
+      }
+    }
+    model.release();
+  });
 });

@@ -310,7 +310,6 @@ describe('importPeftAdapter errors', () => {
       ['use_rslora', true, 'rank-stabilised'],
       ['use_dora', true, 'DoRA is not implemented'],
       ['bias', 'lora_only', 'bias="none"'],
-      ['lora_dropout', 0.05, 'ignoreDropout'],
       ['rank_pattern', { q_proj: 8 }, 'per-module ranks'],
       ['init_lora_weights', 'pissa_niter_4', 'modified base weights'],
       ['peft_type', 'IA3', 'only LoRA'],
@@ -330,9 +329,9 @@ describe('importPeftAdapter errors', () => {
     }
     expect(target.lora?.targets).toEqual(['v_proj']);
 
-    // Dropout only matters in training: ignoreDropout loads it as dropout 0.
-    importPeftAdapter(target, { ...adapter, config: { ...config, lora_dropout: 0.05 } }, { ignoreDropout: true });
-    expect(target.lora).toEqual(ALL);
+    // lora_dropout is kept: it applies in training forwards.
+    importPeftAdapter(target, { ...adapter, config: { ...config, lora_dropout: 0.05 } });
+    expect(target.lora).toEqual({ ...ALL, dropout: 0.05 });
     target.release();
   });
 

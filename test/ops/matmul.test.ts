@@ -1,0 +1,194 @@
+import { describe, expect, it } from 'vitest';
+import type { Runtime } from '../../src/gpu/index.ts';
+import { gpu } from '../helpers/gpu.ts';
+import { randn } from '../helpers/random.ts';
+import { expectClose } from '../helpers/compare.ts';
+import { finiteDiff, projectionLoss } from '../helpers/finite-diff.ts';
+import { matmulBackwardRef, matmulRef, type MatmulRefDims } from '../reference/matmul.ts';
+import { matmul, matmulBackward, type MatmulKernel } from '../../src/ops/matmul.ts';
+
+// [M, N, K]: a single element, odd sizes below one 16x16 (16x32) tile, sizes straddling tiles with
+// K not a multiple of 4 (the padded path), exact tiles with aligned rows (the unpadded path), a
+// wide output with aligned K, and more tiles than one workgroup holds (a 2D grid with idle quads).
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [3, 5, 7],
+  [17, 33, 65],
+  [16, 32, 16],
+  [130, 67, 129],
+  [40, 72, 36],
+  [100, 300, 8],
+];
+const TRANS: [boolean, boolean][] = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+];
+
+// f32 sums of K products of unit normals: error grows ~ with K.
+const tol = (K: number) => ({ atol: 2e-6 * K, rtol: 1e-5 });
+
+async function kernelsOf(rt: Runtime): Promise<MatmulKernel[]> {
+  return rt.hasFeature('subgroups') ? ['portable', 'subgroups'] : ['portable'];
+}
+
+function storageShape(rows: number, cols: number, trans: boolean, batch?: number): number[] {
+  const s = trans ? [cols, rows] : [rows, cols];
+  return batch === undefined ? s : [batch, ...s];
+}
+
+const tag = (ta: boolean, tb: boolean) => `${ta ? 'Aᵀ' : 'A'}·${tb ? 'Bᵀ' : 'B'}`;
+
+describe('matmul forward', () => {
+  for (const [M, N, K] of SHAPES) {
+    it(`all transpose combinations, M ${M} N ${N} K ${K}, every kernel`, async () => {
+      const rt = await gpu();
+      const a = randn(M * K, M * 1000 + K), b = randn(K * N, N * 1000 + K);
+      const { atol, rtol } = tol(K);
+      for (const kernel of await kernelsOf(rt)) {
+        for (const [transA, transB] of TRANS) {
+          const d: MatmulRefDims = { M, N, K, batch: 1, aBatched: false, bBatched: false, transA, transB };
+          const ta = rt.upload(a, storageShape(M, K, transA)), tb = rt.upload(b, storageShape(K, N, transB));
+          const c = matmul(rt, ta, tb, { transA, transB, kernel });
+          expect(c.shape).toEqual([M, N]);
+          expectClose(await c.read(), matmulRef(a, b, d), atol, rtol, `${kernel} ${tag(transA, transB)}`);
+          for (const t of [ta, tb, c]) t.release();
+        }
+      }
+    });
+  }
+
+  it('batched operands, and an operand shared across the batch', async () => {
+    const rt = await gpu();
+    const [batch, M, N, K] = [3, 9, 21, 14];
+    const { atol, rtol } = tol(K);
+    for (const kernel of await kernelsOf(rt)) {
+      for (const [transA, transB] of TRANS) {
+        for (const [aBatched, bBatched] of [[true, true], [true, false], [false, true]]) {
+          const a = randn((aBatched ? batch : 1) * M * K, 7), b = randn((bBatched ? batch : 1) * K * N, 8);
+          const d: MatmulRefDims = { M, N, K, batch, aBatched, bBatched, transA, transB };
+          const ta = rt.upload(a, storageShape(M, K, transA, aBatched ? batch : undefined));
+          const tb = rt.upload(b, storageShape(K, N, transB, bBatched ? batch : undefined));
+          const what = `${kernel} ${tag(transA, transB)} ${aBatched ? 'A' : '-'}${bBatched ? 'B' : '-'} batched`;
+          const c = matmul(rt, ta, tb, { transA, transB, kernel });
+          expect(c.shape, what).toEqual([batch, M, N]);
+          expectClose(await c.read(), matmulRef(a, b, d), atol, rtol, what);
+          const s = matmul(rt, ta, tb, { transA, transB, kernel, sumBatch: true });
+          expect(s.shape, what).toEqual([M, N]);
+          expectClose(await s.read(), matmulRef(a, b, { ...d, sumBatch: true }), 3 * atol, rtol, `${what}, summed`);
+          for (const t of [ta, tb, c, s]) t.release();
+        }
+      }
+    }
+  });
+
+  it('alpha, accumulateInto and out', async () => {
+    const rt = await gpu();
+    const [M, N, K] = [19, 37, 23];
+    const { atol, rtol } = tol(K);
+    for (const kernel of await kernelsOf(rt)) {
+      const a = randn(M * K, 21), b = randn(N * K, 22), c0 = randn(M * N, 23);
+      const d: MatmulRefDims = { M, N, K, batch: 1, aBatched: false, bBatched: false, transB: true, alpha: -0.75 };
+      const ta = rt.upload(a, [M, K]), tb = rt.upload(b, [N, K]);
+      // C += alpha·A·Bᵀ, twice: gradient accumulation must add, not overwrite.
+      const acc = rt.upload(c0, [M, N]);
+      expect(matmul(rt, ta, tb, { transB: true, alpha: -0.75, accumulateInto: acc, kernel })).toBe(acc);
+      matmul(rt, ta, tb, { transB: true, alpha: -0.75, accumulateInto: acc, kernel });
+      const once = matmulRef(a, b, d);
+      expectClose(await acc.read(), Float64Array.from(c0, (x, i) => x + 2 * once[i]), 2 * atol, rtol, `${kernel} accumulate`);
+      // out overwrites whatever was there (NaN included).
+      const out = rt.upload(new Float32Array(M * N).fill(NaN), [M, N]);
+      expect(matmul(rt, ta, tb, { transB: true, alpha: -0.75, out, kernel })).toBe(out);
+      expectClose(await out.read(), once, atol, rtol, `${kernel} out`);
+      for (const t of [ta, tb, acc, out]) t.release();
+    }
+  });
+
+  it('an empty inner dimension gives zeros (and leaves an accumulator unchanged)', async () => {
+    const rt = await gpu();
+    const c = matmul(rt, rt.zeros([3, 0]), rt.zeros([0, 5]));
+    expectClose(await c.read(), new Float64Array(15), 0, 0, 'C');
+    const acc = rt.upload(randn(15, 5), [3, 5]);
+    const before = await acc.read();
+    matmul(rt, rt.zeros([3, 0]), rt.zeros([0, 5]), { accumulateInto: acc });
+    expectClose(await acc.read(), before, 0, 0, 'accumulator');
+  });
+
+  it('rejects bad shapes with the op and shapes in the message', async () => {
+    const rt = await gpu();
+    expect(() => matmul(rt, rt.zeros([2, 3]), rt.zeros([4, 5]))).toThrow(/matmul: A \[2, 3\] · B \[4, 5\]: inner dimensions differ \(3 vs 4\)/);
+    expect(() => matmul(rt, rt.zeros([2, 3]), rt.zeros([5, 4]), { transB: true })).toThrow(/B \[5, 4\]ᵀ: inner dimensions differ/);
+    expect(() => matmul(rt, rt.zeros([2, 4, 3]), rt.zeros([3, 3, 5]))).toThrow(/batch dims differ/);
+    expect(() => matmul(rt, rt.zeros([3]), rt.zeros([3, 5]))).toThrow(RangeError);
+    expect(() => matmul(rt, rt.zeros([2, 3]), rt.zeros([3, 5]), { out: rt.zeros([2, 4]) })).toThrow(/out \[2, 4\] does not hold the result \[2, 5\]/);
+    const a = rt.zeros([4, 4]);
+    expect(() => matmul(rt, a, rt.zeros([4, 4]), { accumulateInto: a })).toThrow(/must not share a buffer/);
+    expect(() => matmulBackward(rt, rt.zeros([2, 3]), rt.zeros([3, 5]), rt.zeros([2, 4]))).toThrow(/dC \[2, 4\] does not match C \[2, 5\]/);
+  });
+});
+
+describe('matmul backward', () => {
+  // Batch layouts: none, both batched, B shared (weights), A shared.
+  const LAYOUTS: [number, boolean, boolean][] = [
+    [1, false, false],
+    [2, true, true],
+    [3, true, false],
+    [2, false, true],
+  ];
+
+  it('GPU gradients match the CPU analytic backward for every transpose and batch layout', async () => {
+    const rt = await gpu();
+    const [M, N, K] = [13, 22, 10];
+    const { atol, rtol } = tol(3 * Math.max(M, N, K));
+    for (const kernel of await kernelsOf(rt)) {
+      for (const [transA, transB] of TRANS) {
+        for (const [batch, aBatched, bBatched] of LAYOUTS) {
+          const a = randn((aBatched ? batch : 1) * M * K, 31), b = randn((bBatched ? batch : 1) * K * N, 32), dC = randn(batch * M * N, 33);
+          const d: MatmulRefDims = { M, N, K, batch, aBatched, bBatched, transA, transB, alpha: 1.5 };
+          const lead = (on: boolean) => (on && batch > 1 ? batch : undefined);
+          const ta = rt.upload(a, storageShape(M, K, transA, lead(aBatched)));
+          const tb = rt.upload(b, storageShape(K, N, transB, lead(bBatched)));
+          const tdC = rt.upload(dC, batch > 1 ? [batch, M, N] : [M, N]);
+          const what = `${kernel} ${tag(transA, transB)} batch ${batch} ${aBatched ? 'A' : '-'}${bBatched ? 'B' : '-'}`;
+          const ref = matmulBackwardRef(a, b, dC, d);
+          const { dA, dB } = matmulBackward(rt, ta, tb, tdC, { transA, transB, alpha: 1.5, kernel });
+          expect(dA!.shape, what).toEqual(ta.shape);
+          expect(dB!.shape, what).toEqual(tb.shape);
+          expectClose(await dA!.read(), ref.dA, atol, rtol, `${what} dA`);
+          expectClose(await dB!.read(), ref.dB, atol, rtol, `${what} dB`);
+          for (const t of [ta, tb, tdC, dA!, dB!]) t.release();
+        }
+      }
+    }
+  });
+
+  it('accumulates into given gradients and skips what is not needed', async () => {
+    const rt = await gpu();
+    const [M, N, K] = [6, 9, 5];
+    const a = randn(M * K, 51), b = randn(N * K, 52), dC = randn(M * N, 53), gA = randn(M * K, 54);
+    const d: MatmulRefDims = { M, N, K, batch: 1, aBatched: false, bBatched: false, transB: true };
+    const ref = matmulBackwardRef(a, b, dC, d);
+    const accA = rt.upload(gA, [M, K]);
+    const { dA, dB } = matmulBackward(rt, rt.upload(a, [M, K]), rt.upload(b, [N, K]), rt.upload(dC, [M, N]), { transB: true, accumulateA: accA, skipB: true });
+    expect(dA).toBe(accA);
+    expect(dB).toBeNull();
+    expectClose(await accA.read(), Float64Array.from(gA, (x, i) => x + ref.dA[i]), 1e-5, 1e-5, 'dA accumulated');
+  });
+
+  it('the CPU backward matches finite differences of the CPU forward', () => {
+    const [M, N, K] = [3, 4, 5];
+    for (const [transA, transB] of TRANS) {
+      for (const [batch, aBatched, bBatched] of LAYOUTS) {
+        const d: MatmulRefDims = { M, N, K, batch, aBatched, bBatched, transA, transB, alpha: 0.5 };
+        const a = Float64Array.from(randn((aBatched ? batch : 1) * M * K, 61));
+        const b = Float64Array.from(randn((bBatched ? batch : 1) * K * N, 62));
+        const proj = randn(batch * M * N, 63);
+        const { dA, dB } = matmulBackwardRef(a, b, proj, d);
+        const what = `${tag(transA, transB)} batch ${batch} ${aBatched ? 'A' : '-'}${bBatched ? 'B' : '-'}`;
+        expectClose(dA, finiteDiff((x) => projectionLoss(matmulRef(x, b, d), proj), a), 1e-7, 1e-6, `${what} dA vs finite differences`);
+        expectClose(dB, finiteDiff((x) => projectionLoss(matmulRef(a, x, d), proj), b), 1e-7, 1e-6, `${what} dB vs finite differences`);
+      }
+    }
+  });
+});
