@@ -7,6 +7,7 @@ import {
   NoAdapterError,
   WebGpuUnavailableError,
 } from './errors.ts';
+import { installQuietWait, uninstallQuietWait } from './dawn-wait.ts';
 
 export type HostRuntime = 'browser' | 'node' | 'deno';
 
@@ -86,7 +87,10 @@ async function getGpu(runtime: HostRuntime): Promise<{ gpu: GPU; drop: () => voi
       for (const [k, v] of Object.entries(mod.globals)) {
         if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
       }
-      dawn ??= { gpu: mod.create([]), users: 0 };
+      if (!dawn) {
+        dawn = { gpu: mod.create([]), users: 0 };
+        installQuietWait();
+      }
     }
     const instance = dawn;
     instance.users++;
@@ -96,7 +100,10 @@ async function getGpu(runtime: HostRuntime): Promise<{ gpu: GPU; drop: () => voi
       drop: () => {
         if (dropped) return;
         dropped = true;
-        if (--instance.users === 0 && dawn === instance) dawn = null;
+        if (--instance.users === 0 && dawn === instance) {
+          dawn = null;
+          uninstallQuietWait();
+        }
       },
     };
   }

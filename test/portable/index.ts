@@ -9,5 +9,6 @@ import { ropeCases } from './rope.ts';
 import { swigluCases } from './swiglu.ts';
 import { embeddingCases } from './embedding.ts';
 import { attentionCases } from './attention.ts';
+import { matmulCases } from './matmul.ts';
 
-export const portableCases: PortableCase[] = [...elementwiseCases, ...crossEntropyCases, ...adamwCases, ...gradNormCases, ...rmsnormCases, ...ropeCases, ...swigluCases, ...embeddingCases, ...attentionCases];
+export const portableCases: PortableCase[] = [...elementwiseCases, ...crossEntropyCases, ...adamwCases, ...gradNormCases, ...rmsnormCases, ...ropeCases, ...swigluCases, ...embeddingCases, ...attentionCases, ...matmulCases];
