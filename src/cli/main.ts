@@ -1,8 +1,11 @@
 // The `xtf` command line: thin, parses flags and calls the library.
 import { convertCommand } from './convert.ts';
 import { deviceCommand } from './device.ts';
+import { explainCommand } from './explain.ts';
+import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { logprobsCommand } from './logprobs.ts';
+import { scoreCommand } from './score.ts';
 
 interface Command {
   summary: string;
@@ -12,8 +15,11 @@ interface Command {
 const commands: Record<string, Command> = {
   convert: { summary: 'convert a llama2.c / GGUF / HF model into a Hugging Face folder', run: convertCommand },
   device: { summary: 'report the WebGPU adapter, its features and limits', run: deviceCommand },
+  explain: { summary: 'write an HTML page explaining an XTF score file (heatmaps, histograms)', run: explainCommand },
+  export: { summary: 'export an XTF score file for TRL / Axolotl / torchtune (hf, axolotl)', run: exportCommand },
   generate: { summary: 'continue a prompt (KV cache; greedy or sampled)', run: generateCommand },
   logprobs: { summary: 'per-token log-probabilities of a text as JSON', run: logprobsCommand },
+  score: { summary: 'score every label token with XTF (or a baseline) and select the noisy ones', run: scoreCommand },
 };
 
 function usage(): string {

@@ -54,10 +54,10 @@ export const XTF_DEFAULTS: XtfOptions = {
 /** Deep-merge user options over the defaults, checking every value. */
 export function xtfOptions(partial: DeepPartial<XtfOptions> = {}): XtfOptions {
   const o: XtfOptions = {
-    ri: { ...XTF_DEFAULTS.ri, ...partial.ri } as ReasoningImportanceOptions,
-    kn: { ...XTF_DEFAULTS.kn, ...partial.kn },
-    tr: { ...XTF_DEFAULTS.tr, ...partial.tr } as TaskRelevanceOptions,
-    attributes: { ...XTF_DEFAULTS.attributes, ...partial.attributes },
+    ri: { ...XTF_DEFAULTS.ri, ...defined(partial.ri) } as ReasoningImportanceOptions,
+    kn: { ...XTF_DEFAULTS.kn, ...defined(partial.kn) },
+    tr: { ...XTF_DEFAULTS.tr, ...defined(partial.tr) } as TaskRelevanceOptions,
+    attributes: { ...XTF_DEFAULTS.attributes, ...defined(partial.attributes) },
     batchSize: partial.batchSize ?? XTF_DEFAULTS.batchSize,
     maxSeqLen: partial.maxSeqLen ?? XTF_DEFAULTS.maxSeqLen,
   };
@@ -79,4 +79,50 @@ export function xtfOptions(partial: DeepPartial<XtfOptions> = {}): XtfOptions {
   return o;
 }
 
+/** The object without its undefined fields, so that absent options keep their defaults. */
+function defined<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+// Baselines the paper compares against (XTF.md, "Baselines"); each produces the same per-token mask.
+export interface BaselineOptions {
+  /** STM (arXiv 2501.14315): mask label tokens whose base-model perplexity exp(CE), CE = −log p, exceeds this. */
+  stm: { maxPerplexity: number };
+  /** SLM / Rho-1: keep this fraction of label tokens per batch, those with the highest excess loss
+   *  (loss under the current model − loss under the reference model). */
+  slm: { keepFraction: number };
+  /** Token Cleaning: keep this fraction of all label tokens, ranked over the whole dataset by
+   *  loss_base − loss_ref (the authors' scripts: data_prop = 0.6, reverse_loss = false); reverse ranks by
+   *  loss_ref − loss_base instead. */
+  tokenCleaning: { keepFraction: number; reverse: boolean };
+  /** Random control: mask a given fraction of label tokens, chosen by a PRNG with this seed. */
+  random: { seed: number };
+}
+
+export const BASELINE_DEFAULTS: BaselineOptions = {
+  stm: { maxPerplexity: 2.5 },
+  slm: { keepFraction: 0.6 },
+  tokenCleaning: { keepFraction: 0.6, reverse: false },
+  random: { seed: 0 },
+};
+
+/** Deep-merge baseline options over BASELINE_DEFAULTS, checking every value. */
+export function baselineOptions(partial: DeepPartial<BaselineOptions> = {}): BaselineOptions {
+  const o: BaselineOptions = {
+    stm: { ...BASELINE_DEFAULTS.stm, ...defined(partial.stm) },
+    slm: { ...BASELINE_DEFAULTS.slm, ...defined(partial.slm) },
+    tokenCleaning: { ...BASELINE_DEFAULTS.tokenCleaning, ...defined(partial.tokenCleaning) },
+    random: { ...BASELINE_DEFAULTS.random, ...defined(partial.random) },
+  };
+  const bad = (field: string, value: unknown, rule: string): never => {
+    throw new RangeError(`baseline option ${field} must be ${rule}, got ${JSON.stringify(value)}`);
+  };
+  if (!(o.stm.maxPerplexity >= 1)) bad('stm.maxPerplexity', o.stm.maxPerplexity, '>= 1');
+  if (!(o.slm.keepFraction >= 0 && o.slm.keepFraction <= 1)) bad('slm.keepFraction', o.slm.keepFraction, 'in [0, 1]');
+  if (!(o.tokenCleaning.keepFraction >= 0 && o.tokenCleaning.keepFraction <= 1)) bad('tokenCleaning.keepFraction', o.tokenCleaning.keepFraction, 'in [0, 1]');
+  if (typeof o.tokenCleaning.reverse !== 'boolean') bad('tokenCleaning.reverse', o.tokenCleaning.reverse, 'a boolean');
+  if (!(Number.isInteger(o.random.seed) && o.random.seed >= 0 && o.random.seed < 2 ** 32)) bad('random.seed', o.random.seed, 'an integer in [0, 2^32)');
+  return o;
+}
