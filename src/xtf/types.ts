@@ -41,7 +41,8 @@ export interface SelectionThresholds {
   riFences: Record<string, number | null>;
   /** Global S_KN threshold. */
   knThreshold: number;
-  /** Multi-Otsu cut points over S_TR (classes − 1 ascending values); tokens in [cuts[0], cuts[1]) are noisy. */
+  /** Multi-Otsu cut points over S_TR (classes − 1 ascending values: upper edges of the threshold bins);
+   *  tokens in [cuts[0], cuts[1]) are noisy ([cuts[0], ∞) with one cut; none when []). */
   trCuts: number[];
 }
 
