@@ -1,0 +1,117 @@
+// Score files on disk for the CLI: JSONL read line by line (errors name file:line), the summary beside
+// it, and outputs written atomically (a temporary sibling renamed into place; removed on failure).
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { parseScoredExample, parseSummary } from '../xtf/scorefile.ts';
+import type { DatasetSummary, ScoredExample } from '../xtf/types.ts';
+
+async function mustExist(path: string): Promise<void> {
+  const s = await stat(path).catch(() => null);
+  if (!s) throw new Error(`${path} does not exist`);
+  if (!s.isFile()) throw new Error(`${path} is not a file`);
+}
+
+/** Every example of a score file, in order; a bad line throws "<file>:<line>: <what is wrong>". */
+export async function* readScoreFile(path: string): AsyncGenerator<ScoredExample> {
+  await mustExist(path);
+  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let n = 0;
+  try {
+    for await (const line of lines) {
+      n++;
+      if (line.trim() === '') continue;
+      try {
+        yield parseScoredExample(n === 1 && line.startsWith('\uFEFF') ? line.slice(1) : line);
+      } catch (e) {
+        throw new Error(`${path}:${n}: ${(e as Error).message}`);
+      }
+    }
+  } finally {
+    lines.close();
+  }
+}
+
+/** The summary written beside a score file: S.summary.json for S.jsonl (as `xtf score` writes it), or S.jsonl.summary.json. */
+export function summaryNames(path: string): string[] {
+  return path.endsWith('.jsonl') ? [`${path.slice(0, -'.jsonl'.length)}.summary.json`, `${path}.summary.json`] : [`${path}.summary.json`];
+}
+
+export async function readSummaryBeside(path: string): Promise<{ file: string; summary: DatasetSummary } | null> {
+  for (const file of summaryNames(path)) {
+    const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw e;
+    });
+    if (text === null) continue;
+    try {
+      return { file, summary: parseSummary(text) };
+    } catch (e) {
+      throw new Error(`${file}: ${(e as Error).message}`);
+    }
+  }
+  return null;
+}
+
+const tempName = (path: string): string => `${path}.tmp-${randomBytes(6).toString('hex')}`;
+
+export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  const temp = tempName(path);
+  try {
+    await writeFile(temp, content);
+    await rename(temp, path);
+  } catch (e) {
+    await unlink(temp).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** A file written line by line under a temporary name: commit() renames it into place, abort() removes it. */
+export class AtomicLineWriter {
+  private readonly temp: string;
+  private readonly out: WriteStream;
+  private failed: Error | null = null;
+
+  constructor(readonly path: string) {
+    this.temp = tempName(path);
+    this.out = createWriteStream(this.temp);
+    this.out.on('error', (e) => (this.failed = e));
+  }
+
+  async write(line: string): Promise<void> {
+    if (this.failed) throw this.failed;
+    if (!this.out.write(line + '\n')) {
+      await new Promise<void>((resolve, reject) => {
+        const done = (): void => {
+          this.out.off('error', fail);
+          resolve();
+        };
+        const fail = (e: Error): void => {
+          this.out.off('drain', done);
+          reject(e);
+        };
+        this.out.once('drain', done);
+        this.out.once('error', fail);
+      });
+    }
+  }
+
+  async commit(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.out.once('error', reject);
+      this.out.end(() => resolve());
+    });
+    if (this.failed) throw this.failed;
+    await rename(this.temp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      if (this.out.closed) return resolve();
+      this.out.once('close', () => resolve());
+      this.out.destroy();
+    });
+    await unlink(this.temp).catch(() => undefined);
+  }
+}
