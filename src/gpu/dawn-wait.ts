@@ -8,23 +8,25 @@
 // WebGPU client in the process alike (this project's runtime and TensorFlow.js here). device.ts
 // installs it while a Dawn instance is alive and restores setImmediate when the last one is released.
 
-type Immediate = typeof setImmediate;
+// Typed locally: this file is also type-checked by Deno, which has no Node typings.
+type Callback = (...args: unknown[]) => void;
+type Immediate = ((fn: Callback, ...args: unknown[]) => unknown) & { __promisify__?: unknown };
+const host = globalThis as unknown as { setImmediate?: Immediate; setTimeout: (fn: Callback, ms: number, ...args: unknown[]) => unknown };
 
 let original: Immediate | null = null;
 
 const isNative = (fn: unknown) => typeof fn === 'function' && Function.prototype.toString.call(fn).includes('[native code]');
 
 export function installQuietWait(): void {
-  if (original) return;
-  const immediate = globalThis.setImmediate;
+  const immediate = host.setImmediate;
+  if (original || !immediate) return;
   original = immediate;
-  const quiet = (fn: (...args: unknown[]) => void, ...args: unknown[]) =>
-    isNative(fn) ? (setTimeout(fn, 0, ...args) as unknown as NodeJS.Immediate) : immediate(fn, ...args);
-  globalThis.setImmediate = Object.assign(quiet, { __promisify__: immediate.__promisify__ }) as Immediate;
+  const quiet = (fn: Callback, ...args: unknown[]) => (isNative(fn) ? host.setTimeout(fn, 0, ...args) : immediate(fn, ...args));
+  host.setImmediate = Object.assign(quiet, { __promisify__: immediate.__promisify__ });
 }
 
 export function uninstallQuietWait(): void {
   if (!original) return;
-  globalThis.setImmediate = original;
+  host.setImmediate = original;
   original = null;
 }
