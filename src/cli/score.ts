@@ -2,12 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseExamples } from '../data/examples.ts';
 import { baselineOptions, xtfOptions } from '../xtf/options.ts';
-import { SCORE_METHODS, scoreExamples, type ScoreMethod } from '../xtf/score.ts';
+import { SCORE_METHODS, scoreStream, type ScoreMethod } from '../xtf/score.ts';
 import { formatSummary } from '../xtf/summary.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadModel } from '../model/source-fs.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
-import { writeFileAtomic } from './files.ts';
+import { AtomicLineWriter, summaryNames, writeFileAtomic } from './score-io.ts';
 import { progressLine } from './progress.ts';
 
 const USAGE = `usage: xtf score --model M --data D.jsonl --out S.jsonl [--method xtf|stm|slm|tc|random|none] [options]
@@ -115,16 +115,24 @@ export async function scoreCommand(args: string[]): Promise<number> {
       }
     }
     const progress = progressLine('scoring', 'examples');
-    const { scored, summary } = await scoreExamples(m.model, m.tokenizer, examples, {
-      method,
-      xtf,
-      baselines,
-      reference,
-      onProgress: (p) => progress.update(p.examplesDone, p.examples, p.tokensPerSecond, p.etaSeconds),
-    });
+    // Lines go to a temporary file as examples finish (bounded memory); it is renamed only when all succeeded.
+    const out = new AtomicLineWriter(values.out);
+    let summary;
+    try {
+      summary = await scoreStream(
+        m.model,
+        m.tokenizer,
+        examples,
+        { method, xtf, baselines, reference, onProgress: (p) => progress.update(p.examplesDone, p.examples, p.tokensPerSecond, p.etaSeconds) },
+        (ex) => out.write(JSON.stringify(ex)),
+      );
+      await out.commit();
+    } catch (e) {
+      await out.abort();
+      throw e;
+    }
     progress.done();
-    await writeFileAtomic(values.out, scored.map((s) => JSON.stringify(s)).join('\n') + '\n');
-    const summaryPath = values.out.replace(/\.jsonl$/, '') + '.summary.json';
+    const summaryPath = summaryNames(values.out)[0];
     await writeFileAtomic(summaryPath, JSON.stringify(summary, null, 2) + '\n');
     console.log(formatSummary(summary));
     console.log(`wrote ${values.out} and ${summaryPath}`);

@@ -8,10 +8,11 @@ import { applyBaseline, selectRandom, selectSlm, selectStm, selectTokenCleaning,
 import { forwardScores, type TokenForwardScores } from './forward-scores.ts';
 import { BASELINE_DEFAULTS, XTF_DEFAULTS, type BaselineOptions, type XtfOptions } from './options.ts';
 import { applySelection, selectTokens } from './select.ts';
-import { summarize } from './summary.ts';
+import { SummaryAccumulator, summarize } from './summary.ts';
+import { multiOtsu } from './multi-otsu.ts';
 import { taskRelevanceScores, tokenDistances } from './task-relevance.ts';
 import { tokenizeExample, type TokenizedExample } from './tokenize.ts';
-import type { DatasetSummary, Example, ScoredExample } from './types.ts';
+import type { DatasetSummary, Example, ScoredExample, SelectionThresholds } from './types.ts';
 
 export const SCORE_METHODS = ['xtf', 'stm', 'slm', 'tc', 'random', 'none'] as const;
 export type ScoreMethod = (typeof SCORE_METHODS)[number];
@@ -38,7 +39,26 @@ export interface ScoreResult {
   summary: DatasetSummary;
 }
 
+// Examples scored per chunk: the chunk is sorted by length so batches pad little, then emitted in input
+// order. With XTF (and STM, SLM, none) memory stays bounded by the chunk, whatever the dataset's size;
+// Token Cleaning and random rank the whole dataset and keep its scores in memory.
+const CHUNK = 256;
+
+/** Scores every example and collects the results (see scoreStream for datasets of any size). */
 export async function scoreExamples(model: LlamaModel, tokenizer: Tokenizer, examples: Example[], options: ScoreOptions = {}): Promise<ScoreResult> {
+  const scored: ScoredExample[] = [];
+  const summary = await scoreStream(model, tokenizer, examples, options, (ex) => void scored.push(ex));
+  return { scored, summary };
+}
+
+/** Scores the examples in input order, handing each finished example to `emit` as soon as it is selected. */
+export async function scoreStream(
+  model: LlamaModel,
+  tokenizer: Tokenizer,
+  examples: Example[],
+  options: ScoreOptions,
+  emit: (ex: ScoredExample) => void | Promise<void>,
+): Promise<DatasetSummary> {
   const method = options.method ?? 'xtf';
   const xtf = options.xtf ?? XTF_DEFAULTS;
   const baselines = options.baselines ?? BASELINE_DEFAULTS;
@@ -47,65 +67,92 @@ export async function scoreExamples(model: LlamaModel, tokenizer: Tokenizer, exa
   }
   const t0 = performance.now();
   const maxSeqLen = Math.min(xtf.maxSeqLen ?? model.config.maxSeqLen, model.config.maxSeqLen);
+  // Token ids of every example first: the task-relevance domain is every label token of the dataset.
   const tokenized = examples.map((e) => tokenizeExample(tokenizer, e, maxSeqLen));
   const relevance = await taskRelevance(model, tokenizer, tokenized, xtf);
-
-  // Longest first so that each batch pads little; results go back to the input order.
-  const order = tokenized.map((_, i) => i).sort((a, b) => tokenized[b].tokens.length - tokenized[a].tokens.length);
-  const forward: TokenForwardScores[] = new Array(tokenized.length);
-  const reference: TokenForwardScores[] = new Array(tokenized.length);
+  const trCuts = multiOtsu(presentScores(relevance), xtf.tr.classes, xtf.tr.bins)?.cuts ?? [];
   const totalTokens = tokenized.reduce((s, e) => s + e.tokens.length, 0);
   const needAttention = method === 'xtf' || method === 'random';
+  const global = method === 'tc' || method === 'random';
+  const summary = new SummaryAccumulator();
+  const riFences: Record<string, number | null> = {};
+  const held: { raw: ScoredExample; forward: TokenForwardScores; reference?: TokenForwardScores; ex: TokenizedExample }[] = [];
   let done = 0;
   let tokensDone = 0;
-  for (let start = 0; start < order.length; start += xtf.batchSize) {
-    const idx = order.slice(start, start + xtf.batchSize);
-    const batch = idx.map((i) => tokenized[i]);
-    const scores = await forwardScores(model, batch, xtf.ri, needAttention);
-    idx.forEach((i, k) => (forward[i] = scores[k]));
-    if (options.reference && (method === 'slm' || method === 'tc')) {
-      const ref = await forwardScores(options.reference, batch, xtf.ri, false);
-      idx.forEach((i, k) => (reference[i] = ref[k]));
+
+  const finish = async (ex: ScoredExample) => {
+    summary.add(ex);
+    await emit(ex);
+  };
+
+  for (let chunkStart = 0; chunkStart < tokenized.length; chunkStart += CHUNK) {
+    const chunk = tokenized.slice(chunkStart, chunkStart + CHUNK);
+    const order = chunk.map((_, i) => i).sort((a, b) => chunk[b].tokens.length - chunk[a].tokens.length);
+    const forward: TokenForwardScores[] = new Array(chunk.length);
+    const reference: TokenForwardScores[] = new Array(chunk.length);
+    const batches: number[][] = [];
+    for (let start = 0; start < order.length; start += xtf.batchSize) {
+      const idx = order.slice(start, start + xtf.batchSize);
+      batches.push(idx);
+      const batch = idx.map((i) => chunk[i]);
+      const scores = await forwardScores(model, batch, xtf.ri, needAttention);
+      idx.forEach((i, k) => (forward[i] = scores[k]));
+      if (options.reference && (method === 'slm' || method === 'tc')) {
+        const ref = await forwardScores(options.reference, batch, xtf.ri, false);
+        idx.forEach((i, k) => (reference[i] = ref[k]));
+      }
+      done += idx.length;
+      tokensDone += batch.reduce((s, e) => s + e.tokens.length, 0);
+      const rate = tokensDone / ((performance.now() - t0) / 1000);
+      options.onProgress?.({ examplesDone: done, examples: tokenized.length, tokensDone, tokensPerSecond: rate, etaSeconds: (totalTokens - tokensDone) / rate });
     }
-    done += idx.length;
-    tokensDone += batch.reduce((s, e) => s + e.tokens.length, 0);
-    const seconds = (performance.now() - t0) / 1000;
-    const rate = tokensDone / seconds;
-    options.onProgress?.({ examplesDone: done, examples: tokenized.length, tokensDone, tokensPerSecond: rate, etaSeconds: (totalTokens - tokensDone) / rate });
+    const raw = chunk.map((e, i) => rawScoredExample(tokenizer, e, forward[i], relevance));
+    if (global) {
+      chunk.forEach((ex, i) => held.push({ raw: raw[i], forward: forward[i], reference: reference[i], ex }));
+      continue;
+    }
+    let selected: ScoredExample[];
+    if (method === 'xtf') {
+      const selection = selectTokens(raw, xtf, { trCuts });
+      Object.assign(riFences, selection.thresholds.riFences);
+      selected = applySelection(raw, selection);
+    } else if (method === 'none') {
+      selected = raw.map((ex) => ({ ...ex, weight: ex.label.map((l, i) => (l && ex.p[i] !== null ? 1 : 0)) }));
+    } else if (method === 'stm') {
+      selected = applyBaseline(raw, selectStm(raw, baselines.stm));
+    } else {
+      // SLM / Rho-1: "top k% per batch" over the scoring batches.
+      const rows = chunk.map((ex, i) => ({ label: raw[i].label, lossCurrent: tokenLoss(forward[i], ex), lossRef: tokenLoss(reference[i], ex) }));
+      selected = applyBaseline(raw, selectSlm(rows, batches, baselines.slm));
+    }
+    for (const ex of selected) await finish(ex);
   }
 
-  const raw = tokenized.map((e, i) => rawScoredExample(tokenizer, e, forward[i], relevance));
-  const seconds = (performance.now() - t0) / 1000;
-  const meta = { method, seconds, tokensPerSecond: totalTokens / seconds };
-  let scored: ScoredExample[];
-  let thresholds = null;
-  if (method === 'xtf' || method === 'random') {
-    const selection = selectTokens(raw, xtf);
-    scored = applySelection(raw, selection);
-    thresholds = selection.thresholds;
-    if (method === 'random') {
-      const fraction = summarize(scored, meta).fractionMasked;
-      scored = applyBaseline(raw, selectRandom(raw, fraction, baselines.random));
-    }
-  } else if (method === 'none') {
-    scored = raw.map((ex) => ({ ...ex, weight: ex.label.map((l, i) => (l && ex.p[i] !== null ? 1 : 0)) }));
-  } else {
-    const loss = (s: TokenForwardScores, ex: TokenizedExample) => Array.from(s.p, (p, j) => (j >= ex.labelStart && Number.isFinite(p) ? -Math.log(p) : null));
+  let thresholds: SelectionThresholds | null = method === 'xtf' ? { riFences, knThreshold: xtf.kn.threshold, trCuts } : null;
+  if (global) {
+    const raw = held.map((h) => h.raw);
     let selection: BaselineSelection;
-    if (method === 'stm') selection = selectStm(raw, baselines.stm);
-    else if (method === 'slm') {
-      const rows = tokenized.map((ex, i) => ({ label: raw[i].label, lossCurrent: loss(forward[i], ex), lossRef: loss(reference[i], ex) }));
-      // "Top k% per batch": the scoring batches.
-      const batches: number[][] = [];
-      for (let s = 0; s < order.length; s += xtf.batchSize) batches.push(order.slice(s, s + xtf.batchSize));
-      selection = selectSlm(rows, batches, baselines.slm);
+    if (method === 'tc') {
+      selection = selectTokenCleaning(held.map((h) => ({ label: h.raw.label, lossBase: tokenLoss(h.forward, h.ex), lossRef: tokenLoss(h.reference!, h.ex) })), baselines.tokenCleaning);
     } else {
-      const rows = tokenized.map((ex, i) => ({ label: raw[i].label, lossBase: loss(forward[i], ex), lossRef: loss(reference[i], ex) }));
-      selection = selectTokenCleaning(rows, baselines.tokenCleaning);
+      // Random control: the fraction XTF masks on the same scores, masked uniformly at random.
+      const xtfSelection = selectTokens(raw, xtf, { trCuts });
+      thresholds = xtfSelection.thresholds;
+      const fraction = summarize(applySelection(raw, xtfSelection), { method: 'xtf' }).fractionMasked;
+      selection = selectRandom(raw, fraction, baselines.random);
     }
-    scored = applyBaseline(raw, selection);
+    for (const ex of applyBaseline(raw, selection)) await finish(ex);
   }
-  return { scored, summary: summarize(scored, { ...meta, thresholds }) };
+  const seconds = (performance.now() - t0) / 1000;
+  return summary.result({ method, seconds, tokensPerSecond: totalTokens / seconds, thresholds });
+}
+
+function tokenLoss(s: TokenForwardScores, ex: TokenizedExample): (number | null)[] {
+  return Array.from(s.p, (p, j) => (j >= ex.labelStart && Number.isFinite(p) ? -Math.log(p) : null));
+}
+
+function presentScores(relevance: Float32Array): Float64Array {
+  return Float64Array.from(relevance.filter((v) => Number.isFinite(v)));
 }
 
 /** S_TR per token type from the label tokens (or the expert words), NaN for types not in the labels. */

@@ -30,23 +30,30 @@ export interface SummaryMeta {
   thresholds?: SelectionThresholds | null;
 }
 
-export function summarize(scored: readonly ScoredExample[], meta: SummaryMeta): DatasetSummary {
-  let labelTokens = 0, masked = 0, truncatedExamples = 0, truncatedTokens = 0;
-  const flagged: Record<Attribute, number> = { ri: 0, kn: 0, tr: 0 };
-  const pairCounts = [0, 0, 0];
-  const occurrences = new Map<number, number>();
-  const pieces = new Map<number, string>();
-  const byType: Record<Attribute, Map<number, number>> = { ri: new Map(), kn: new Map(), tr: new Map() };
-  for (const ex of scored) {
-    if (ex.truncated && ex.truncated > 0) { truncatedExamples++; truncatedTokens += ex.truncated; }
+/** Counts a summary needs, fed one example at a time: `xtf score` streams, so memory stays bounded. */
+export class SummaryAccumulator {
+  private examples = 0;
+  private labelTokens = 0;
+  private masked = 0;
+  private truncatedExamples = 0;
+  private truncatedTokens = 0;
+  private readonly flagged: Record<Attribute, number> = { ri: 0, kn: 0, tr: 0 };
+  private readonly pairCounts = [0, 0, 0];
+  private readonly occurrences = new Map<number, number>();
+  private readonly pieces = new Map<number, string>();
+  private readonly byType: Record<Attribute, Map<number, number>> = { ri: new Map(), kn: new Map(), tr: new Map() };
+
+  add(ex: ScoredExample): void {
+    this.examples++;
+    if (ex.truncated && ex.truncated > 0) { this.truncatedExamples++; this.truncatedTokens += ex.truncated; }
     const { label, flags, weight, tokens } = ex;
     for (let i = 0; i < label.length; i++) {
       if (!label[i]) continue;
-      labelTokens++;
-      if (!(weight[i] > 0)) masked++;
+      this.labelTokens++;
+      if (!(weight[i] > 0)) this.masked++;
       const t = tokens[i];
-      occurrences.set(t, (occurrences.get(t) ?? 0) + 1);
-      if (!pieces.has(t)) pieces.set(t, ex.pieces[i] ?? '');
+      this.occurrences.set(t, (this.occurrences.get(t) ?? 0) + 1);
+      if (!this.pieces.has(t)) this.pieces.set(t, ex.pieces[i] ?? '');
       const f = flags[i];
       if (!f || f.length === 0) continue;
       let ri = false, kn = false, tr = false;
@@ -55,38 +62,48 @@ export function summarize(scored: readonly ScoredExample[], meta: SummaryMeta): 
       }
       for (const a of ATTRS) {
         if (a === 'ri' ? ri : a === 'kn' ? kn : tr) {
-          flagged[a]++;
-          const m = byType[a];
+          this.flagged[a]++;
+          const m = this.byType[a];
           m.set(t, (m.get(t) ?? 0) + 1);
         }
       }
-      if (ri && kn) pairCounts[0]++;
-      if (ri && tr) pairCounts[1]++;
-      if (kn && tr) pairCounts[2]++;
+      if (ri && kn) this.pairCounts[0]++;
+      if (ri && tr) this.pairCounts[1]++;
+      if (kn && tr) this.pairCounts[2]++;
     }
   }
-  const frac = (n: number) => (labelTokens ? n / labelTokens : 0);
-  const top = (a: Attribute) => [...byType[a]]
-    .map(([token, count]) => ({ piece: pieces.get(token) ?? '', token, count, share: count / (occurrences.get(token) ?? count) }))
-    .sort((x, y) => y.count - x.count || y.share - x.share || x.token - y.token)
-    .slice(0, MOST_FLAGGED_TOP);
-  return {
-    method: meta.method,
-    examples: scored.length,
-    labelTokens,
-    fractionFlagged: { ri: frac(flagged.ri), kn: frac(flagged.kn), tr: frac(flagged.tr) },
-    fractionMasked: frac(masked),
-    overlaps: PAIRS.map(([a, b], k) => {
-      const m = Math.min(flagged[a], flagged[b]);
-      return { pair: [a, b] as [Attribute, Attribute], count: pairCounts[k], overlap: m > 0 ? pairCounts[k] / m : 0 };
-    }),
-    mostFlagged: { ri: top('ri'), kn: top('kn'), tr: top('tr') },
-    thresholds: meta.thresholds ?? null,
-    tokensPerSecond: meta.tokensPerSecond ?? 0,
-    seconds: meta.seconds ?? 0,
-    truncatedExamples,
-    truncatedTokens,
-  };
+
+  result(meta: SummaryMeta): DatasetSummary {
+    const { labelTokens, flagged, pairCounts } = this;
+    const frac = (n: number) => (labelTokens ? n / labelTokens : 0);
+    const top = (a: Attribute) => [...this.byType[a]]
+      .map(([token, count]) => ({ piece: this.pieces.get(token) ?? '', token, count, share: count / (this.occurrences.get(token) ?? count) }))
+      .sort((x, y) => y.count - x.count || y.share - x.share || x.token - y.token)
+      .slice(0, MOST_FLAGGED_TOP);
+    return {
+      method: meta.method,
+      examples: this.examples,
+      labelTokens,
+      fractionFlagged: { ri: frac(flagged.ri), kn: frac(flagged.kn), tr: frac(flagged.tr) },
+      fractionMasked: frac(this.masked),
+      overlaps: PAIRS.map(([a, b], k) => {
+        const m = Math.min(flagged[a], flagged[b]);
+        return { pair: [a, b] as [Attribute, Attribute], count: pairCounts[k], overlap: m > 0 ? pairCounts[k] / m : 0 };
+      }),
+      mostFlagged: { ri: top('ri'), kn: top('kn'), tr: top('tr') },
+      thresholds: meta.thresholds ?? null,
+      tokensPerSecond: meta.tokensPerSecond ?? 0,
+      seconds: meta.seconds ?? 0,
+      truncatedExamples: this.truncatedExamples,
+      truncatedTokens: this.truncatedTokens,
+    };
+  }
+}
+
+export function summarize(scored: readonly ScoredExample[], meta: SummaryMeta): DatasetSummary {
+  const acc = new SummaryAccumulator();
+  for (const ex of scored) acc.add(ex);
+  return acc.result(meta);
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
