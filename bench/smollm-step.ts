@@ -5,9 +5,10 @@ import { parseArgs } from 'node:util';
 import { Runtime, formatBytes } from '../src/gpu/index.ts';
 import { llamaConfig } from '../src/model/config.ts';
 import { LlamaModel } from '../src/model/llama.ts';
-import { LORA_DEFAULTS, seededRandom } from '../src/model/lora.ts';
+import { LORA_DEFAULTS } from '../src/model/lora.ts';
+import { seededRandom } from '../src/model/random.ts';
+import { randomLlamaWeights } from './random-weights.ts';
 import { checkMemoryPlan, formatMemoryReport, memoryReport } from '../src/model/memory.ts';
-import { llamaWeightShapes, shapeSize } from '../src/model/weights.ts';
 import { AdamW } from '../src/train/optimizer.ts';
 import { trainStep } from '../src/train/step.ts';
 
@@ -23,15 +24,8 @@ console.log(formatMemoryReport(report, plan));
 
 const rt = await Runtime.create();
 checkMemoryPlan(rt, report, plan);
-const random = seededRandom(1);
-const shapes = llamaWeightShapes(config);
-const tensors: Record<string, Float32Array> = {};
-for (const [name, shape] of Object.entries(shapes)) {
-  const t = new Float32Array(shapeSize(shape));
-  for (let i = 0; i < t.length; i++) t[i] = name.endsWith('Norm') ? 1 : (random() - 0.5) * 0.04;
-  tensors[name] = t;
-}
-const model = LlamaModel.fromWeights(rt, { config, tensors, shapes });
+const random = seededRandom(2);
+const model = LlamaModel.fromWeights(rt, randomLlamaWeights(config));
 model.addLora(lora, 0);
 const opt = new AdamW(rt, model.trainable('lora'));
 const n = batch * seqLen;

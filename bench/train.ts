@@ -6,14 +6,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Runtime } from '../src/gpu/index.ts';
-import { llamaConfig, type LlamaConfig } from '../src/model/config.ts';
+import { llamaConfig } from '../src/model/config.ts';
 import { parseLlama2cCheckpoint } from '../src/model/llama2c.ts';
 import { LlamaModel } from '../src/model/llama.ts';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
-import { llamaWeightShapes, shapeSize, type LlamaWeights } from '../src/model/weights.ts';
+import type { LlamaWeights } from '../src/model/weights.ts';
 import { AdamW } from '../src/train/optimizer.ts';
 import { trainStep, type MicroBatch } from '../src/train/step.ts';
-import { seededRandom } from '../src/model/lora.ts';
+import { seededRandom } from '../src/model/random.ts';
+import { randomLlamaWeights } from './random-weights.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,19 +30,6 @@ const batch = Number(args.batch);
 const seqLen = Number(args['seq-len']);
 const CHECKPOINT = new URL('../../shared/models/stories260K/stories260K.bin', import.meta.url);
 const lora = { ...LORA_DEFAULTS, rank: 8, alpha: 16 };
-
-function randomWeights(config: LlamaConfig): LlamaWeights {
-  const random = seededRandom(1);
-  const tensors: Record<string, Float32Array> = {};
-  const shapes = llamaWeightShapes(config);
-  for (const [name, shape] of Object.entries(shapes)) {
-    const t = new Float32Array(shapeSize(shape));
-    const norm = name.endsWith('Norm');
-    for (let i = 0; i < t.length; i++) t[i] = norm ? 1 : (random() - 0.5) * 0.04;
-    tensors[name] = t;
-  }
-  return { config, tensors, shapes };
-}
 
 function randomBatch(vocab: number): MicroBatch {
   const random = seededRandom(7);
@@ -127,7 +115,7 @@ if (existsSync(CHECKPOINT)) {
   results.stories260K = await measure(rt, 'stories260K', weights, ['--checkpoint', CHECKPOINT.pathname]);
 }
 const shape15M = llamaConfig({ dim: 288, hiddenDim: 768, nLayers: 6, nHeads: 6, nKvHeads: 6, vocabSize: 32000, maxSeqLen: 256 });
-results.stories15M_shape = await measure(rt, 'stories15M_shape', randomWeights(shape15M), ['--shape', '288,768,6,6,6,32000']);
+results.stories15M_shape = await measure(rt, 'stories15M_shape', randomLlamaWeights(shape15M), ['--shape', '288,768,6,6,6,32000']);
 rt.destroy();
 
 console.log('\nmodel              train tok/s  PyTorch  ratio   forward tok/s  PyTorch  ratio   peak MiB');

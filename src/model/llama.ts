@@ -15,7 +15,8 @@ import { ropeBackward, ropeForward, ropeTable, type RopeTable } from '../ops/rop
 import { swigluBackward, swigluForward } from '../ops/swiglu.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { linearBackward, linearForward, releaseLinearSaved, type LinearParams, type LinearSaved } from './linear.ts';
-import { LORA_TARGET_WEIGHT, kaimingUniform, loraScale, seededRandom, validateLoraConfig, type LoraConfig, type LoraTarget } from './lora.ts';
+import { LORA_TARGET_WEIGHT, kaimingUniform, loraScale, validateLoraConfig, type LoraConfig, type LoraTarget } from './lora.ts';
+import { seededRandom } from './random.ts';
 import { llamaWeightShapes, type LlamaWeights } from './weights.ts';
 
 /** What a training step updates: only the adapters, or every parameter. */

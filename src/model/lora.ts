@@ -49,15 +49,3 @@ export function kaimingUniform(rows: number, inFeatures: number, random: () => n
   for (let i = 0; i < out.length; i++) out[i] = (2 * random() - 1) * bound;
   return out;
 }
-
-/** mulberry32: small, seeded, the same in every runtime. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,5 +1,5 @@
 // Choosing the next token from logits: greedy, temperature, top-k, top-p (nucleus), seeded.
-import { seededRandom } from './lora.ts';
+import { seededRandom } from './random.ts';
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax). Default 1. */

@@ -14,6 +14,7 @@
 //   here; `reverse: true` keeps the highest loss_ref − loss_base instead.
 
 import { BASELINE_DEFAULTS, type BaselineOptions } from './options.ts';
+import { seededRandom } from '../model/random.ts';
 import type { Attribute, ScoredExample } from './types.ts';
 
 export type BaselineMethod = 'stm' | 'slm' | 'token-cleaning' | 'random';
@@ -32,17 +33,8 @@ export interface BaselineSelection {
 type Scores = (number | null)[];
 const finite = (v: number | null | undefined): v is number => typeof v === 'number' && Number.isFinite(v);
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (mulberry32), under the name the baselines use. */
+export const mulberry32 = seededRandom;
 
 /** How many of n ranked tokens "keep the top k" keeps. */
 export function keepCount(n: number, keepFraction: number): number {

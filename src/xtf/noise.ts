@@ -28,7 +28,7 @@
 // - Token labels (labelNoiseTokens): a label token belongs to a span kind when MORE than half of its
 //   characters lie inside spans of that kind; else it is clean. Prompt tokens get null.
 
-import { seededRandom } from '../model/lora.ts';
+import { seededRandom } from '../model/random.ts';
 import type { Attribute, Example, ScoredExample } from './types.ts';
 
 export const NOISE_KINDS = ['off-domain', 'filler', 'duplicate', 'known', 'format'] as const;

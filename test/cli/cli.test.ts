@@ -1,20 +1,10 @@
 // The `xtf` command as a user runs it (a child process through bin/xtf.mjs).
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { xtf } from '../helpers/cli.ts';
 import { reference } from '../model/stories260k.ts';
 
 const MODEL = '../shared/models/stories260K/stories260K.bin';
 
-async function xtf(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await promisify(execFile)('node', ['bin/xtf.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 describe('xtf CLI', () => {
   it('logprobs prints the reference log-probabilities as JSON', async () => {

@@ -1,22 +1,12 @@
 // `xtf explain` and `xtf export` as a user runs them (child processes through bin/xtf.mjs).
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { xtf } from '../helpers/cli.ts';
 import { IGNORE_INDEX } from '../../src/xtf/export.ts';
 import { fakeScoreFile, toJsonl } from '../xtf/fake-scores.ts';
 
-async function xtf(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await promisify(execFile)('node', ['bin/xtf.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'xtf-explain-export-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,24 +1,14 @@
 // `xtf score` end to end on real data: the score file's contract, and bad input stopping with file:line
 // before anything is written.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { xtf } from '../helpers/cli.ts';
 
 const MODEL = '../shared/models/stories260K/stories260K.bin';
 const GSM8K = '../shared/data/gsm8k/test.jsonl';
 
-async function xtf(...args: string[]) {
-  try {
-    const r = await promisify(execFile)('node', ['bin/xtf.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 describe('xtf score', () => {
   const dir = mkdtempSync(join(tmpdir(), 'xtf-score-'));

@@ -1,14 +1,7 @@
-// Seeded test data: mulberry32, so a failing case can be reproduced from its seed.
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded test data (the project's mulberry32), so a failing case can be reproduced from its seed.
+import { seededRandom } from '../../src/model/random.ts';
+
+export const rng = seededRandom;
 
 export function randn(n: number, seed: number, scale = 1): Float32Array {
   const r = rng(seed);

@@ -18,7 +18,7 @@ import { scoreExamples, type ScoreResult } from '../../src/xtf/score.ts';
 import { RI_MIN_LABEL_TOKENS, reselect, tukeyLowerFence } from '../../src/xtf/select.ts';
 import { tokenizeExample } from '../../src/xtf/tokenize.ts';
 import type { Attribute } from '../../src/xtf/types.ts';
-import { seededRandom } from '../../src/model/lora.ts';
+import { seededRandom } from '../../src/model/random.ts';
 
 const SAMPLE = new URL('../../../shared/data/tinystories/sample.txt', import.meta.url);
 const OUTPUT = new URL('../../test-output/', import.meta.url);

@@ -5,20 +5,9 @@ import { readFileSync } from 'node:fs';
 import { summaryFromRecords } from '../../src/xtf/explain.ts';
 import type { Attribute, DatasetSummary, ScoredExample, SelectionThresholds } from '../../src/xtf/types.ts';
 import { loadTokenizer } from '../model/stories260k.ts';
+import { rng } from '../helpers/random.ts';
 
 const GSM8K = new URL('../../../shared/data/gsm8k/train.jsonl', import.meta.url);
-
-/** Mulberry32: small deterministic generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const normal = (r: () => number): number => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
 
