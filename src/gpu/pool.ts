@@ -28,10 +28,17 @@ export interface PoolLimits {
   maxStorageBufferBindingSize: number;
   /** Optional budget: allocations beyond it fail before the device is asked. */
   budgetBytes?: number;
+  /** Idle (pooled, unused) bytes kept for reuse; beyond it the longest-idle buffers are destroyed.
+   *  Default: the larger of 256 MiB and the peak in use, so a steady training loop never re-allocates
+   *  while work with ever-changing shapes (scoring padded batches) cannot grow without bound. */
+  maxIdleBytes?: number;
 }
 
 export class BufferPool {
   private free = new Map<string, GPUBuffer[]>();
+  /** When each idle buffer was returned (submit count), to destroy the longest-idle first. */
+  private idleSince = new Map<GPUBuffer, number>();
+  private submits = 0;
   /** Released while commands that use them may still be unsubmitted: recycled at the next submit. */
   private deferred: GPUBuffer[] = [];
   private stats: MemoryStats = { allocatedBytes: 0, inUseBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0, buffers: 0 };
@@ -56,6 +63,7 @@ export class BufferPool {
     const key = `${size}:${usage}`;
     const reused = this.free.get(key)?.pop();
     if (reused) {
+      this.idleSince.delete(reused);
       this.markInUse(size);
       return reused;
     }
@@ -86,13 +94,41 @@ export class BufferPool {
 
   /** Called by the runtime after each queue submit. */
   recycleDeferred(): void {
+    this.submits++;
     for (const b of this.deferred) {
       const key = `${b.size}:${b.usage}`;
       let list = this.free.get(key);
       if (!list) this.free.set(key, (list = []));
       list.push(b);
+      this.idleSince.set(b, this.submits);
     }
     this.deferred = [];
+    const limit = this.limits.maxIdleBytes ?? Math.max(256 * 2 ** 20, this.stats.peakInUseBytes);
+    if (this.stats.allocatedBytes - this.stats.inUseBytes - this.deferredBytes() > limit) this.evictIdle(limit / 2);
+  }
+
+  private deferredBytes(): number {
+    let n = 0;
+    for (const b of this.deferred) n += b.size;
+    return n;
+  }
+
+  /** Destroy the longest-idle buffers until at most `keepBytes` idle bytes remain. */
+  private evictIdle(keepBytes: number): void {
+    let idle = this.stats.allocatedBytes - this.stats.inUseBytes;
+    const oldestFirst = [...this.idleSince].sort((a, b) => a[1] - b[1]);
+    for (const [b] of oldestFirst) {
+      if (idle <= keepBytes) break;
+      const list = this.free.get(`${b.size}:${b.usage}`);
+      const at = list ? list.indexOf(b) : -1;
+      if (at < 0) continue;
+      list!.splice(at, 1);
+      this.idleSince.delete(b);
+      idle -= b.size;
+      this.stats.allocatedBytes -= b.size;
+      this.stats.buffers--;
+      b.destroy();
+    }
   }
 
   /** Destroy every idle buffer (frees memory between phases, e.g. scoring then training). */
@@ -105,6 +141,7 @@ export class BufferPool {
       }
     }
     this.free.clear();
+    this.idleSince.clear();
   }
 
   get budgetBytes(): number | undefined {

@@ -151,3 +151,28 @@ describe('views and copies', () => {
     expect(rt.memory().inUseBytes).toBe(before);
   });
 });
+
+describe('buffer pool limits', () => {
+  it('destroys the longest-idle buffers when idle bytes pass the limit', async () => {
+    const rt = await Runtime.create({});
+    try {
+      // Tensors of ever-changing sizes (like padded scoring batches) must not pile up in the pool.
+      const limit = 256 * 2 ** 20;
+      for (let i = 0; i < 40; i++) {
+        rt.empty([(8 + i) * 2 ** 20 / 4 + 4096 * i]).release(); // 8 MiB, 9 MiB, ... each a new size class
+        rt.submit();
+      }
+      const m = rt.memory();
+      expect(m.allocatedBytes - m.inUseBytes).toBeLessThanOrEqual(limit);
+      expect(m.inUseBytes).toBe(0);
+      // A steady loop still reuses: the same size comes back as the same buffer.
+      const a = rt.empty([1 << 20]);
+      const buf = a.buffer;
+      a.release();
+      rt.submit();
+      expect(rt.empty([1 << 20]).buffer).toBe(buf);
+    } finally {
+      rt.destroy();
+    }
+  });
+});
