@@ -6,6 +6,7 @@ import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { logprobsCommand } from './logprobs.ts';
 import { scoreCommand } from './score.ts';
+import { trainCommand } from './train.ts';
 
 interface Command {
   summary: string;
@@ -19,6 +20,7 @@ const commands: Record<string, Command> = {
   export: { summary: 'export an XTF score file for TRL / Axolotl / torchtune (hf, axolotl)', run: exportCommand },
   generate: { summary: 'continue a prompt (KV cache; greedy or sampled)', run: generateCommand },
   logprobs: { summary: 'per-token log-probabilities of a text as JSON', run: logprobsCommand },
+  train: { summary: 'fine-tune (LoRA or full) on the tokens that survive a filter, with validation and checkpoints', run: trainCommand },
   score: { summary: 'score every label token with XTF (or a baseline) and select the noisy ones', run: scoreCommand },
 };
 

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseExamples } from '../data/examples.ts';
+import { readDataText } from '../data/files-fs.ts';
 import { baselineOptions, xtfOptions } from '../xtf/options.ts';
 import { SCORE_METHODS, scoreStream, type ScoreMethod } from '../xtf/score.ts';
 import { formatSummary } from '../xtf/summary.ts';
@@ -101,7 +101,7 @@ export async function scoreCommand(args: string[]): Promise<number> {
     random: { seed: num(values.seed, 'seed') },
   });
   // Read and check the data before loading anything heavy: a malformed line stops here, nothing written.
-  const examples = parseExamples(await readFile(values.data, 'utf8'), values.data, num(values.limit, 'limit') ?? Infinity);
+  const examples = parseExamples(readDataText(values.data), values.data, num(values.limit, 'limit') ?? Infinity);
   const m = await openModel(values);
   let reference: LlamaModel | undefined;
   try {

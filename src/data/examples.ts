@@ -1,31 +1,37 @@
-// Records people have -> XTF's {id, prompt, completion}. The formats recognised so far: prompt/completion,
-// GSM8K question/answer, Alpaca instruction/input/output. A record that fits none says which fields it has.
+// Records people have -> XTF's {id, prompt, completion} (the view `xtf score` uses). Every format of
+// records.ts maps here when its trained text is one span: the prompt is the text before it, the completion
+// the span. Multi-turn conversations with several assistant turns and pre-tokenised records have no such
+// view; train on them through tokenizeRecords (tokenize.ts) instead.
 import type { Example } from '../xtf/types.ts';
-import { DataFormatError, parseJsonl } from './jsonl.ts';
+import { parseRecordsText } from './files.ts';
+import { DataFormatError } from './jsonl.ts';
+import { isTokenRecord, toTrainRecord, type RecordOptions } from './records.ts';
 
-export function recordToExample(value: unknown, file: string, line: number): Example {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new DataFormatError(file, line, null, 'expected a JSON object');
-  const r = value as Record<string, unknown>;
-  const text = (field: string): string => {
-    const v = r[field];
-    if (typeof v !== 'string') throw new DataFormatError(file, line, field, `expected a string, got ${v === undefined ? 'nothing' : JSON.stringify(v).slice(0, 40)}`);
-    return v;
-  };
-  const id = typeof r.id === 'string' || typeof r.id === 'number' ? String(r.id) : `${file.split('/').pop()}:${line}`;
-  if ('prompt' in r || 'completion' in r) return { id, prompt: text('prompt'), completion: text('completion') };
-  if ('question' in r && 'answer' in r) return { id, prompt: text('question') + '\n', completion: text('answer') };
-  if ('instruction' in r && 'output' in r) {
-    const input = typeof r.input === 'string' && r.input !== '' ? `\n\n${r.input}` : '';
-    return { id, prompt: `${text('instruction')}${input}\n\n`, completion: text('output') };
+export function recordToExample(value: unknown, file: string, line: number, options: RecordOptions = {}, key?: string): Example {
+  const record = toTrainRecord(value, file, line, options, key);
+  if (isTokenRecord(record)) throw new DataFormatError(file, line, 'input_ids', 'pre-tokenised records have no prompt/completion text; xtf score needs text records');
+  const segs = record.segments;
+  const first = segs.findIndex((s) => s.train);
+  let last = segs.length - 1;
+  while (last >= 0 && !segs[last].train) last--;
+  const span = segs.slice(first, last + 1);
+  const trailing = segs.slice(last + 1).map((s) => s.text).join('');
+  if (first >= 0 && (span.some((s) => !s.train) || trailing.trim() !== '')) {
+    throw new DataFormatError(file, line, null, 'has several label spans (a multi-turn conversation): xtf score needs one prompt and one completion');
   }
-  throw new DataFormatError(file, line, null, `no known fields (has ${Object.keys(r).join(', ') || 'none'}): expected prompt/completion, question/answer or instruction/input/output`);
+  return {
+    id: record.id,
+    prompt: segs.slice(0, Math.max(first, 0)).map((s) => s.text).join(''),
+    completion: first < 0 ? '' : span.map((s) => s.text).join(''),
+  };
 }
 
-export function parseExamples(text: string, file: string, limit = Infinity): Example[] {
+/** JSONL or a JSON array/object of records -> examples; an empty completion stops with file:line. */
+export function parseExamples(text: string, file: string, limit = Infinity, options: RecordOptions = {}): Example[] {
   const out: Example[] = [];
-  for (const { line, value } of parseJsonl(text, file)) {
+  for (const { line, value, key } of parseRecordsText(text, file)) {
     if (out.length >= limit) break;
-    const ex = recordToExample(value, file, line);
+    const ex = recordToExample(value, file, line, options, key);
     if (ex.completion === '') throw new DataFormatError(file, line, 'completion', 'is empty: an example needs label text');
     out.push(ex);
   }

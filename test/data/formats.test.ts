@@ -1,0 +1,139 @@
+import { gzipSync } from 'fflate';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseExamples } from '../../src/data/examples.ts';
+import { parseRecordsBytes, parseRecordsText } from '../../src/data/files.ts';
+import { DataFormatError } from '../../src/data/jsonl.ts';
+import { toTrainRecord, toTrainRecords, type TextRecord } from '../../src/data/records.ts';
+import { tokenizeRecord, tokenizeRecords } from '../../src/data/tokenize.ts';
+import { loadTokenizer } from '../model/stories260k.ts';
+
+const enc = new TextEncoder();
+const text = (r: unknown) => (r as TextRecord).segments;
+
+function errorOf(fn: () => unknown): DataFormatError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof DataFormatError) return e;
+    throw e;
+  }
+  throw new Error('expected a DataFormatError');
+}
+
+describe('record formats', () => {
+  it('maps each format to segments', () => {
+    expect(text(toTrainRecord({ text: 'Once upon' }, 'f', 1))).toEqual([{ text: 'Once upon', train: true }]);
+    expect(text(toTrainRecord({ prompt: 'P ', completion: 'C' }, 'f', 1))).toEqual([{ text: 'P ', train: false }, { text: 'C', train: true }]);
+    expect(text(toTrainRecord({ instruction: 'Do', input: 'x', output: 'y' }, 'f', 1))).toEqual([{ text: 'Do\n\nx\n\n', train: false }, { text: 'y', train: true }]);
+    expect(text(toTrainRecord({ instruction: 'Do', input: '', output: 'y' }, 'f', 1))).toEqual([{ text: 'Do\n\n', train: false }, { text: 'y', train: true }]);
+    expect(text(toTrainRecord({ question: 'Q?', answer: 'A #### 3' }, 'f', 1))).toEqual([{ text: 'Q?\n', train: false }, { text: 'A #### 3', train: true }]);
+    const sharegpt = toTrainRecord({ conversations: [{ from: 'system', value: 'S' }, { from: 'human', value: 'hi' }, { from: 'gpt', value: 'hello' }] }, 'f', 1);
+    expect(text(sharegpt)).toEqual([{ text: '<|system|>\nS\n<|user|>\nhi\n<|assistant|>\n', train: false }, { text: 'hello', train: true }, { text: '\n', train: false }]);
+    expect(toTrainRecord({ input_ids: [1, 5, 6], labels: [-100, 5, 6] }, 'f', 1)).toEqual({ id: 'f:1', tokens: [1, 5, 6], labelMask: [false, true, true] });
+  });
+
+  it('forces a format and keeps ids', () => {
+    const r = toTrainRecord({ id: 7, text: 'T', prompt: 'ignored' }, 'f', 1, { format: 'text' });
+    expect(r.id).toBe('7');
+    expect(text(r)).toEqual([{ text: 'T', train: true }]);
+  });
+
+  it('reads JSONL, JSON arrays, id maps and gzip with the line each record starts on', () => {
+    const jsonl = '{"text":"a"}\n\n{"text":"b"}\n';
+    expect(parseRecordsText(jsonl, 'f').map((r) => r.line)).toEqual([1, 3]);
+    const array = '[\n  {"text": "a"},\n  {\n    "text": "b, [x] {y}"\n  }\n]';
+    expect(parseRecordsText(array, 'f').map((r) => [r.line, (r.value as { text: string }).text])).toEqual([[2, 'a'], [3, 'b, [x] {y}']]);
+    const map = '{\n "11": {"text": "a"},\n "12": {"text": "b"}\n}';
+    expect(parseRecordsText(map, 'f').map((r) => [r.line, r.key])).toEqual([[2, '11'], [3, '12']]);
+    expect(parseRecordsBytes(gzipSync(enc.encode(jsonl)), 'f.jsonl.gz').map((r) => r.value)).toEqual([{ text: 'a' }, { text: 'b' }]);
+    expect(parseRecordsBytes(gzipSync(enc.encode(array)), 'f.json.gz')).toHaveLength(2);
+    expect(toTrainRecords(parseRecordsText(map, 'f'), 'f').map((r) => r.id)).toEqual(['11', '12']);
+  });
+
+  it('stops on malformed records with file:line:field and what was expected', () => {
+    expect(errorOf(() => parseRecordsText('{"text":"a"}\n{"text": oops}\n', 'd.jsonl')).message).toMatch(/^d\.jsonl:2: not valid JSON/);
+    expect(errorOf(() => toTrainRecord({ prompt: 'p', completion: 3 }, 'd.jsonl', 4)).message).toBe("d.jsonl:4: field 'completion': expected a string, got 3");
+    expect(errorOf(() => toTrainRecord({ messages: [{ role: 'user', content: 'x' }, { role: 'assistant' }] }, 'd.jsonl', 5)).message)
+      .toBe("d.jsonl:5: field 'messages[1].content': expected a string, got nothing");
+    expect(errorOf(() => toTrainRecord({ conversations: [{ from: 'robot', value: 'x' }] }, 'd', 1)).message).toMatch(/conversations\[0\]\.from': expected human, gpt or system/);
+    expect(errorOf(() => toTrainRecord({ input_ids: [1, 2], labels: [-100, 3] }, 'd', 2)).message).toMatch(/^d:2: field 'labels\[1\]': expected -100 or input_ids\[1\] \(2\)/);
+    expect(errorOf(() => toTrainRecord({ foo: 1 }, 'd', 9)).message).toMatch(/^d:9: no known fields \(has foo\)/);
+    const e = errorOf(() => toTrainRecords(parseRecordsText('[\n{"text":"a"},\n{"txt":"b"}\n]', 'd.json'), 'd.json'));
+    expect(e.line).toBe(3);
+  });
+});
+
+describe('tokenizing records (stories260K)', () => {
+  const tok = loadTokenizer();
+
+  it('labels exactly the completion tokens, with BOS and a trained EOS', () => {
+    const r = toTrainRecord({ prompt: 'Once upon a time', completion: ' there was a cat.' }, 'f', 1);
+    const t = tokenizeRecord(tok, r);
+    expect(t.tokens).toEqual([...tok.encode('Once upon a time there was a cat.'), tok.eosId]);
+    const prompt = tok.encode('Once upon a time');
+    expect(t.labelMask.indexOf(true)).toBe(prompt.length);
+    expect(t.labelMask.slice(prompt.length).every(Boolean)).toBe(true);
+    expect(tok.decode(t.tokens.filter((_, i) => t.labelMask[i]))).toBe(' there was a cat.');
+  });
+
+  it('pre-tokenised records keep their mask; text records are all labels except BOS', () => {
+    expect(tokenizeRecord(tok, toTrainRecord({ input_ids: [1, 300, 301], labels: [-100, -100, 301] }, 'f', 1)).labelMask).toEqual([false, false, true]);
+    const t = tokenizeRecord(tok, toTrainRecord({ text: 'Tom ran.' }, 'f', 1));
+    expect(t.labelMask).toEqual(t.tokens.map((_, i) => i > 0));
+    expect(() => tokenizeRecord(tok, toTrainRecord({ input_ids: [1, 9999] }, 'f', 1))).toThrow(/outside the vocabulary/);
+  });
+
+  it('truncates from the end, counts what was cut, and reports examples left without labels', () => {
+    const records = toTrainRecords(parseRecordsText([
+      JSON.stringify({ id: 'short', prompt: 'Hi', completion: ' there' }),
+      JSON.stringify({ id: 'long', prompt: 'Once upon a time there was a big dog', completion: ' and a cat.' }),
+      JSON.stringify({ id: 'empty', prompt: 'Hi', completion: '' }),
+    ].join('\n'), 'f'), 'f');
+    const longLen = tokenizeRecord(tok, records[1]).tokens.length;
+    const report = tokenizeRecords(tok, records, { maxLength: 8 });
+    expect(report.examples.map((e) => e.id)).toEqual(['short']);
+    expect(report.truncatedExamples).toBe(1);
+    expect(report.truncatedTokens).toBe(longLen - 8);
+    expect(report.emptyLabels).toEqual({ count: 2, firstIds: ['long', 'empty'] });
+  });
+});
+
+describe('parseExamples (the xtf score view)', () => {
+  it('accepts every text format with one label span, and JSON arrays', () => {
+    const data = JSON.stringify([
+      { prompt: 'P', completion: 'C' },
+      { question: 'Q', answer: 'A' },
+      { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] },
+    ]);
+    expect(parseExamples(data, 'f.json')).toEqual([
+      { id: 'f.json[0]', prompt: 'P', completion: 'C' },
+      { id: 'f.json[1]', prompt: 'Q\n', completion: 'A' },
+      { id: 'f.json[2]', prompt: '<|user|>\nhi\n<|assistant|>\n', completion: 'yo' },
+    ]);
+    expect(() => parseExamples('{"prompt":"P","completion":""}', 'e.jsonl')).toThrow("e.jsonl:1: field 'completion': is empty");
+    const multi = { messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: 'c' }, { role: 'assistant', content: 'd' }] };
+    expect(() => parseExamples(JSON.stringify(multi), 'm.jsonl')).toThrow(/m\.jsonl:1: has several label spans/);
+  });
+});
+
+describe('more formats', () => {
+  it('conversational prompt/completion trains the completion messages', () => {
+    const r = toTrainRecord({ prompt: [{ role: 'user', content: 'Q' }], completion: [{ role: 'assistant', content: 'A' }] }, 'f', 1);
+    expect(text(r).filter((s) => s.train).map((s) => s.text)).toEqual(['A']);
+  });
+
+  it('OpenAI-style weight 0 leaves an assistant turn untrained', () => {
+    const r = toTrainRecord({ messages: [{ role: 'user', content: 'Q' }, { role: 'assistant', content: 'old', weight: 0 }, { role: 'user', content: 'R' }, { role: 'assistant', content: 'new' }] }, 'f', 1);
+    expect(text(r).filter((s) => s.train).map((s) => s.text)).toEqual(['new']);
+    expect(() => toTrainRecord({ messages: [{ role: 'assistant', content: 'x', weight: 0.5 }] }, 'f', 2)).toThrow("f:2: field 'messages[0].weight': expected 0 or 1, got 0.5");
+  });
+
+  it('src/data uses no Node built-ins outside files-fs.ts (it runs in browsers)', () => {
+    const dir = new URL('../../src/data/', import.meta.url);
+    for (const f of readdirSync(dir)) {
+      if (f === 'files-fs.ts') continue;
+      expect(readFileSync(new URL(f, dir), 'utf8'), f).not.toMatch(/from '(node:|fs'|path'|zlib')/);
+    }
+  });
+});
