@@ -1,10 +1,12 @@
 // The `xtf` command line: thin, parses flags and calls the library.
 import { convertCommand } from './convert.ts';
 import { deviceCommand } from './device.ts';
+import { evalCommand } from './eval.ts';
 import { explainCommand } from './explain.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { logprobsCommand } from './logprobs.ts';
+import { pipelineCommand } from './pipeline.ts';
 import { scoreCommand } from './score.ts';
 import { trainCommand } from './train.ts';
 
@@ -16,11 +18,13 @@ interface Command {
 const commands: Record<string, Command> = {
   convert: { summary: 'convert a llama2.c / GGUF / HF model into a Hugging Face folder', run: convertCommand },
   device: { summary: 'report the WebGPU adapter, its features and limits', run: deviceCommand },
+  eval: { summary: 'held-out loss, perplexity and task accuracy (GSM8K, PubMedQA, MedQA) of a model or adapter', run: evalCommand },
   explain: { summary: 'write an HTML page explaining an XTF score file (heatmaps, histograms)', run: explainCommand },
   export: { summary: 'export an XTF score file for TRL / Axolotl / torchtune (hf, axolotl)', run: exportCommand },
   generate: { summary: 'continue a prompt (KV cache; greedy or sampled)', run: generateCommand },
   logprobs: { summary: 'per-token log-probabilities of a text as JSON', run: logprobsCommand },
   train: { summary: 'fine-tune (LoRA or full) on the tokens that survive a filter, with validation and checkpoints', run: trainCommand },
+  pipeline: { summary: 'the main job: XTF-score a dataset slice, fine-tune with and without the mask, compare, report', run: pipelineCommand },
   score: { summary: 'score every label token with XTF (or a baseline) and select the noisy ones', run: scoreCommand },
 };
 

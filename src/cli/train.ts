@@ -14,7 +14,7 @@ import type { MicroBatch } from '../train/step.ts';
 import { shuffledSteps, train, type TrainOptions } from '../train/trainer.ts';
 import { baselineOptions, xtfOptions } from '../xtf/options.ts';
 import { SCORE_METHODS, scoreExamples, type ScoreMethod } from '../xtf/score.ts';
-import type { ScoredExample } from '../xtf/types.ts';
+import { scoredToTraining, type TrainingExample } from '../xtf/to-training.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
 import { readScoreFile } from './score-io.ts';
 import { progressLine } from './progress.ts';
@@ -92,10 +92,10 @@ export async function trainCommand(args: string[]): Promise<number> {
   try {
     const maxLen = Math.min(num('max-len') ?? m.model.config.maxSeqLen, m.model.config.maxSeqLen);
     // Every example as tokens + the tokens that train (the mask) + all label tokens (for validation).
-    let items: { id: string; train: TokenizedRecord; labels: TokenizedRecord }[];
+    let items: TrainingExample[];
     if (values.scores) {
       items = [];
-      for await (const ex of readScoreFile(values.scores)) items.push(fromScored(ex, maxLen));
+      for await (const ex of readScoreFile(values.scores)) items.push(scoredToTraining(ex, maxLen));
     } else if (filter === 'none') {
       const report = tokenizeRecords(m.tokenizer, readTrainRecords(values.data!, { chat: chatOptionsFor(m.tokenizer) }), { maxLength: maxLen });
       items = report.examples.map((r) => ({ id: r.id, train: r, labels: r }));
@@ -112,7 +112,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       });
       progress.done();
       console.error(`${filter}: masked ${(100 * summary.fractionMasked).toFixed(1)}% of ${summary.labelTokens} label tokens`);
-      items = scored.map((ex) => fromScored(ex, maxLen));
+      items = scored.map((ex) => scoredToTraining(ex, maxLen));
     }
     const { train: trainItems, validation } = splitTrainValidation(items, { validationFraction: num('val-fraction')!, seed });
     if (trainItems.length === 0) throw new RangeError('no training examples left after the validation split');
@@ -165,15 +165,4 @@ export async function trainCommand(args: string[]): Promise<number> {
     m.release();
   }
   return 0;
-}
-
-/** A scored example as training input: the kept tokens train; validation uses every label token. */
-function fromScored(ex: ScoredExample, maxLen: number): { id: string; train: TokenizedRecord; labels: TokenizedRecord } {
-  const tokens = ex.tokens.slice(0, maxLen);
-  const cut = ex.tokens.length - tokens.length + (ex.truncated ?? 0);
-  return {
-    id: ex.id,
-    train: { id: ex.id, tokens, labelMask: tokens.map((_, i) => ex.weight[i] > 0), truncated: cut },
-    labels: { id: ex.id, tokens, labelMask: tokens.map((_, i) => ex.label[i] && i > 0), truncated: cut },
-  };
 }

@@ -1,0 +1,191 @@
+// Evaluation: held-out loss / perplexity over label tokens, and generation-based task accuracy
+// (GSM8K exact match of the final number, PubMedQA yes/no/maybe, MedQA option letter).
+// Portable: no Node built-ins (the CLI reads files and writes results).
+import type { LlamaModel } from '../model/llama.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { generateIds } from '../model/generate.ts';
+import { evaluateLoss } from '../train/step.ts';
+import { makeBatches } from '../data/batch.ts';
+import { tokenizeRecord, type TokenizedRecord } from '../data/tokenize.ts';
+import { gsm8kFinalNumber, medqaLetter, pubmedqaDecision, taskRecord, PUBMEDQA_DECISIONS, type TaskExample } from '../data/tasks.ts';
+
+// ---- answer extraction and normalisation (pure) -----------------------------------------------------------
+
+/** A number as GSM8K compares it: no "$", thousands commas, spaces, leading "+", leading zeros, or trailing
+ *  fractional zeros ("1,234.50" -> "1234.5", "$18.00" -> "18", "-0" -> "0"). undefined when it is not a number. */
+export function normalizeNumber(text: string): string | undefined {
+  let s = text.trim().replace(/[$,\s]/g, '').replace(/\.$/, '');
+  const m = /^([-+]?)(\d*)(?:\.(\d*))?$/.exec(s);
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) return undefined;
+  const int = m[2].replace(/^0+(?=\d)/, '') || '0';
+  const frac = (m[3] ?? '').replace(/0+$/, '');
+  s = frac ? `${int}.${frac}` : int;
+  return m[1] === '-' && s !== '0' ? `-${s}` : s;
+}
+
+const NUMBER = /[-+]?\$?\s?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+/g;
+
+/** The final number of a GSM8K generation: the number after the last "####" when there is one, else the last
+ *  number in the text; normalised (see normalizeNumber). */
+export function gsm8kPrediction(output: string): string | undefined {
+  if (output.includes('####')) {
+    const after = gsm8kFinalNumber(output.replace(/####\s*\$/g, '#### '));
+    if (after !== undefined) return normalizeNumber(after);
+  }
+  const all = output.match(NUMBER);
+  return all ? normalizeNumber(all[all.length - 1]) : undefined;
+}
+
+/** PubMedQA decision: "Final decision: X", else an answer that starts with yes / no / maybe. */
+export function pubmedqaPrediction(output: string): string | undefined {
+  const d = pubmedqaDecision(output);
+  if (d !== undefined) return d;
+  const m = /^\s*(yes|no|maybe)\b/i.exec(output);
+  return m && PUBMEDQA_DECISIONS.includes(m[1].toLowerCase()) ? m[1].toLowerCase() : undefined;
+}
+
+/** MedQA option letter: the letter the answer starts with ("B. ...", "(B)"), when it is one of the choices. */
+export function medqaPrediction(output: string, choices: readonly string[]): string | undefined {
+  const l = medqaLetter(output);
+  return l !== undefined && choices.includes(l) ? l : undefined;
+}
+
+export type EvalTask = 'gsm8k' | 'pubmedqa' | 'medqa';
+export const EVAL_TASKS: readonly EvalTask[] = ['gsm8k', 'pubmedqa', 'medqa'];
+
+/** The target an example is scored against, as a string ("72", "yes", "B"). */
+export function targetOf(e: TaskExample): string {
+  if (e.target.kind === 'tests') throw new RangeError(`example ${e.id}: code tests are not scored by evaluateTask`);
+  return e.target.kind === 'number' ? normalizeNumber(e.target.value) ?? e.target.value : e.target.value;
+}
+
+/** The prediction parsed from a generation for the task (undefined when nothing parses). */
+export function predictionOf(task: EvalTask, output: string, e: TaskExample): string | undefined {
+  switch (task) {
+    case 'gsm8k':
+      return gsm8kPrediction(output);
+    case 'pubmedqa':
+      return pubmedqaPrediction(output);
+    case 'medqa':
+      return medqaPrediction(output, e.target.kind === 'choice' ? e.target.choices : []);
+  }
+}
+
+// ---- held-out loss --------------------------------------------------------------------------------------
+
+export interface LossResult {
+  /** Mean cross-entropy (nats) over the label (completion) tokens. */
+  loss: number;
+  /** exp(loss). */
+  perplexity: number;
+  /** Label tokens the mean is over, and examples that contributed. */
+  tokens: number;
+  examples: number;
+  /** Examples cut to the context (prompt start first, see evaluateHeldOutLoss). */
+  truncatedExamples: number;
+}
+
+export interface LossOptions {
+  /** Rows per forward pass (default 4). */
+  batchSize?: number;
+  /** Cut examples to this many tokens (default: the model's context). */
+  maxLength?: number;
+}
+
+/** Held-out loss and perplexity over the completion tokens of task examples (prompt tokens not counted).
+ *  An example longer than the context loses prompt tokens from the start (after BOS) first, so the answer
+ *  stays scored with as much of its question as fits; only an answer longer than the context is cut at the end. */
+export async function evaluateHeldOutLoss(model: LlamaModel, tokenizer: Tokenizer, examples: readonly TaskExample[], options: LossOptions = {}): Promise<LossResult> {
+  const maxLength = Math.min(options.maxLength ?? model.config.maxSeqLen, model.config.maxSeqLen);
+  let truncatedExamples = 0;
+  const kept: TokenizedRecord[] = [];
+  for (const e of examples) {
+    const t = tokenizeRecord(tokenizer, taskRecord(e));
+    if (t.tokens.length > maxLength) {
+      truncatedExamples++;
+      const lead = t.tokens[0] === tokenizer.bosId ? 1 : 0;
+      const firstLabel = t.labelMask.indexOf(true);
+      // Keep at least one token before the first label (it predicts that label).
+      const cut = Math.min(t.tokens.length - maxLength, Math.max(0, firstLabel - lead - 1));
+      t.tokens.splice(lead, cut);
+      t.labelMask.splice(lead, cut);
+      t.tokens.length = Math.min(t.tokens.length, maxLength);
+      t.labelMask.length = t.tokens.length;
+    }
+    if (t.labelMask.some((m, i) => m && i > 0)) kept.push(t);
+  }
+  if (kept.length === 0) throw new RangeError('held-out loss: no example has a label token left within the context');
+  const batches = makeBatches(kept, { batchSize: options.batchSize ?? 4, padId: tokenizer.eosId });
+  let tokens = 0;
+  for (const b of batches) for (const w of b.weights) tokens += w;
+  const loss = await evaluateLoss(model, batches);
+  return { loss, perplexity: Math.exp(loss), tokens, examples: kept.length, truncatedExamples };
+}
+
+// ---- generation-based accuracy -----------------------------------------------------------------------------
+
+export interface ExampleResult {
+  id: string;
+  target: string;
+  /** The parsed answer, or null when the output states none. */
+  predicted: string | null;
+  correct: boolean;
+  /** The generated text (prompt excluded). */
+  output: string;
+  /** Generated tokens, and prompt tokens cut from the start to fit the context. */
+  generatedTokens: number;
+  promptTruncated: number;
+}
+
+export interface TaskResult {
+  accuracy: number;
+  correct: number;
+  total: number;
+  perExample: ExampleResult[];
+}
+
+export interface EvaluateTaskOptions {
+  task: EvalTask;
+  /** Tokens to generate per example (default 256). */
+  maxNewTokens?: number;
+  /** Evaluate only the first N examples. */
+  limit?: number;
+  /** Called after each example. */
+  onProgress?: (done: number, total: number, last: ExampleResult, generatedTokens: number) => void;
+}
+
+/** Greedy generation per example (KV cache, stop at EOS / BOS), the answer parsed and compared with the target. */
+export async function evaluateTask(model: LlamaModel, tokenizer: Tokenizer, examples: readonly TaskExample[], options: EvaluateTaskOptions): Promise<TaskResult> {
+  const { task } = options;
+  if (!EVAL_TASKS.includes(task)) throw new RangeError(`evaluateTask: task must be one of ${EVAL_TASKS.join(', ')}, got ${JSON.stringify(task)}`);
+  const maxNewTokens = options.maxNewTokens ?? 256;
+  const context = model.config.maxSeqLen;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens >= context) throw new RangeError(`maxNewTokens must be a whole number in 1..${context - 1}, got ${maxNewTokens}`);
+  const list = options.limit === undefined ? examples : examples.slice(0, options.limit);
+  const perExample: ExampleResult[] = [];
+  let correct = 0, generatedTotal = 0;
+  for (const e of list) {
+    const target = targetOf(e);
+    let prompt = tokenizer.encode(e.prompt);
+    // Keep the end of a long prompt (the question and "Answer: "), and BOS when there is one.
+    const room = context - maxNewTokens;
+    let promptTruncated = 0;
+    if (prompt.length > room) {
+      promptTruncated = prompt.length - room;
+      prompt = prompt[0] === tokenizer.bosId ? [prompt[0], ...prompt.slice(prompt.length - room + 1)] : prompt.slice(prompt.length - room);
+    }
+    const g = await generateIds(model, prompt, { maxTokens: maxNewTokens, temperature: 0, stopTokens: [tokenizer.eosId, tokenizer.bosId] });
+    // Decode with the prompt so a leading space / byte-fallback pieces come out as in the whole text.
+    const promptText = tokenizer.decode(prompt), all = tokenizer.decode(g.tokens);
+    const output = all.startsWith(promptText) ? all.slice(promptText.length) : tokenizer.decode(g.generated);
+    const predicted = predictionOf(task, output, e) ?? null;
+    const ok = predicted !== null && predicted === target;
+    if (ok) correct++;
+    generatedTotal += g.generated.length;
+    const r: ExampleResult = { id: e.id, target, predicted, correct: ok, output, generatedTokens: g.generated.length, promptTruncated };
+    perExample.push(r);
+    options.onProgress?.(perExample.length, list.length, r, generatedTotal);
+  }
+  const total = perExample.length;
+  return { accuracy: total === 0 ? 0 : correct / total, correct, total, perExample };
+}
