@@ -1,4 +1,5 @@
 // The `xtf` command line: thin, parses flags and calls the library.
+import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
 import { deviceCommand } from './device.ts';
 import { evalCommand } from './eval.ts';
@@ -16,6 +17,7 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  bench: { summary: 'tokens/s of the xtf train path vs bare training steps (pipeline overhead)', run: benchCommand },
   convert: { summary: 'convert a llama2.c / GGUF / HF model into a Hugging Face folder', run: convertCommand },
   device: { summary: 'report the WebGPU adapter, its features and limits', run: deviceCommand },
   eval: { summary: 'held-out loss, perplexity and task accuracy (GSM8K, PubMedQA, MedQA) of a model or adapter', run: evalCommand },
