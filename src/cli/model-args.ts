@@ -19,6 +19,23 @@ export const MODEL_USAGE = `  --model PATH|URL     llama2.c .bin (tokenizer besi
   --tokenizer FILE     llama2.c tokenizer when it is not beside the checkpoint
   --adapter DIR        a PEFT LoRA adapter folder to apply`;
 
+export const REFERENCE_OPTIONS = {
+  reference: { type: 'string' },
+  'reference-adapter': { type: 'string' },
+} as const;
+
+export const REFERENCE_USAGE = `  --reference M        the clean-data reference model for slm / tc (a model path; --reference-adapter DIR
+                       applies a PEFT adapter to the base model instead)`;
+
+/** The reference model SLM and Token Cleaning compare against, on the same device, or undefined. */
+export async function openReference(rt: Runtime, values: { model?: string; reference?: string; 'reference-adapter'?: string }): Promise<LlamaModel | undefined> {
+  if (!values.reference && !values['reference-adapter']) return undefined;
+  const source = await loadModel((values.reference ?? values.model)!);
+  const reference = LlamaModel.fromWeights(rt, source.weights);
+  if (values['reference-adapter']) importPeftAdapter(reference, await loadPeftAdapter(values['reference-adapter']));
+  return reference;
+}
+
 export interface CliModel {
   rt: Runtime;
   model: LlamaModel;

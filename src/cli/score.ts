@@ -5,8 +5,7 @@ import { baselineOptions, xtfOptions } from '../xtf/options.ts';
 import { SCORE_METHODS, scoreStream, type ScoreMethod } from '../xtf/score.ts';
 import { formatSummary } from '../xtf/summary.ts';
 import { LlamaModel } from '../model/llama.ts';
-import { loadModel } from '../model/source-fs.ts';
-import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
+import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
 import { AtomicLineWriter, summaryNames, writeFileAtomic } from './score-io.ts';
 import { progressLine } from './progress.ts';
 
@@ -21,8 +20,7 @@ ${MODEL_USAGE}
   --out FILE           the score file to write (atomically)
   --limit N            score only the first N examples
   --method M           xtf (default), stm, slm, tc (Token Cleaning), random (XTF's masked fraction), none
-  --reference M        the clean-data reference model for slm / tc (a model path; --reference-adapter DIR
-                       applies a PEFT adapter to the base model instead)
+${REFERENCE_USAGE}
   --batch-size N       examples per GPU batch (default 8)
   --ri-layers L        all | last | comma list (default all)
   --ri-heads H         mean | max (default mean)
@@ -45,8 +43,7 @@ export async function scoreCommand(args: string[]): Promise<number> {
       out: { type: 'string', short: 'o' },
       limit: { type: 'string' },
       method: { type: 'string', default: 'xtf' },
-      reference: { type: 'string' },
-      'reference-adapter': { type: 'string' },
+      ...REFERENCE_OPTIONS,
       'batch-size': { type: 'string' },
       'ri-layers': { type: 'string' },
       'ri-heads': { type: 'string' },
@@ -105,15 +102,7 @@ export async function scoreCommand(args: string[]): Promise<number> {
   const m = await openModel(values);
   let reference: LlamaModel | undefined;
   try {
-    if (values.reference || values['reference-adapter']) {
-      const refSource = values.reference ? await loadModel(values.reference) : null;
-      reference = LlamaModel.fromWeights(m.rt, refSource ? refSource.weights : (await loadModel(values.model)).weights);
-      if (values['reference-adapter']) {
-        const { importPeftAdapter } = await import('../model/peft.ts');
-        const { loadPeftAdapter } = await import('../model/peft-fs.ts');
-        importPeftAdapter(reference, await loadPeftAdapter(values['reference-adapter']));
-      }
-    }
+    reference = await openReference(m.rt, values);
     const progress = progressLine('scoring', 'examples');
     // Lines go to a temporary file as examples finish (bounded memory); it is renamed only when all succeeded.
     const out = new AtomicLineWriter(values.out);

@@ -15,7 +15,7 @@ import { shuffledSteps, train, type TrainOptions } from '../train/trainer.ts';
 import { baselineOptions, xtfOptions } from '../xtf/options.ts';
 import { SCORE_METHODS, scoreExamples, type ScoreMethod } from '../xtf/score.ts';
 import { scoredToTraining, type TrainingExample } from '../xtf/to-training.ts';
-import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
+import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
 import { readScoreFile } from './score-io.ts';
 import { progressLine } from './progress.ts';
 
@@ -29,6 +29,7 @@ ${MODEL_USAGE}
                        sharegpt, question/answer or input_ids/labels records
   --scores FILE        a score file from \`xtf score\`: its tokens and weights (the mask) are used as they are
   --filter F           with --data: none (default), or score on the fly with xtf, stm, random, slm, tc
+${REFERENCE_USAGE}
   --full               full fine-tuning instead of LoRA
   --lora-rank R        (8)   --lora-alpha A (16)   --lora-dropout P (0)   --targets q_proj,v_proj,... (all)
   --steps N            optimiser steps (default: one epoch)   --epochs E
@@ -45,6 +46,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       data: { type: 'string' },
       scores: { type: 'string' },
       filter: { type: 'string', default: 'none' },
+      ...REFERENCE_OPTIONS,
       out: { type: 'string', short: 'o' },
       full: { type: 'boolean' },
       'lora-rank': { type: 'string', default: '8' },
@@ -104,13 +106,16 @@ export async function trainCommand(args: string[]): Promise<number> {
     } else {
       const examples = parseExamples(readDataText(values.data!), values.data!);
       const progress = progressLine(`scoring (${filter})`, 'examples');
+      const reference = await openReference(m.rt, values);
       const { scored, summary } = await scoreExamples(m.model, m.tokenizer, examples, {
         method: filter,
+        reference,
         xtf: xtfOptions({ maxSeqLen: maxLen }),
         baselines: baselineOptions({ random: { seed } }),
         onProgress: (p) => progress.update(p.examplesDone, p.examples, p.tokensPerSecond, p.etaSeconds),
       });
       progress.done();
+      reference?.release();
       console.error(`${filter}: masked ${(100 * summary.fractionMasked).toFixed(1)}% of ${summary.labelTokens} label tokens`);
       items = scored.map((ex) => scoredToTraining(ex, maxLen));
     }

@@ -49,6 +49,17 @@ describe('xtf score', () => {
     ex.label.forEach((l: boolean, i: number) => l && expect(ex.weight[i]).toBe(1 / ex.p[i] > 2.5 ? 0 : 1));
   });
 
+  it('Token Cleaning against a reference model keeps the asked fraction; without one it says what to pass', async () => {
+    const out = join(dir, 'tc.jsonl');
+    const r = await xtf('score', '--model', MODEL, '--data', GSM8K, '--limit', '4', '--out', out, '--method', 'tc', '--reference', MODEL, '--keep', '0.5');
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(readFileSync(join(dir, 'tc.summary.json'), 'utf8'));
+    expect(summary.fractionMasked).toBeCloseTo(0.5, 2);
+    const missing = await xtf('score', '--model', MODEL, '--data', GSM8K, '--limit', '2', '--out', out, '--method', 'slm');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/needs a reference model.*--reference/);
+  });
+
   it('stops at a malformed line with file:line and writes nothing', async () => {
     const data = join(dir, 'bad.jsonl');
     writeFileSync(data, '{"prompt": "a", "completion": "b"}\n{"prompt": "a", "completion": 3}\n');
