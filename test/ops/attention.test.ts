@@ -7,7 +7,6 @@ import {
   attentionBackwardRef,
   attentionForwardRef,
   attentionReceivedRef,
-  defaultScale,
   type AttentionDims,
 } from '../reference/attention.ts';
 import { attentionBackward, attentionForward, attentionProbs, attentionReceived } from '../../src/ops/attention.ts';
