@@ -19,6 +19,9 @@ function run(label, args, parse) {
   return counts;
 }
 
+// Types first: a type error anywhere (src, test, bench, demo) fails the run.
+const types = run('typecheck (tsc)', ['run', '--silent', 'typecheck'], (out) => ({ passed: 1, failed: /error TS\d+/.test(out) ? 1 : 0 }));
+
 const vitestJson = 'test-output/vitest.json';
 rmSync(vitestJson, { force: true });
 const node = run('node (vitest, Dawn)', ['run', '--silent', 'test:node', '--', '--reporter=default', '--reporter=json', `--outputFile=${vitestJson}`], () => {
@@ -39,8 +42,8 @@ const browser = run('chromium (Dawn)', ['run', '--silent', 'test:browser'], (out
   return m ? { passed: Number(m[1]), failed: Number(m[2]) } : { passed: 0, failed: 1 };
 });
 
-const passed = node.passed + deno.passed + browser.passed;
-const failed = node.failed + deno.failed + browser.failed;
-console.log(`\nnode ${node.passed}/${node.passed + node.failed}, deno ${deno.passed}/${deno.passed + deno.failed}, chromium ${browser.passed}/${browser.passed + browser.failed}`);
+const passed = types.passed + node.passed + deno.passed + browser.passed;
+const failed = types.failed + node.failed + deno.failed + browser.failed;
+console.log(`\ntypecheck ${types.failed ? 'failed' : 'ok'}, node ${node.passed}/${node.passed + node.failed}, deno ${deno.passed}/${deno.passed + deno.failed}, chromium ${browser.passed}/${browser.passed + browser.failed}`);
 console.log(`tests: ${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 ? 1 : 0;
