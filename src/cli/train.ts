@@ -9,6 +9,7 @@ import { splitTrainValidation } from '../data/tasks.ts';
 import { tokenizeRecords, type TokenizedRecord } from '../data/tokenize.ts';
 import { LORA_TARGETS, type LoraTarget } from '../model/lora.ts';
 import { savePeftAdapter } from '../model/peft-fs.ts';
+import { checkMemoryPlan, memoryReport } from '../model/memory.ts';
 import { FolderCheckpointStorage } from '../train/checkpoint-fs.ts';
 import type { MicroBatch } from '../train/step.ts';
 import { shuffledSteps, train, type TrainOptions } from '../train/trainer.ts';
@@ -122,6 +123,11 @@ export async function trainCommand(args: string[]): Promise<number> {
     const { train: trainItems, validation } = splitTrainValidation(items, { validationFraction: num('val-fraction')!, seed });
     if (trainItems.length === 0) throw new RangeError('no training examples left after the validation split');
     const batchSize = num('batch-size')!;
+    // Refuse a plan the device cannot hold before anything big is allocated.
+    const longest = Math.max(...items.map((t) => t.train.tokens.length));
+    const plan = { batch: batchSize, seqLen: longest, mode: values.full ? ('full' as const) : ('lora' as const) };
+    const lora = { rank: num('lora-rank')!, alpha: num('lora-alpha')!, dropout: num('lora-dropout')!, targets };
+    checkMemoryPlan(m.rt, memoryReport(m.model.config, plan, values.full ? null : lora), plan);
     const padId = m.tokenizer.eosId;
     const microBatch = (records: TokenizedRecord[]): MicroBatch => {
       const [b] = makeBatches(records, { batchSize: records.length, padId });
@@ -130,7 +136,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     const validationBatches = makeBatches(validation.map((v) => v.labels), { batchSize, padId });
 
     if (values.full) m.model.dropoutSeed = seed;
-    else m.model.addLora({ rank: num('lora-rank')!, alpha: num('lora-alpha')!, dropout: num('lora-dropout')!, targets }, seed);
+    else m.model.addLora(lora, seed);
     await mkdir(values.out, { recursive: true });
     const metricsFile = join(values.out, 'metrics.jsonl');
     if (!values.resume) await writeFile(metricsFile, '');

@@ -37,3 +37,16 @@ describe('xtf train', () => {
     expect(r.stderr).toMatch(/give --data or --scores, not both/);
   });
 });
+
+describe('xtf train limits', () => {
+  it('refuses a batch the device cannot bind before allocating it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xtf-train-limit-'));
+    const data = join(dir, 'one.jsonl');
+    writeFileSync(data, JSON.stringify({ prompt: 'Once upon a time', completion: ' there was a cat.' }) + '\n');
+    // 5M rows of 512-vocab logits exceed the 1 GiB binding limit of the software GPU.
+    const r = await xtf('train', '--model', MODEL, '--data', data, '--out', join(dir, 'run'), '--batch-size', '5000000', '--val-fraction', '0');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/LimitExceededError: logits \[\d+, 512\] at batch 5000000 .* needs maxStorageBufferBindingSize/);
+    expect(r.stderr).toMatch(/Use at most \d+ tokens per micro-batch/);
+  });
+});
