@@ -1,5 +1,6 @@
-// `npm test`: the whole suite in the three runtimes — vitest in Node (Dawn), the portable kernel
-// suite in Deno (wgpu) and in headless Chromium (Dawn) — then one closing line with the totals.
+// `npm test`: types, then the whole suite in the three runtimes — vitest in Node (Dawn), the portable
+// kernel suite in Deno (wgpu) and in headless Chromium (Dawn), the demo end to end in Chromium — then
+// one closing line with the totals.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 
@@ -42,8 +43,14 @@ const browser = run('chromium (Dawn)', ['run', '--silent', 'test:browser'], (out
   return m ? { passed: Number(m[1]), failed: Number(m[2]) } : { passed: 0, failed: 1 };
 });
 
-const passed = types.passed + node.passed + deno.passed + browser.passed;
-const failed = types.failed + node.failed + deno.failed + browser.failed;
-console.log(`\ntypecheck ${types.failed ? 'failed' : 'ok'}, node ${node.passed}/${node.passed + node.failed}, deno ${deno.passed}/${deno.passed + deno.failed}, chromium ${browser.passed}/${browser.passed + browser.failed}`);
+// The Vite demo driven through its steps in Chromium (each checked step prints "ok").
+const demo = run('demo (Chromium end to end)', ['run', '--silent', 'test:demo'], (out) => ({
+  passed: (out.match(/^demo: \[[\d.]+ s\] ok /gm) ?? []).length,
+  failed: /^demo: FAILED/m.test(out) ? 1 : 0,
+}));
+
+const passed = types.passed + node.passed + deno.passed + browser.passed + demo.passed;
+const failed = types.failed + node.failed + deno.failed + browser.failed + demo.failed;
+console.log(`\ntypecheck ${types.failed ? 'failed' : 'ok'}, node ${node.passed}/${node.passed + node.failed}, deno ${deno.passed}/${deno.passed + deno.failed}, chromium ${browser.passed}/${browser.passed + browser.failed}, demo ${demo.passed}/${demo.passed + demo.failed}`);
 console.log(`tests: ${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 ? 1 : 0;

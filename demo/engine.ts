@@ -1,0 +1,194 @@
+// The GPU side of the demo: owns the Runtime and the model, scores, trains and exports. It runs in a Web
+// Worker so the page stays responsive; the same code runs in the page when a worker has no WebGPU.
+import { makeBatches } from '../src/data/batch.ts';
+import type { TokenizedRecord } from '../src/data/tokenize.ts';
+import { Runtime } from '../src/gpu/index.ts';
+import { LlamaModel } from '../src/model/llama.ts';
+import { LORA_DEFAULTS } from '../src/model/lora.ts';
+import { loraParameterCount, memoryReport } from '../src/model/memory.ts';
+import { generateText } from '../src/model/generate.ts';
+import { exportPeftAdapter, importPeftAdapter, peftAdapterFiles, type PeftAdapter } from '../src/model/peft.ts';
+import { loadModel, type LoadedModel } from '../src/model/source.ts';
+import type { Tokenizer } from '../src/model/tokenizer.ts';
+import type { MicroBatch } from '../src/train/step.ts';
+import { MemoryCheckpointStorage } from '../src/train/checkpoint.ts';
+import { evaluateLoss } from '../src/train/step.ts';
+import { shuffledSteps, train } from '../src/train/trainer.ts';
+import { tokenizeExample } from '../src/xtf/tokenize.ts';
+import { XTF_DEFAULTS } from '../src/xtf/options.ts';
+import { scoreExamples } from '../src/xtf/score.ts';
+import type { ModelInfo, Reply, Request } from './protocol.ts';
+
+export type Post = (reply: Reply, transfer?: Transferable[]) => void;
+
+export function createEngine(post: Post, where: 'worker' | 'page'): (req: Request) => Promise<void> {
+  let rt: Runtime | null = null;
+  let model: LlamaModel | null = null;
+  let tokenizer: Tokenizer | null = null;
+  let stop: AbortController | null = null;
+  /** The adapter of each finished run, by its label: generation compares them with the base model. */
+  const adapters = new Map<string, PeftAdapter>();
+
+  const need = <T>(x: T | null, what: string): T => {
+    if (x === null) throw new Error(`${what} first`);
+    return x;
+  };
+
+  async function handle(req: Request): Promise<void> {
+    switch (req.type) {
+      case 'init': {
+        rt ??= await Runtime.create();
+        const limits = rt.device.limits;
+        post({ type: 'ready', adapter: rt.report.summary, features: [...rt.device.features].map(String).sort(), maxBufferBytes: limits.maxBufferSize, where });
+        return;
+      }
+      case 'load': {
+        const runtime = need(rt, 'initialise the GPU');
+        const onProgress = (p: { file: string; loaded: number; total?: number }) => post({ type: 'load-progress', file: p.file, loaded: p.loaded, total: p.total });
+        const loaded: LoadedModel = req.source.kind === 'url'
+          ? await loadModel(req.source.url, { onProgress, tokenizer: req.source.tokenizer })
+          : await loadFiles(req.source.files, onProgress);
+        if (model) {
+          model.removeLora();
+          for (const t of Object.values(model.params)) t.release();
+        }
+        model = LlamaModel.fromWeights(runtime, loaded.weights);
+        tokenizer = loaded.tokenizer;
+        post({ type: 'loaded', info: modelInfo(loaded, model) });
+        return;
+      }
+      case 'score': {
+        const m = need(model, 'load a model');
+        const { scored, summary } = await scoreExamples(m, need(tokenizer, 'load a model'), req.examples, {
+          xtf: { ...XTF_DEFAULTS, batchSize: req.batchSize },
+          onProgress: (p) => post({ type: 'score-progress', done: p.examplesDone, total: p.examples, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
+        });
+        post({ type: 'scored', scored, summary });
+        return;
+      }
+      case 'train': {
+        const m = need(model, 'load a model');
+        const padId = need(tokenizer, 'load a model').eosId;
+        const s = req.settings;
+        m.addLora({ ...LORA_DEFAULTS, rank: s.rank, alpha: 2 * s.rank }, s.seed);
+        // Held-out loss on every label token, so runs with and without the mask compare on the same tokens.
+        const heldOutRecords: TokenizedRecord[] = req.heldOut.map((e) => {
+          const t = tokenizeExample(need(tokenizer, 'load a model'), e, m.config.maxSeqLen);
+          return { id: t.id, tokens: t.tokens, labelMask: t.tokens.map((_, j) => j >= t.labelStart && j > 0), truncated: t.truncated };
+        });
+        const heldOut = heldOutRecords.length ? makeBatches(heldOutRecords, { batchSize: s.batchSize, padId }) : [];
+        const heldOutBefore = heldOut.length ? await evaluateLoss(m, heldOut) : null; // B = 0: the base model
+        paused = { req, heldOut, heldOutBefore, storage: new MemoryCheckpointStorage(), seconds: 0, steps: 0 };
+        await runTraining(m, padId, false);
+        return;
+      }
+      case 'resume':
+        if (paused && model && tokenizer) await runTraining(model, tokenizer.eosId, true);
+        return;
+      case 'finish':
+        if (paused && model) await finishRun(model, 'aborted');
+        return;
+      case 'generate': {
+        const m = need(model, 'load a model');
+        const tok = need(tokenizer, 'load a model');
+        const outputs: { label: string; text: string; tokens: number }[] = [];
+        const run = async (label: string) => {
+          const g = await generateText(m, tok, req.prompt, { maxTokens: req.maxTokens, temperature: 0 });
+          outputs.push({ label, text: tok.decode(g.generated), tokens: g.generated.length });
+        };
+        m.removeLora();
+        await run('base model');
+        for (const [label, a] of adapters) {
+          importPeftAdapter(m, { config: a.config, safetensors: a.safetensors });
+          await run(label);
+        }
+        post({ type: 'generated', outputs });
+        return;
+      }
+      case 'stop':
+        stop?.abort();
+        return;
+    }
+  }
+
+  /** The run in progress or paused: a pause is an abort that saves a checkpoint, a resume continues from it. */
+  let paused: { req: Extract<Request, { type: 'train' }>; heldOut: MicroBatch[]; heldOutBefore: number | null; storage: MemoryCheckpointStorage; seconds: number; steps: number } | null = null;
+
+  async function runTraining(m: LlamaModel, padId: number, resume: boolean): Promise<void> {
+    const run = paused!;
+    const s = run.req.settings;
+    stop = new AbortController();
+    const started = performance.now();
+    const microBatch = (records: TokenizedRecord[]): MicroBatch => makeBatches(records, { batchSize: records.length, padId })[0];
+    const result = await train({
+      model: m,
+      set: 'lora',
+      trainBatches: (_epoch, random) => shuffledSteps(run.req.records, random, { microBatchSize: s.batchSize, keepLast: true }, microBatch),
+      options: { steps: s.steps, epochs: Math.max(1, Math.ceil((s.steps * s.batchSize) / Math.max(1, run.req.records.length)) + 1), lr: s.lr, seed: s.seed, warmupSteps: Math.min(2, s.steps - 1), restoreBest: false },
+      storage: run.storage,
+      resume,
+      onProgress: (p) => post({ type: 'train-progress', point: { step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaMs: p.etaMs } }),
+      signal: stop.signal,
+    });
+    stop = null;
+    run.seconds += (performance.now() - started) / 1000;
+    run.steps = result.steps;
+    if (result.reason === 'aborted') post({ type: 'paused', step: result.steps });
+    else await finishRun(m, result.reason);
+  }
+
+  async function finishRun(m: LlamaModel, reason: string): Promise<void> {
+    const run = paused!;
+    paused = null;
+    const heldOutAfter = run.heldOut.length ? await evaluateLoss(m, run.heldOut) : null;
+    const adapter = await exportPeftAdapter(m);
+    adapters.set(run.req.label, adapter);
+    const files = peftAdapterFiles(adapter);
+    // Copied, not transferred: `adapters` keeps the bytes for generation.
+    post({ type: 'trained', label: run.req.label, steps: run.steps, seconds: run.seconds, files, reason, heldOutBefore: run.heldOutBefore, heldOutAfter });
+  }
+
+  return async (req) => {
+    try {
+      await handle(req);
+    } catch (e) {
+      const err = e as Error;
+      post({ type: 'error', during: req.type, name: err.name ?? 'Error', message: err.message ?? String(e) });
+    }
+  };
+}
+
+/** Picked files: a GGUF alone, a llama2.c .bin (+ its tok*.bin), or a Hugging Face folder's files. */
+function loadFiles(files: File[], onProgress: (p: { file: string; loaded: number; total?: number }) => void): Promise<LoadedModel> {
+  if (files.length === 1) return loadModel(files[0], { onProgress });
+  const checkpoint = files.find((f) => /\.bin$/i.test(f.name) && !/^(tok[^/]*|tokenizer)\.bin$/i.test(f.name));
+  const tok = files.find((f) => /^(tok[^/]*|tokenizer)\.bin$/i.test(f.name));
+  if (checkpoint && tok) return loadModel(checkpoint, { onProgress, tokenizer: tok });
+  return loadModel(files, { onProgress });
+}
+
+function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
+  const c = loaded.config;
+  const parameters = countParameters(model);
+  const plan = memoryReport(c, { batch: 8, seqLen: Math.min(256, c.maxSeqLen), mode: 'lora' }, LORA_DEFAULTS);
+  return {
+    source: loaded.source,
+    format: loaded.format,
+    architecture: c.architecture,
+    dim: c.dim,
+    hiddenDim: c.hiddenDim,
+    nLayers: c.nLayers,
+    nHeads: c.nHeads,
+    nKvHeads: c.nKvHeads,
+    vocabSize: c.vocabSize,
+    maxSeqLen: c.maxSeqLen,
+    parameters,
+    weightsBytes: plan.weightsBytes,
+    trainPeakBytes: plan.peakBytes,
+    loraParameters: loraParameterCount(c, LORA_DEFAULTS),
+  };
+}
+
+function countParameters(model: LlamaModel): number {
+  return Math.round(memoryReport(model.config, { batch: 1, seqLen: 1, mode: 'inference' }).weightsBytes / 4);
+}

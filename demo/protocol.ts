@@ -1,0 +1,64 @@
+// Messages between the page and the engine (a Web Worker, or the page itself when a worker cannot get
+// WebGPU). Everything here is structured-clone friendly.
+import type { TokenizedRecord } from '../src/data/tokenize.ts';
+import type { DatasetSummary, Example, ScoredExample } from '../src/xtf/types.ts';
+
+export type ModelSource =
+  | { kind: 'url'; url: string; tokenizer?: string }
+  | { kind: 'files'; files: File[] };
+
+export interface TrainSettings {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  rank: number;
+  seed: number;
+}
+
+export type Request =
+  | { type: 'init' }
+  | { type: 'load'; source: ModelSource }
+  | { type: 'score'; examples: Example[]; batchSize: number }
+  | { type: 'train'; records: TokenizedRecord[]; heldOut: Example[]; settings: TrainSettings; label: string }
+  | { type: 'generate'; prompt: string; maxTokens: number }
+  | { type: 'stop' }
+  | { type: 'resume' }
+  | { type: 'finish' };
+
+export interface ModelInfo {
+  source: string;
+  format: string;
+  architecture: string;
+  dim: number;
+  hiddenDim: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  vocabSize: number;
+  maxSeqLen: number;
+  parameters: number;
+  weightsBytes: number;
+  /** Peak GPU memory of a LoRA step at the default batch, from the memory plan. */
+  trainPeakBytes: number;
+  loraParameters: number;
+}
+
+export interface TrainPoint {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  tokensPerSecond: number;
+  etaMs: number;
+}
+
+export type Reply =
+  | { type: 'ready'; adapter: string; features: string[]; maxBufferBytes: number; where: 'worker' | 'page' }
+  | { type: 'load-progress'; file: string; loaded: number; total?: number }
+  | { type: 'loaded'; info: ModelInfo }
+  | { type: 'score-progress'; done: number; total: number; tokensPerSecond: number; etaSeconds: number }
+  | { type: 'scored'; scored: ScoredExample[]; summary: DatasetSummary }
+  | { type: 'train-progress'; point: TrainPoint }
+  | { type: 'trained'; label: string; steps: number; seconds: number; files: Record<string, Uint8Array>; reason: string; heldOutBefore: number | null; heldOutAfter: number | null }
+  | { type: 'paused'; step: number }
+  | { type: 'generated'; outputs: { label: string; text: string; tokens: number }[] }
+  | { type: 'error'; during: Request['type']; name: string; message: string };

@@ -1,0 +1,163 @@
+// End-to-end test of the browser demo (demo/): starts Vite's dev server on 127.0.0.1 (random port), opens
+// the page in Debian's Chromium (WebGPU on SwiftShader) through playwright-core, and runs the default
+// model and data through steps 1-4 at tiny sizes: load, XTF scoring (masked tokens in the heatmap,
+// immediate re-selection), LoRA training (steps advance, the loss falls) and the adapter download.
+// Screenshots go to test-output/demo-*.png.
+//   node scripts/gpu-env.mjs node test/browser/demo-e2e.mjs
+//   env: CHROMIUM=/path/to/chromium, DEMO_TEST_TIMEOUT_MS (default 900000), DEMO_SIZES (JSON, see SIZES)
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { strFromU8, unzipSync } from 'fflate';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'vite';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const out = join(root, 'test-output');
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const timeoutMs = Number(process.env.DEMO_TEST_TIMEOUT_MS ?? 900_000);
+const started = performance.now();
+const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
+const log = (msg) => console.log(`demo: [${seconds()} s] ${msg}`);
+const SIZES = { examples: 12, steps: 8, batch: 4, lr: 0.01, rank: 4 };
+// DEMO_SIZES='{"examples":200,"steps":10,"batch":8}' tries the page at other sizes.
+Object.assign(SIZES, JSON.parse(process.env.DEMO_SIZES ?? '{}'));
+
+function check(ok, what) {
+  if (!ok) throw new Error(`assertion failed: ${what}`);
+  log(`ok  ${what}`);
+}
+
+async function main() {
+  if (!existsSync(executablePath)) throw new Error(`no browser at ${executablePath} (apt-get install -y chromium, or set CHROMIUM=)`);
+  mkdirSync(out, { recursive: true });
+  const server = await createServer({ configFile: join(root, 'demo', 'vite.config.ts'), logLevel: 'warn', server: { host: '127.0.0.1', port: 0, strictPort: false } });
+  const profile = mkdtempSync(join(tmpdir(), 'xtf-demo-chromium-'));
+  let context;
+  try {
+    await server.listen();
+    const address = server.httpServer.address();
+    const base = `http://127.0.0.1:${address.port}/`;
+    log(`vite dev server at ${base}`);
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      acceptDownloads: true,
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && console.error(`  [page ${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => console.error(`  [page error] ${e.stack ?? e.message}`));
+    const demo = () => page.evaluate(() => window.__demo);
+    const waitFor = async (what, predicate, ms) => {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const s = await demo();
+        if (s && predicate(s)) return s;
+        if (s?.errors.length) throw new Error(`${what}: the page reported ${s.errors.join('; ')}`);
+        if (Date.now() > deadline) throw new Error(`${what}: timed out after ${ms} ms (${JSON.stringify(s)})`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+
+    const q = new URLSearchParams(Object.entries(SIZES).map(([k, v]) => [k, String(v)]));
+    await page.goto(`${base}?${q}`, { waitUntil: 'load' });
+
+    // 1-2: the default model and data load on their own.
+    let s = await waitFor('model and data', (s) => s.modelLoaded && s.examples > 0, 120_000);
+    check(s.where === 'worker' || s.where === 'page', `engine ready (${s.where === 'worker' ? 'in a Web Worker' : 'in the main thread'}): ${await page.textContent('#gpu')}`);
+    check(s.examples === SIZES.examples, `${s.examples} GSM8K examples parsed`);
+    check(/stories260K/.test(await page.textContent('#model-info')), 'model facts show stories260K');
+    await page.screenshot({ path: join(out, 'demo-1-loaded.png'), fullPage: true });
+
+    // 3: score, heatmap, immediate re-selection.
+    await page.click('#score');
+    s = await waitFor('scoring', (s) => s.scored, 300_000);
+    const masked = await page.locator('#heatmap .tok.m').count();
+    check(masked > 0 && s.maskedTokens > 0, `heatmap shows ${masked} masked tokens (${s.maskedTokens} masked in all)`);
+    const before = s.maskedTokens;
+    await page.fill('#kn', '0.5');
+    s = await demo();
+    check(s.maskedTokens > before, `raising the KN threshold re-selects at once: ${before} -> ${s.maskedTokens} masked`);
+    await page.click('#reset-thresholds');
+    s = await demo();
+    check(s.maskedTokens === before, `reset restores XTF's choice (${s.maskedTokens})`);
+    await page.locator('#heatmap .tok.m').first().hover();
+    check(await page.isVisible('#tip'), 'hovering a masked token shows its scores');
+    await page.screenshot({ path: join(out, 'demo-2-scored.png'), fullPage: true });
+    await page.mouse.move(0, 0);
+
+    // 4: train with the mask; the page must stay responsive while the worker trains.
+    await page.click('#train');
+    await waitFor('first training step', (s) => s.losses.length >= 2, 300_000);
+    const t0 = Date.now();
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
+    check(Date.now() - t0 < 2000, `the page answers while training (${Date.now() - t0} ms for a frame)`);
+    await page.click('#pause');
+    s = await waitFor('pause', (s) => s.paused, 120_000);
+    const pausedAt = s.losses.length;
+    await new Promise((r) => setTimeout(r, 1500));
+    check((await demo()).losses.length === pausedAt && pausedAt < SIZES.steps, `pause holds the run at step ${pausedAt}`);
+    await page.click('#pause'); // now labelled Resume
+    s = await waitFor('training', (s) => s.trained, 600_000);
+    const l = s.losses;
+    check(l.length === SIZES.steps, `${l.length} training steps advanced`);
+    const head = (l[0] + l[1]) / 2, tail = (l.at(-1) + l.at(-2)) / 2;
+    check(tail < head, `the loss falls: ${l.map((x) => x.toFixed(3)).join(' ')}`);
+    const heldOut = await page.textContent('[data-testid=runs] tbody');
+    check(/→\s*\d/.test(heldOut), `held-out loss before -> after is shown: ${heldOut.replace(/\s+/g, ' ').trim()}`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#downloads a[download="adapter.zip"]')]);
+    const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
+    const config = JSON.parse(strFromU8(zip['adapter/adapter_config.json']));
+    const st = zip['adapter/adapter_model.safetensors'];
+    const header = JSON.parse(strFromU8(st.subarray(8, 8 + Number(new DataView(st.buffer, st.byteOffset).getBigUint64(0, true)))));
+    const loraKeys = Object.keys(header).filter((k) => /^base_model\.model\.model\.layers\.\d+\..*\.lora_[AB]\.weight$/.test(k));
+    check(config.peft_type === 'LORA' && config.r === SIZES.rank && loraKeys.length > 0, `adapter.zip is a PEFT LoRA adapter (r ${config.r}, ${loraKeys.length} tensors)`);
+
+    // A second run on every label token, then generations from the base model and both adapters.
+    await page.selectOption('#mask', 'all');
+    await page.click('#train');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=runs] tbody tr').length === 2, null, { timeout: 600_000 });
+    check(true, 'a second run (every label token) is compared with the first');
+    await page.fill('#max-tokens', '24');
+    await page.click('#generate');
+    s = await waitFor('generation', (s) => s.generations > 0, 300_000);
+    check(s.generations === 3, `generations from the base model and both adapters (${s.generations})`);
+    await page.screenshot({ path: join(out, 'demo-3-trained.png'), fullPage: true });
+
+    // The adapter survives a reload (IndexedDB).
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector('#downloads a[download="adapter.zip"]', { timeout: 30_000 });
+    check(/Saved adapter/.test(await page.textContent('#downloads')), 'the adapter is still offered after a reload (IndexedDB)');
+
+    // Without WebGPU the page says so and names browsers and flags.
+    const bare = await context.newPage();
+    await bare.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+    await bare.goto(base, { waitUntil: 'load' });
+    await bare.waitForSelector('#nogpu:not([hidden])', { timeout: 30_000 });
+    check(/Chrome/.test(await bare.textContent('#nogpu')) && /enable-unsafe-webgpu/.test(await bare.textContent('#nogpu')), 'without WebGPU the page names browsers and flags');
+    await bare.screenshot({ path: join(out, 'demo-4-no-webgpu.png'), fullPage: false });
+    await bare.close();
+    log(`screenshots: ${['demo-1-loaded.png', 'demo-2-scored.png', 'demo-3-trained.png', 'demo-4-no-webgpu.png'].map((f) => relative(root, join(out, f))).join(', ')}`);
+    log('passed');
+  } finally {
+    await context?.close().catch(() => undefined);
+    await server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+const timer = setTimeout(() => {
+  console.error(`demo: timed out after ${timeoutMs} ms`);
+  process.exit(1);
+}, timeoutMs);
+try {
+  await main();
+  clearTimeout(timer);
+  process.exit(0);
+} catch (e) {
+  console.error(`demo: FAILED ${e.stack ?? e}`);
+  process.exit(1);
+}
