@@ -1,6 +1,7 @@
 // Messages between the page and the engine (a Web Worker, or the page itself when a worker cannot get
 // WebGPU). Everything here is structured-clone friendly.
 import type { TokenizedRecord } from '../src/data/tokenize.ts';
+import type { LlamaConfig } from '../src/model/config.ts';
 import type { DatasetSummary, Example, ScoredExample } from '../src/xtf/types.ts';
 
 export type ModelSource =
@@ -25,17 +26,10 @@ export type Request =
   | { type: 'resume' }
   | { type: 'finish' };
 
-export interface ModelInfo {
+/** What the page shows of a loaded model: its config's sizes plus what the worker measured. */
+export interface ModelInfo extends Pick<LlamaConfig, 'architecture' | 'dim' | 'hiddenDim' | 'nLayers' | 'nHeads' | 'nKvHeads' | 'vocabSize' | 'maxSeqLen'> {
   source: string;
   format: string;
-  architecture: string;
-  dim: number;
-  hiddenDim: number;
-  nLayers: number;
-  nHeads: number;
-  nKvHeads: number;
-  vocabSize: number;
-  maxSeqLen: number;
   parameters: number;
   weightsBytes: number;
   /** Peak GPU memory of a LoRA step at the default batch, from the memory plan. */
