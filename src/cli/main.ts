@@ -49,7 +49,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
-    const err = e as Error;
+    const err = e as Error & { code?: string };
+    // An unknown or malformed flag is a usage error, like a missing one: exit 2 and point at --help.
+    if (err.code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`xtf ${name}: ${err.message}\n(xtf ${name} --help lists the options)`);
+      return 2;
+    }
     console.error(`xtf ${name}: ${err.name === 'Error' ? '' : err.name + ': '}${err.message}`);
     if (process.env.XTF_DEBUG) console.error(err.stack);
     return 1;

@@ -31,6 +31,9 @@ describe('xtf CLI', () => {
     const nofile = await xtf('logprobs', '--model', 'no/such/model.bin', '--text', 'hi');
     expect(nofile.code).toBe(1);
     expect(nofile.stderr).toMatch(/no\/such\/model\.bin.*does not exist/);
+    const badFlag = await xtf('logprobs', '--modle', MODEL);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/xtf logprobs: Unknown option '--modle'.*\n\(xtf logprobs --help lists the options\)/s);
     const unknown = await xtf('frobnicate');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
