@@ -39,7 +39,8 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
       case 'init': {
         rt ??= await Runtime.create();
         const limits = rt.device.limits;
-        post({ type: 'ready', adapter: rt.report.summary, features: [...rt.device.features].map(String).sort(), maxBufferBytes: limits.maxBufferSize, where });
+        // The adapter report's limits and features: what the runtime asked the device for.
+        post({ type: 'ready', adapter: rt.report.summary, features: [...rt.report.features].map(String).sort(), maxBufferBytes: limits.maxBufferSize, limits: { ...rt.report.limits }, where });
         return;
       }
       case 'load': {

@@ -6,6 +6,7 @@ import { get as idbGet, set as idbSet } from 'idb-keyval';
 import { recordToExample } from '../src/data/examples.ts';
 import { parseRecordsText, readRecordsBlob, type RawRecord } from '../src/data/files.ts';
 import { escapeHtml, summaryFromRecords, visiblePiece } from '../src/xtf/explain.ts';
+import { exportLine } from '../src/xtf/export.ts';
 import { XTF_DEFAULTS, type XtfOptions } from '../src/xtf/options.ts';
 import { reselect } from '../src/xtf/select.ts';
 import { scoredToTraining } from '../src/xtf/to-training.ts';
@@ -13,14 +14,35 @@ import type { DatasetSummary, Example, ScoredExample } from '../src/xtf/types.ts
 import type { ModelInfo, ModelSource, Reply, Request, TrainPoint } from './protocol.ts';
 
 const DEV = import.meta.env.DEV;
-// Development serves ../shared under /shared/ (vite.config.ts); a built site fetches the public copies.
-const DEFAULT_MODEL = DEV
-  ? { url: new URL('/shared/models/stories260K/stories260K.bin', location.href).href, tokenizer: 'tok512.bin' }
-  : { url: 'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin', tokenizer: 'tok512.bin' };
-const DEFAULT_DATA = DEV
-  ? new URL('/shared/data/gsm8k/train.jsonl', location.href).href
-  : 'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/train.jsonl';
-const DEFAULT_HELD_OUT = DEFAULT_DATA.replace(/train\.jsonl$/, 'test.jsonl');
+// A built site fetches the public copies; development serves ../shared under /shared/ (vite.config.ts) and
+// falls back to the public copies when ../shared lacks a file (a 404).
+const PUBLIC = {
+  model: 'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin',
+  data: 'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/train.jsonl',
+  heldOut: 'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl',
+};
+const LOCAL = {
+  model: new URL('/shared/models/stories260K/stories260K.bin', location.href).href,
+  data: new URL('/shared/data/gsm8k/train.jsonl', location.href).href,
+  heldOut: new URL('/shared/data/gsm8k/test.jsonl', location.href).href,
+};
+const MODEL_TOKENIZER = 'tok512.bin';
+/** Where a default comes from, and a note the page shows about it. */
+interface Resolved { url: string; note: string }
+const resolved = new Map<keyof typeof PUBLIC, Promise<Resolved>>();
+function defaultSource(key: keyof typeof PUBLIC): Promise<Resolved> {
+  let r = resolved.get(key);
+  if (!r) {
+    r = (async (): Promise<Resolved> => {
+      if (!DEV) return { url: PUBLIC[key], note: `public address (${new URL(PUBLIC[key]).host})` };
+      const head = await fetch(LOCAL[key], { method: 'HEAD' }).catch(() => null);
+      if (head?.ok) return { url: LOCAL[key], note: 'local ../shared (development server)' };
+      return { url: PUBLIC[key], note: `public address (${new URL(PUBLIC[key]).host}): ../shared has no ${new URL(LOCAL[key]).pathname.replace(/^\/shared\//, '')} (${head ? `HTTP ${head.status}` : 'unreachable'})` };
+    })();
+    resolved.set(key, r);
+  }
+  return r;
+}
 const ADAPTER_KEY = 'xtf-demo/adapter';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -31,6 +53,7 @@ interface Run { label: string; points: TrainPoint[]; colour: string; heldOutBefo
 interface Saved { label: string; savedAt: string; steps: number; files: Record<string, Uint8Array>; losses: number[] }
 const state = {
   model: null as ModelInfo | null,
+  device: null as { features: string[]; limits: Record<string, number> } | null,
   examples: [] as Example[],
   heldOut: [] as Example[],
   scored: [] as ScoredExample[],
@@ -44,7 +67,7 @@ const state = {
   busy: false,
 };
 // Read by the end-to-end test.
-const probe = { paused: false, generations: 0, ready: false, where: '', modelLoaded: false, examples: 0, scored: false, maskedTokens: 0, losses: [] as number[], trained: false, errors: [] as string[] };
+const probe = { paused: false, generations: 0, ready: false, where: '', modelLoaded: false, examples: 0, scored: false, maskedTokens: 0, labelTokens: 0, sources: {} as Record<string, string>, losses: [] as number[], trained: false, errors: [] as string[] };
 (window as unknown as { __demo: typeof probe }).__demo = probe;
 
 // ---------------------------------------------------------------- engine
@@ -112,6 +135,7 @@ function dispatch(r: Reply): void {
     case 'ready':
       probe.ready = true;
       probe.where = r.where;
+      state.device = { features: r.features, limits: r.limits };
       $('gpu').textContent = `${r.adapter} · ${r.where === 'worker' ? 'Web Worker' : 'main thread'}`;
       $('gpu').title = `features: ${r.features.join(', ') || 'none'}\nmax buffer: ${bytes(r.maxBufferBytes)}`;
       break;
@@ -159,7 +183,11 @@ async function loadModelStep(): Promise<void> {
     const files = Array.from($<HTMLInputElement>('model-files').files ?? []);
     if (files.length === 0) return void $<HTMLInputElement>('model-files').click();
     source = { kind: 'files', files };
-  } else source = { kind: 'url', ...DEFAULT_MODEL };
+  } else {
+    const d = await defaultSource('model');
+    probe.sources.model = d.note;
+    source = { kind: 'url', url: d.url, tokenizer: MODEL_TOKENIZER };
+  }
   await busy('load-model', async () => {
     $('model-status').textContent = 'loading…';
     const { info } = await call({ type: 'load', source }, 'loaded');
@@ -173,10 +201,23 @@ async function loadModelStep(): Promise<void> {
       ['vocabulary · context', `${count(info.vocabSize)} tokens · ${info.maxSeqLen} positions`],
       ['LoRA (rank 8, all projections)', `${count(info.loraParameters)} trainable parameters`],
       ['GPU memory for training', `≈ ${bytes(info.trainPeakBytes)} at batch 8 × ${Math.min(256, info.maxSeqLen)}`],
+      ...deviceFacts(),
     ];
+    if (source.kind === 'url') facts.push(['loaded from', probe.sources.model ?? source.url]);
     $('model-info').innerHTML = facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   });
   refreshButtons();
+}
+
+/** The device limits and features the run depends on, from the runtime's adapter report. */
+function deviceFacts(): [string, string][] {
+  const d = state.device;
+  if (!d) return [];
+  const lim = (k: string) => (d.limits[k] === undefined ? '—' : bytes(d.limits[k]));
+  return [
+    ['device limits', `maxStorageBufferBindingSize ${lim('maxStorageBufferBindingSize')} · maxBufferSize ${lim('maxBufferSize')} · maxComputeWorkgroupStorageSize ${lim('maxComputeWorkgroupStorageSize')}`],
+    ['device features', d.features.join(', ') || 'none'],
+  ];
 }
 
 // ---------------------------------------------------------------- step 2: data
@@ -200,8 +241,10 @@ async function loadDataStep(): Promise<void> {
     } else {
       name = 'GSM8K train.jsonl';
       $('data-status').textContent = 'fetching…';
-      const response = await fetch(DEFAULT_DATA);
-      if (!response.ok) throw new Error(`${DEFAULT_DATA}: HTTP ${response.status}`);
+      const d = await defaultSource('data');
+      probe.sources.data = d.note;
+      const response = await fetch(d.url);
+      if (!response.ok) throw new Error(`${d.url}: HTTP ${response.status}`);
       // The sample is the file's first lines: no need to parse thousands of records.
       const text = (await response.text()).split('\n').slice(0, limit).join('\n');
       records = parseRecordsText(text, name);
@@ -221,7 +264,7 @@ async function loadDataStep(): Promise<void> {
     let heldOut: Example[] = [];
     const heldOutCount = Math.min(64, Math.max(4, Math.round(limit / 4)));
     if (!fromFile) {
-      const r = await fetch(DEFAULT_HELD_OUT);
+      const r = await fetch((await defaultSource('heldOut')).url);
       if (r.ok) heldOut = parseRecordsText((await r.text()).split('\n').slice(0, heldOutCount).join('\n'), 'GSM8K test.jsonl').map((x) => recordToExample(x.value, 'GSM8K test.jsonl', x.line));
     } else if (examples.length >= 10) heldOut = examples.splice(examples.length - Math.max(1, Math.round(examples.length / 10)));
     state.examples = examples;
@@ -232,6 +275,7 @@ async function loadDataStep(): Promise<void> {
     $('data-status').textContent = '';
     const first = examples[0];
     $('data-info').innerHTML = `<p><b>${examples.length}</b> training examples from <code>${escapeHtml(name)}</code>${rejected.length ? `, <b class="warn">${rejected.length} rejected</b>` : ', none rejected'}; ${heldOut.length ? `<b>${heldOut.length}</b> held out (${fromFile ? 'the last tenth of the file' : 'GSM8K test split'}) to compare runs` : 'no held-out set (too few examples)'}.</p>` +
+      (fromFile ? '' : `<p class="small muted" data-testid="data-source">loaded from ${escapeHtml(probe.sources.data ?? '')}</p>`) +
       (rejected.length ? `<ul class="rejects">${rejected.slice(0, 8).map((r) => `<li>line ${r.line}: ${escapeHtml(r.why)}</li>`).join('')}${rejected.length > 8 ? `<li>… and ${rejected.length - 8} more</li>` : ''}</ul>` : '') +
       (first ? `<div class="sample"><div><span class="k">prompt</span>${escapeHtml(clip(first.prompt, 220))}</div><div><span class="k">completion</span>${escapeHtml(clip(first.completion, 260))}</div></div>` : '');
   });
@@ -309,11 +353,24 @@ function applySelection(): void {
   renderHeatmap();
 }
 
+/** The current selection (thresholds as set now) as pre-tokenised JSONL: labels -100 on prompt and masked tokens. */
+function downloadMasked(): void {
+  const text = state.view.map((ex) => exportLine(ex, 'hf')).join('\n') + '\n';
+  const a = document.createElement('a');
+  a.download = 'xtf-masked.hf.jsonl';
+  a.href = URL.createObjectURL(new Blob([text], { type: 'application/jsonl' }));
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+}
+
 const sameOptions = () => state.options.kn.threshold === XTF_DEFAULTS.kn.threshold && state.options.ri.fenceR === XTF_DEFAULTS.ri.fenceR;
 
 function renderFractions(s: DatasetSummary, ms: number): void {
   const masked = Math.round(s.fractionMasked * s.labelTokens);
   probe.maskedTokens = masked;
+  probe.labelTokens = s.labelTokens;
   const bar = (cls: string, name: string, f: number) =>
     `<div class="frac"><span class="tag ${cls}">${name}</span><div class="track"><div class="fill ${cls}" style="width:${(100 * f).toFixed(1)}%"></div></div><b>${(100 * f).toFixed(1)}%</b></div>`;
   const overlaps = s.overlaps.map((o) => `${o.pair[0].toUpperCase()}∩${o.pair[1].toUpperCase()} ${o.count} (${(100 * o.overlap).toFixed(0)}%)`).join(' · ');
@@ -538,6 +595,7 @@ $('pause').onclick = () => {
 $('finish').onclick = () => (($('finish').hidden = true), send({ type: 'finish' }));
 for (const id of ['kn', 'ri', 'tr-lo', 'tr-hi']) $(id).addEventListener('input', () => (readThresholds(), applySelection()));
 $('reset-thresholds').onclick = () => state.summary && (initThresholds(state.summary), applySelection());
+$('download-masked').onclick = downloadMasked;
 $('more').onclick = () => ((state.shown += 20), renderHeatmap());
 $('heatmap').addEventListener('mousemove', showTip);
 $('heatmap').addEventListener('mouseleave', () => ($('tip').hidden = true));

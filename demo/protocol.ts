@@ -46,7 +46,7 @@ export interface TrainPoint {
 }
 
 export type Reply =
-  | { type: 'ready'; adapter: string; features: string[]; maxBufferBytes: number; where: 'worker' | 'page' }
+  | { type: 'ready'; adapter: string; features: string[]; maxBufferBytes: number; limits: Record<string, number>; where: 'worker' | 'page' }
   | { type: 'load-progress'; file: string; loaded: number; total?: number }
   | { type: 'loaded'; info: ModelInfo }
   | { type: 'score-progress'; done: number; total: number; tokensPerSecond: number; etaSeconds: number }

@@ -20,7 +20,13 @@ function serveShared(): Plugin {
         const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
         const file = normalize(join(sharedDir, path));
         const rel = relative(sharedDir, file);
-        if (rel.startsWith('..') || !SHARED_SUBDIRS.includes(rel.split(/[\\/]/)[0]) || !existsSync(file) || !statSync(file).isFile()) return next();
+        if (rel.startsWith('..') || !SHARED_SUBDIRS.includes(rel.split(/[\\/]/)[0])) return next();
+        // A clear 404 (not the SPA's index.html) when ../shared lacks the file: the page then falls back
+        // to the public addresses.
+        if (!existsSync(file) || !statSync(file).isFile()) {
+          res.writeHead(404, { 'content-type': 'text/plain' });
+          return void res.end(`not in ../shared: ${path}`);
+        }
         const type = extname(file) === '.jsonl' || extname(file) === '.json' ? 'application/json' : 'application/octet-stream';
         res.writeHead(200, { 'content-type': type, 'content-length': statSync(file).size, 'cache-control': 'no-cache' });
         createReadStream(file).pipe(res);

@@ -1,7 +1,8 @@
 // End-to-end test of the browser demo (demo/): starts Vite's dev server on 127.0.0.1 (random port), opens
 // the page in Debian's Chromium (WebGPU on SwiftShader) through playwright-core, and runs the default
 // model and data through steps 1-4 at tiny sizes: load, XTF scoring (masked tokens in the heatmap,
-// immediate re-selection), LoRA training (steps advance, the loss falls) and the adapter download.
+// immediate re-selection, the masked-dataset JSONL download), LoRA training (steps advance, the loss falls)
+// and the adapter download; also the device limits in the model card and the fallback to public addresses.
 // Screenshots go to test-output/demo-*.png.
 //   node scripts/gpu-env.mjs node test/browser/demo-e2e.mjs
 //   env: CHROMIUM=/path/to/chromium, DEMO_TEST_TIMEOUT_MS (default 900000), DEMO_SIZES (JSON, see SIZES)
@@ -69,7 +70,10 @@ async function main() {
     let s = await waitFor('model and data', (s) => s.modelLoaded && s.examples > 0, 120_000);
     check(s.where === 'worker' || s.where === 'page', `engine ready (${s.where === 'worker' ? 'in a Web Worker' : 'in the main thread'}): ${await page.textContent('#gpu')}`);
     check(s.examples === SIZES.examples, `${s.examples} GSM8K examples parsed`);
-    check(/stories260K/.test(await page.textContent('#model-info')), 'model facts show stories260K');
+    const info = await page.textContent('#model-info');
+    check(/stories260K/.test(info), 'model facts show stories260K');
+    check(/maxStorageBufferBindingSize \d/.test(info) && /maxBufferSize \d/.test(info) && /maxComputeWorkgroupStorageSize \d/.test(info) && /device features/.test(info), 'the model card shows the device limits and features');
+    check(/loaded from/.test(info) && /local \.\.\/shared|public address/.test(info) && /loaded from (local|public)/.test(await page.textContent('[data-testid=data-source]')), `the model card and data say where they came from (${s.sources.model}; ${s.sources.data})`);
     await page.screenshot({ path: join(out, 'demo-1-loaded.png'), fullPage: true });
 
     // 3: score, heatmap, immediate re-selection.
@@ -81,6 +85,14 @@ async function main() {
     await page.fill('#kn', '0.5');
     s = await demo();
     check(s.maskedTokens > before, `raising the KN threshold re-selects at once: ${before} -> ${s.maskedTokens} masked`);
+    // The masked dataset reflects the current (re-selected) mask: -100 on prompt and masked tokens.
+    const [jsonl] = await Promise.all([page.waitForEvent('download'), page.click('#download-masked')]);
+    const rows = readFileSync(await jsonl.path(), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const tokens = rows.reduce((n, r) => n + r.input_ids.length, 0);
+    const ignored = rows.reduce((n, r) => n + r.labels.filter((x) => x === -100).length, 0);
+    const wellFormed = rows.every((r) => r.labels.length === r.input_ids.length && r.attention_mask.every((m) => m === 1) && r.labels.every((x, i) => x === -100 || x === r.input_ids[i]));
+    check(rows.length === SIZES.examples && wellFormed, `the masked dataset download parses: ${rows.length} pre-tokenised examples`);
+    check(ignored - (tokens - s.labelTokens) === s.maskedTokens, `its -100 labels among label tokens (${ignored - (tokens - s.labelTokens)}) equal the page's masked count (${s.maskedTokens})`);
     await page.click('#reset-thresholds');
     s = await demo();
     check(s.maskedTokens === before, `reset restores XTF's choice (${s.maskedTokens})`);
@@ -131,6 +143,18 @@ async function main() {
     await page.reload({ waitUntil: 'load' });
     await page.waitForSelector('#downloads a[download="adapter.zip"]', { timeout: 30_000 });
     check(/Saved adapter/.test(await page.textContent('#downloads')), 'the adapter is still offered after a reload (IndexedDB)');
+
+    // Development without ../shared's data (a 404): the page falls back to the public address and says so.
+    // The public copy is served here from ../shared, so the test needs no network.
+    check((await fetch(`${base}shared/data/gsm8k/no-such-file.jsonl`)).status === 404, 'a file ../shared lacks is a 404 under /shared/');
+    const offline = await context.newPage();
+    await offline.route('**/shared/data/**', (r) => r.fulfill({ status: 404, body: 'not here' }));
+    await offline.route('https://raw.githubusercontent.com/**', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: readFileSync(join(root, '..', 'shared', 'data', 'gsm8k', r.request().url().split('/').pop())) }));
+    await offline.goto(`${base}?examples=3`, { waitUntil: 'load' });
+    await offline.waitForFunction(() => window.__demo?.examples > 0, null, { timeout: 60_000 });
+    const note = await offline.textContent('[data-testid=data-source]');
+    check(/public address \(raw\.githubusercontent\.com\).*HTTP 404/.test(note) && (await offline.evaluate(() => window.__demo.examples)) === 3, `without ../shared the data falls back to the public address: ${note.trim()}`);
+    await offline.close();
 
     // Without WebGPU the page says so and names browsers and flags.
     const bare = await context.newPage();
