@@ -1,7 +1,6 @@
 // The GPU side of the demo: owns the Runtime and the model, scores, trains and exports. It runs in a Web
 // Worker so the page stays responsive; the same code runs in the page when a worker has no WebGPU.
-import { makeBatches } from '../src/data/batch.ts';
-import type { TokenizedRecord } from '../src/data/tokenize.ts';
+import { batchOf, makeBatches } from '../src/data/batch.ts';
 import { Runtime } from '../src/gpu/index.ts';
 import { LlamaModel } from '../src/model/llama.ts';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
@@ -14,7 +13,7 @@ import type { MicroBatch } from '../src/train/step.ts';
 import { MemoryCheckpointStorage } from '../src/train/checkpoint.ts';
 import { evaluateLoss } from '../src/train/step.ts';
 import { shuffledSteps, train } from '../src/train/trainer.ts';
-import { tokenizeExample } from '../src/xtf/tokenize.ts';
+import { labelRecord, tokenizeExample } from '../src/xtf/tokenize.ts';
 import { XTF_DEFAULTS } from '../src/xtf/options.ts';
 import { scoreExamples } from '../src/xtf/score.ts';
 import type { ModelInfo, Reply, Request } from './protocol.ts';
@@ -73,10 +72,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         const s = req.settings;
         m.addLora({ ...LORA_DEFAULTS, rank: s.rank, alpha: 2 * s.rank }, s.seed);
         // Held-out loss on every label token, so runs with and without the mask compare on the same tokens.
-        const heldOutRecords: TokenizedRecord[] = req.heldOut.map((e) => {
-          const t = tokenizeExample(need(tokenizer, 'load a model'), e, m.config.maxSeqLen);
-          return { id: t.id, tokens: t.tokens, labelMask: t.tokens.map((_, j) => j >= t.labelStart && j > 0), truncated: t.truncated };
-        });
+        const heldOutRecords = req.heldOut.map((e) => labelRecord(tokenizeExample(need(tokenizer, 'load a model'), e, m.config.maxSeqLen)));
         const heldOut = heldOutRecords.length ? makeBatches(heldOutRecords, { batchSize: s.batchSize, padId }) : [];
         const heldOutBefore = heldOut.length ? await evaluateLoss(m, heldOut) : null; // B = 0: the base model
         paused = { req, heldOut, heldOutBefore, storage: new MemoryCheckpointStorage(), seconds: 0, steps: 0 };
@@ -120,11 +116,10 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
     const s = run.req.settings;
     stop = new AbortController();
     const started = performance.now();
-    const microBatch = (records: TokenizedRecord[]): MicroBatch => makeBatches(records, { batchSize: records.length, padId })[0];
     const result = await train({
       model: m,
       set: 'lora',
-      trainBatches: (_epoch, random) => shuffledSteps(run.req.records, random, { microBatchSize: s.batchSize, keepLast: true }, microBatch),
+      trainBatches: (_epoch, random) => shuffledSteps(run.req.records, random, { microBatchSize: s.batchSize, keepLast: true }, (rs) => batchOf(rs, padId)),
       options: { steps: s.steps, epochs: Math.max(1, Math.ceil((s.steps * s.batchSize) / Math.max(1, run.req.records.length)) + 1), lr: s.lr, seed: s.seed, warmupSteps: Math.min(2, s.steps - 1), restoreBest: false },
       storage: run.storage,
       resume,

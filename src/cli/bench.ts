@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { makeBatches } from '../data/batch.ts';
+import { batchOf, makeBatches } from '../data/batch.ts';
 import { readDataText, readTrainRecords } from '../data/files-fs.ts';
 import { tokenizeRecords } from '../data/tokenize.ts';
 import { LORA_DEFAULTS } from '../model/lora.ts';
@@ -78,11 +78,10 @@ export async function benchCommand(args: string[]): Promise<number> {
     model.addLora(lora, 0);
     t0 = performance.now();
     const report = tokenizeRecords(tokenizer, readTrainRecords(dataFile), { maxLength: seqLen });
-    const microBatch = (rs: typeof report.examples) => makeBatches(rs, { batchSize: rs.length, padId: tokenizer.eosId })[0];
     await train({
       model,
       set: 'lora',
-      trainBatches: (_e, random) => shuffledSteps(report.examples, random, { microBatchSize: batchSize }, microBatch),
+      trainBatches: (_e, random) => shuffledSteps(report.examples, random, { microBatchSize: batchSize }, (rs) => batchOf(rs, tokenizer.eosId)),
       options: { steps, lr: 1e-4, logEvery: 1 },
     });
     const pipeline = (steps * tokensPerStep) / ((performance.now() - t0) / 1000);

@@ -5,19 +5,17 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { makeBatches } from '../data/batch.ts';
+import { batchOf, makeBatches } from '../data/batch.ts';
 import { parseExamples } from '../data/examples.ts';
 import { readDataText } from '../data/files-fs.ts';
-import type { TokenizedRecord } from '../data/tokenize.ts';
 import { isUrl } from '../model/source.ts';
-import type { MicroBatch } from '../train/step.ts';
 import { evaluateLoss } from '../train/step.ts';
 import { shuffledSteps, train, type MetricRecord } from '../train/trainer.ts';
 import { explainHtml } from '../xtf/explain.ts';
 import { scoreExamples } from '../xtf/score.ts';
 import { formatSummary } from '../xtf/summary.ts';
 import { scoredToTraining } from '../xtf/to-training.ts';
-import { tokenizeExample } from '../xtf/tokenize.ts';
+import { labelRecord, tokenizeExample } from '../xtf/tokenize.ts';
 import { LORA_DEFAULTS } from '../model/lora.ts';
 import { runReportHtml, type RunCurve } from '../report/run-report.ts';
 import { openModel } from './model-args.ts';
@@ -106,13 +104,9 @@ export async function pipelineCommand(args: string[]): Promise<number> {
     await writeFileAtomic(join(out, 'xtf-scores.html'), explainHtml(scored, summary, { examples: 12, title: `XTF token scores: ${examples.length} examples of ${dataPath.split('/').slice(-2).join('/')}` }));
 
     // 2. The same held-out set for both runs: every label token counts.
-    const heldOutRecords: TokenizedRecord[] = heldOutExamples.map((e) => {
-      const t = tokenizeExample(tokenizer, e, maxLen);
-      return { id: t.id, tokens: t.tokens, labelMask: t.tokens.map((_, j) => j >= t.labelStart && j > 0), truncated: t.truncated };
-    });
+    const heldOutRecords = heldOutExamples.map((e) => labelRecord(tokenizeExample(tokenizer, e, maxLen)));
     const padId = tokenizer.eosId;
     const validationBatches = makeBatches(heldOutRecords, { batchSize, padId });
-    const microBatch = (records: TokenizedRecord[]): MicroBatch => makeBatches(records, { batchSize: records.length, padId })[0];
     const items = scored.map((ex) => scoredToTraining(ex, maxLen));
 
     // 3. Two runs that differ only in the loss mask.
@@ -133,7 +127,7 @@ export async function pipelineCommand(args: string[]): Promise<number> {
       const result = await train({
         model,
         set: 'lora',
-        trainBatches: (_epoch, random) => shuffledSteps(records, random, { microBatchSize: batchSize, keepLast: true }, microBatch),
+        trainBatches: (_epoch, random) => shuffledSteps(records, random, { microBatchSize: batchSize, keepLast: true }, (rs) => batchOf(rs, padId)),
         validationBatches,
         options: { epochs: n('epochs'), lr: n('lr'), seed, evalEvery: Math.max(1, Math.ceil(records.length / batchSize / 2)), warmupSteps: 2 },
         onProgress: (p) => progress.update(p.step, p.totalSteps, p.tokensPerSecond, p.etaMs / 1000, `loss ${p.loss.toFixed(3)}`),

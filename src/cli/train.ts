@@ -1,17 +1,16 @@
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { makeBatches } from '../data/batch.ts';
+import { batchOf, makeBatches } from '../data/batch.ts';
 import { chatOptionsFor } from '../data/chat.ts';
 import { parseExamples } from '../data/examples.ts';
 import { readDataText, readTrainRecords } from '../data/files-fs.ts';
 import { splitTrainValidation } from '../data/tasks.ts';
-import { tokenizeRecords, type TokenizedRecord } from '../data/tokenize.ts';
+import { tokenizeRecords } from '../data/tokenize.ts';
 import { LORA_TARGETS, type LoraTarget } from '../model/lora.ts';
 import { savePeftAdapter } from '../model/peft-fs.ts';
 import { checkMemoryPlan, memoryReport } from '../model/memory.ts';
 import { FolderCheckpointStorage } from '../train/checkpoint-fs.ts';
-import type { MicroBatch } from '../train/step.ts';
 import { shuffledSteps, train, type TrainOptions } from '../train/trainer.ts';
 import { baselineOptions, xtfOptions } from '../xtf/options.ts';
 import { SCORE_METHODS, scoreExamples, type ScoreMethod } from '../xtf/score.ts';
@@ -129,10 +128,6 @@ export async function trainCommand(args: string[]): Promise<number> {
     const lora = { rank: num('lora-rank')!, alpha: num('lora-alpha')!, dropout: num('lora-dropout')!, targets };
     checkMemoryPlan(m.rt, memoryReport(m.model.config, plan, values.full ? null : lora), plan);
     const padId = m.tokenizer.eosId;
-    const microBatch = (records: TokenizedRecord[]): MicroBatch => {
-      const [b] = makeBatches(records, { batchSize: records.length, padId });
-      return b;
-    };
     const validationBatches = makeBatches(validation.map((v) => v.labels), { batchSize, padId });
 
     if (values.full) m.model.dropoutSeed = seed;
@@ -160,7 +155,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       model: m.model,
       set: values.full ? 'full' : 'lora',
       trainBatches: (_epoch, random) =>
-        shuffledSteps(trainItems.map((t) => t.train), random, { microBatchSize: batchSize, gradientAccumulation: num('grad-accum')!, keepLast: true }, microBatch),
+        shuffledSteps(trainItems.map((t) => t.train), random, { microBatchSize: batchSize, gradientAccumulation: num('grad-accum')!, keepLast: true }, (rs) => batchOf(rs, padId)),
       validationBatches,
       options,
       storage: new FolderCheckpointStorage(join(values.out, 'checkpoints')),

@@ -65,6 +65,12 @@ export function makeBatches(examples: readonly TokenizedRecord[], options: Batch
   return batches;
 }
 
+/** The records as ONE padded batch (a micro-batch of a training step), rows as long as the longest. */
+export function batchOf(examples: readonly TokenizedRecord[], padId: number): TokenBatch {
+  if (examples.length === 0) throw new RangeError('batchOf: no examples');
+  return makeBatches(examples, { batchSize: examples.length, padId })[0];
+}
+
 function fillRows(rows: TokenizedRecord[][], seqLen: number, padId: number): TokenBatch {
   const batch = rows.length, n = batch * seqLen;
   const ids = new Uint32Array(n).fill(padId), targets = new Uint32Array(n).fill(padId), weights = new Float32Array(n);

@@ -7,9 +7,8 @@ import { tokenPieces } from '../model/pieces.ts';
 import { applyBaseline, selectRandom, selectSlm, selectStm, selectTokenCleaning, type BaselineSelection } from './baselines.ts';
 import { forwardScores, type TokenForwardScores } from './forward-scores.ts';
 import { BASELINE_DEFAULTS, XTF_DEFAULTS, type BaselineOptions, type XtfOptions } from './options.ts';
-import { applySelection, selectTokens } from './select.ts';
+import { applySelection, selectTokens, taskRelevanceCutsOf } from './select.ts';
 import { SummaryAccumulator, summarize } from './summary.ts';
-import { multiOtsu } from './multi-otsu.ts';
 import { taskRelevanceScores, tokenDistances } from './task-relevance.ts';
 import { tokenizeExample, type TokenizedExample } from './tokenize.ts';
 import type { DatasetSummary, Example, ScoredExample, SelectionThresholds } from './types.ts';
@@ -70,7 +69,7 @@ export async function scoreStream(
   // Token ids of every example first: the task-relevance domain is every label token of the dataset.
   const tokenized = examples.map((e) => tokenizeExample(tokenizer, e, maxSeqLen));
   const relevance = await taskRelevance(model, tokenizer, tokenized, xtf);
-  const trCuts = multiOtsu(presentScores(relevance), xtf.tr.classes, xtf.tr.bins)?.cuts ?? [];
+  const trCuts = taskRelevanceCutsOf(relevance.filter((v) => Number.isFinite(v)), xtf);
   const totalTokens = tokenized.reduce((s, e) => s + e.tokens.length, 0);
   const needAttention = method === 'xtf' || method === 'random';
   const global = method === 'tc' || method === 'random';
@@ -149,10 +148,6 @@ export async function scoreStream(
 
 function tokenLoss(s: TokenForwardScores, ex: TokenizedExample): (number | null)[] {
   return Array.from(s.p, (p, j) => (j >= ex.labelStart && Number.isFinite(p) ? -Math.log(p) : null));
-}
-
-function presentScores(relevance: Float32Array): Float64Array {
-  return Float64Array.from(relevance.filter((v) => Number.isFinite(v)));
 }
 
 /** S_TR per token type from the label tokens (or the expert words), NaN for types not in the labels. */

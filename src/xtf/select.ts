@@ -152,8 +152,12 @@ export function taskRelevanceCuts(examples: readonly ScoredExampleScores[], opti
       }
     }
   }
-  const values = Float64Array.from(out);
-  return multiOtsu(values, options.tr.classes, options.tr.bins)?.cuts ?? [];
+  return taskRelevanceCutsOf(out, options);
+}
+
+/** The Multi-Otsu cuts over one S_TR value per label token type ([] when not thresholdable). */
+export function taskRelevanceCutsOf(typeScores: ArrayLike<number>, options: XtfOptions): number[] {
+  return multiOtsu(Float64Array.from(typeScores), options.tr.classes, options.tr.bins)?.cuts ?? [];
 }
 
 /** Apply XTF's three rules and their union to every label token. */
