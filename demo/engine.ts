@@ -4,9 +4,9 @@ import { batchOf, makeBatches } from '../src/data/batch.ts';
 import { Runtime } from '../src/gpu/index.ts';
 import { LlamaModel } from '../src/model/llama.ts';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
-import { loraParameterCount, memoryReport } from '../src/model/memory.ts';
+import { checkMemoryPlan, loraParameterCount, memoryReport } from '../src/model/memory.ts';
 import { generateText } from '../src/model/generate.ts';
-import { exportPeftAdapter, importPeftAdapter, peftAdapterFiles, type PeftAdapter } from '../src/model/peft.ts';
+import { exportPeftAdapter, importPeftAdapter, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, peftAdapterFiles, type PeftAdapter } from '../src/model/peft.ts';
 import { loadModel, type LoadedModel } from '../src/model/source.ts';
 import type { Tokenizer } from '../src/model/tokenizer.ts';
 import type { MicroBatch } from '../src/train/step.ts';
@@ -16,7 +16,7 @@ import { shuffledSteps, train } from '../src/train/trainer.ts';
 import { labelRecord, tokenizeExample } from '../src/xtf/tokenize.ts';
 import { XTF_DEFAULTS } from '../src/xtf/options.ts';
 import { scoreExamples } from '../src/xtf/score.ts';
-import type { ModelInfo, Reply, Request } from './protocol.ts';
+import type { MemoryPlanReply, ModelInfo, Reply, Request } from './protocol.ts';
 
 export type Post = (reply: Reply, transfer?: Transferable[]) => void;
 
@@ -54,6 +54,8 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         }
         model = LlamaModel.fromWeights(runtime, loaded.weights);
         tokenizer = loaded.tokenizer;
+        adapters.clear(); // they were trained for the previous model
+        paused = null;
         post({ type: 'loaded', info: modelInfo(loaded, model) });
         return;
       }
@@ -75,7 +77,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         const heldOutRecords = req.heldOut.map((e) => labelRecord(tokenizeExample(need(tokenizer, 'load a model'), e, m.config.maxSeqLen)));
         const heldOut = heldOutRecords.length ? makeBatches(heldOutRecords, { batchSize: s.batchSize, padId }) : [];
         const heldOutBefore = heldOut.length ? await evaluateLoss(m, heldOut) : null; // B = 0: the base model
-        paused = { req, heldOut, heldOutBefore, storage: new MemoryCheckpointStorage(), seconds: 0, steps: 0 };
+        paused = { req, heldOut, heldOutBefore, storage: new MemoryCheckpointStorage(), seconds: 0, steps: 0, trainedTokens: 0 };
         await runTraining(m, padId, false);
         return;
       }
@@ -102,6 +104,18 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         post({ type: 'generated', outputs });
         return;
       }
+      case 'adopt': {
+        const m = need(model, 'load a model');
+        const adapter = { config: JSON.parse(new TextDecoder().decode(req.files[PEFT_CONFIG_FILE])) as PeftAdapter['config'], safetensors: req.files[PEFT_WEIGHTS_FILE] };
+        importPeftAdapter(m, adapter); // throws here, not at generation, when it does not fit this model
+        m.removeLora();
+        adapters.set(req.label, adapter);
+        post({ type: 'adopted', label: req.label });
+        return;
+      }
+      case 'plan':
+        post({ type: 'planned', plan: planRun(need(rt, 'initialise the GPU'), need(model, 'load a model'), req) });
+        return;
       case 'stop':
         stop?.abort();
         return;
@@ -109,7 +123,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
   }
 
   /** The run in progress or paused: a pause is an abort that saves a checkpoint, a resume continues from it. */
-  let paused: { req: Extract<Request, { type: 'train' }>; heldOut: MicroBatch[]; heldOutBefore: number | null; storage: MemoryCheckpointStorage; seconds: number; steps: number } | null = null;
+  let paused: { req: Extract<Request, { type: 'train' }>; heldOut: MicroBatch[]; heldOutBefore: number | null; storage: MemoryCheckpointStorage; seconds: number; steps: number; trainedTokens: number } | null = null;
 
   async function runTraining(m: LlamaModel, padId: number, resume: boolean): Promise<void> {
     const run = paused!;
@@ -124,6 +138,8 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
       storage: run.storage,
       resume,
       onProgress: (p) => post({ type: 'train-progress', point: { step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaMs: p.etaMs } }),
+      // The trainer counts the label tokens in the loss across resumes (the checkpoint carries the count).
+      onMetrics: (r) => void (r.type === 'train' && (run.trainedTokens = r.trainedTokens)),
       signal: stop.signal,
     });
     stop = null;
@@ -141,7 +157,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
     adapters.set(run.req.label, adapter);
     const files = peftAdapterFiles(adapter);
     // Copied, not transferred: `adapters` keeps the bytes for generation.
-    post({ type: 'trained', label: run.req.label, steps: run.steps, seconds: run.seconds, files, reason, heldOutBefore: run.heldOutBefore, heldOutAfter });
+    post({ type: 'trained', label: run.req.label, steps: run.steps, seconds: run.seconds, files, reason, heldOutBefore: run.heldOutBefore, heldOutAfter, trainedTokens: run.trainedTokens });
   }
 
   return async (req) => {
@@ -182,6 +198,30 @@ function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
     weightsBytes: plan.weightsBytes,
     trainPeakBytes: plan.peakBytes,
     loraParameters: loraParameterCount(c, LORA_DEFAULTS),
+  };
+}
+
+/** The memory plan of a LoRA run at these settings, and whether this device can hold it. */
+function planRun(rt: Runtime, model: LlamaModel, req: Extract<Request, { type: 'plan' }>): MemoryPlanReply {
+  const plan = { batch: req.batchSize, seqLen: Math.min(req.seqLen, model.config.maxSeqLen), mode: 'lora' as const };
+  const report = memoryReport(model.config, plan, { ...LORA_DEFAULTS, rank: req.rank, alpha: 2 * req.rank });
+  let problem: string | null = null;
+  try {
+    checkMemoryPlan(rt, report, plan);
+  } catch (e) {
+    problem = (e as Error).message;
+  }
+  return {
+    batchSize: plan.batch,
+    seqLen: plan.seqLen,
+    rank: req.rank,
+    peakBytes: report.peakBytes,
+    weightsBytes: report.weightsBytes,
+    activationBytes: report.activationBytes + report.transientBytes,
+    trainableBytes: report.adapterBytes + report.gradientBytes + report.optimizerBytes,
+    largestTensor: report.largestTensor,
+    largestTensorBytes: report.largestTensorBytes,
+    problem,
   };
 }
 

@@ -1,17 +1,25 @@
 /// <reference types="vite/client" />
 // The demo page: picks a model and data, drives the engine (a Web Worker with WebGPU), and shows XTF's
 // selection, which it re-computes on the main thread when thresholds move (selection is pure CPU code).
+// Scores, finished runs, the last comparison and the last adapter are kept in IndexedDB (store.ts) and
+// shown again after a reload, before any model loads and even without WebGPU.
 import { zipSync } from 'fflate';
-import { get as idbGet, set as idbSet } from 'idb-keyval';
 import { recordToExample } from '../src/data/examples.ts';
 import { parseRecordsText, readRecordsBlob, type RawRecord } from '../src/data/files.ts';
+import type { TokenizedRecord } from '../src/data/tokenize.ts';
 import { escapeHtml, summaryFromRecords, visiblePiece } from '../src/xtf/explain.ts';
 import { exportLine } from '../src/xtf/export.ts';
 import { XTF_DEFAULTS, type XtfOptions } from '../src/xtf/options.ts';
 import { reselect } from '../src/xtf/select.ts';
 import { scoredToTraining } from '../src/xtf/to-training.ts';
 import type { DatasetSummary, Example, ScoredExample } from '../src/xtf/types.ts';
-import type { ModelInfo, ModelSource, Reply, Request, TrainPoint } from './protocol.ts';
+import { filesFromDrop } from './dropped-files.ts';
+import { bytes, clip, count, duration, fmt, when } from './format.ts';
+import type { createEngine } from './engine.ts';
+import { PAGE_ENGINE, type MemoryPlanReply, type ModelInfo, type ModelSource, type Reply, type Request, type TrainSettings } from './protocol.ts';
+import { lossChart, runsTable, type ChartRun } from './runs.ts';
+import engineUrl from './worker.ts?worker&url';
+import { clearSaved, loadSaved, saveAdapter, saveComparison, saveRuns, saveScores, type SavedAdapter, type SavedComparison, type SavedRun, type SavedScores, type SavedState } from './store.ts';
 
 const DEV = import.meta.env.DEV;
 // A built site fetches the public copies; development serves ../shared under /shared/ (vite.config.ts) and
@@ -43,31 +51,42 @@ function defaultSource(key: keyof typeof PUBLIC): Promise<Resolved> {
   }
   return r;
 }
-const ADAPTER_KEY = 'xtf-demo/adapter';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
 for (const id of ['examples', 'steps', 'batch', 'lr', 'rank']) if (params.has(id)) $<HTMLInputElement>(id).value = params.get(id)!;
 
-interface Run { label: string; points: TrainPoint[]; colour: string; heldOutBefore?: number | null; heldOutAfter?: number | null; seconds?: number }
-interface Saved { label: string; savedAt: string; steps: number; files: Record<string, Uint8Array>; losses: number[] }
+type ModelChoice = 'default' | 'url' | 'file';
+/** Which model scored the scores on screen, so training only uses them with a model that shares its tokens. */
+interface ScoresOrigin { model: string; modelKey: string; data: string; savedAt: string }
 const state = {
   model: null as ModelInfo | null,
   device: null as { features: string[]; limits: Record<string, number> } | null,
+  /** Model files picked or dropped, loaded when "from disk" is chosen. */
+  picked: [] as File[],
+  dataName: '',
   examples: [] as Example[],
   heldOut: [] as Example[],
   scored: [] as ScoredExample[],
   view: [] as ScoredExample[],
   summary: null as DatasetSummary | null,
+  scoresFrom: null as ScoresOrigin | null,
   options: structuredClone(XTF_DEFAULTS) as XtfOptions,
   trCuts: [] as number[],
   trRange: [0, 1] as [number, number],
   shown: 10,
-  runs: [] as Run[],
+  /** Finished runs (saved ones first), and the run training now. */
+  runs: [] as SavedRun[],
+  live: null as ChartRun | null,
+  saved: { runs: [] } as SavedState,
   busy: false,
 };
 // Read by the end-to-end test.
-const probe = { paused: false, generations: 0, ready: false, where: '', modelLoaded: false, examples: 0, scored: false, maskedTokens: 0, labelTokens: 0, sources: {} as Record<string, string>, losses: [] as number[], trained: false, errors: [] as string[] };
+const probe = {
+  paused: false, generations: 0, ready: false, where: '', modelLoaded: false, loads: 0, model: '', examples: 0, scored: false,
+  maskedTokens: 0, labelTokens: 0, sources: {} as Record<string, string>, losses: [] as number[], trained: false, errors: [] as string[],
+  restored: { scores: 0, runs: 0, adapter: false, comparison: false }, plan: null as MemoryPlanReply | null, cleared: false,
+};
 (window as unknown as { __demo: typeof probe }).__demo = probe;
 
 // ---------------------------------------------------------------- engine
@@ -97,7 +116,7 @@ async function startEngine(): Promise<void> {
   const gpuPill = $('gpu');
   if (!('gpu' in navigator) || !navigator.gpu) return noWebGpu('This browser does not expose WebGPU (navigator.gpu is missing).');
   try {
-    const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+    const worker = new Worker(engineUrl, { type: 'module' });
     worker.onmessage = (e: MessageEvent<Reply>) => onReply(e.data);
     worker.onerror = (e) => onReply({ type: 'error', during: 'init', name: 'WorkerError', message: e.message });
     send = (req) => worker.postMessage(req);
@@ -105,8 +124,7 @@ async function startEngine(): Promise<void> {
   } catch (workerError) {
     // A worker without WebGPU (some browsers expose it to pages only): run the engine in the page.
     console.warn('engine: no WebGPU in a worker, running in the page:', (workerError as Error).message);
-    const { createEngine } = await import('./engine.ts');
-    const handle = createEngine((r) => onReply(r), 'page');
+    const handle = (await pageEngine())((r) => onReply(r), 'page');
     send = (req) => void handle(req);
     try {
       await call({ type: 'init' }, 'ready');
@@ -115,6 +133,12 @@ async function startEngine(): Promise<void> {
     }
   }
   gpuPill.className = 'pill ok';
+}
+
+/** The engine for the page itself: the worker's own bundle, imported (not a second copy of the engine). */
+async function pageEngine(): Promise<typeof createEngine> {
+  await import(/* @vite-ignore */ engineUrl);
+  return (globalThis as Record<symbol, unknown>)[PAGE_ENGINE] as typeof createEngine;
 }
 
 function noWebGpu(why: string): void {
@@ -126,7 +150,7 @@ function noWebGpu(why: string): void {
     Chrome and Edge 113+ on Windows, macOS and ChromeOS; Chrome 121+ on Android; Safari 26+ (macOS, iOS);
     Firefox 141+ on Windows. On Linux, Chrome needs <code>chrome://flags/#enable-unsafe-webgpu</code> (and
     <code>#enable-vulkan</code>); Firefox Nightly needs <code>dom.webgpu.enabled</code> in <code>about:config</code>.
-    Saved adapters below can still be downloaded.`;
+    ${savedSomething() ? 'What this browser saved is below: the scores (move the thresholds, download the masked dataset), the runs side by side and the last adapter.' : ''}`;
   for (const id of ['load-model', 'score', 'train']) $<HTMLButtonElement>(id).disabled = true;
 }
 
@@ -147,9 +171,8 @@ function dispatch(r: Reply): void {
       $('score-status').textContent = `${r.done} / ${r.total} examples · ${Math.round(r.tokensPerSecond).toLocaleString()} tokens/s · ${r.etaSeconds > 0 ? `${Math.ceil(r.etaSeconds)} s left` : ''}`;
       break;
     case 'train-progress': {
-      const run = state.runs.at(-1);
-      if (!run) break;
-      run.points.push(r.point);
+      if (!state.live) break;
+      state.live.points.push(r.point);
       probe.losses.push(r.point.loss);
       const p = r.point;
       $('train-bar').style.width = `${(100 * p.step) / p.totalSteps}%`;
@@ -166,6 +189,9 @@ function dispatch(r: Reply): void {
       $('train-status').textContent = `paused after step ${r.step} (a checkpoint holds the adapter and optimiser state)`;
       break;
     }
+    case 'planned':
+      showPlan(r.plan);
+      break;
     case 'error':
       probe.errors.push(`${r.during}: ${r.name}: ${r.message}`);
       if (r.during !== 'init') toast(`${r.name}: ${r.message}`);
@@ -176,38 +202,79 @@ function dispatch(r: Reply): void {
 
 // ---------------------------------------------------------------- step 1: model
 
-async function loadModelStep(): Promise<void> {
-  const fromFile = (document.querySelector('input[name=model]:checked') as HTMLInputElement).value === 'file';
-  let source: ModelSource;
-  if (fromFile) {
-    const files = Array.from($<HTMLInputElement>('model-files').files ?? []);
-    if (files.length === 0) return void $<HTMLInputElement>('model-files').click();
-    source = { kind: 'files', files };
-  } else {
-    const d = await defaultSource('model');
-    probe.sources.model = d.note;
-    source = { kind: 'url', url: d.url, tokenizer: MODEL_TOKENIZER };
+/** The request's source for the chosen option, or null when the user still has to give one. */
+async function modelSourceFor(choice: ModelChoice): Promise<ModelSource | null> {
+  if (choice === 'file') {
+    if (state.picked.length === 0) return $<HTMLInputElement>('model-files').click(), null;
+    return { kind: 'files', files: state.picked };
   }
+  if (choice === 'url') {
+    const url = $<HTMLInputElement>('model-url').value.trim();
+    if (!/^https?:\/\/\S+$/i.test(url)) {
+      toast('Type the http(s) address of a .gguf file, a llama2.c .bin (its tok*.bin beside it) or a Hugging Face repository.');
+      $('model-url').focus();
+      return null;
+    }
+    return { kind: 'url', url };
+  }
+  const d = await defaultSource('model');
+  probe.sources.model = d.note;
+  return { kind: 'url', url: d.url, tokenizer: MODEL_TOKENIZER };
+}
+
+const chosen = (name: string) => (document.querySelector(`input[name=${name}]:checked`) as HTMLInputElement).value;
+function choose(name: string, value: string): void {
+  (document.querySelector(`input[name=${name}][value=${value}]`) as HTMLInputElement).checked = true;
+}
+
+async function loadModelStep(choice = chosen('model') as ModelChoice): Promise<void> {
+  // A paused run resumes on the model it started with; another model would leave it nothing to resume.
+  if (state.live) return toast('Finish the training run first (Resume, or "Finish here" when paused), then load another model.');
+  const source = await modelSourceFor(choice);
+  if (!source) return;
   await busy('load-model', async () => {
     $('model-status').textContent = 'loading…';
     const { info } = await call({ type: 'load', source }, 'loaded');
     state.model = info;
     probe.modelLoaded = true;
+    probe.loads++;
+    probe.model = info.source;
+    await adoptSavedAdapter(info);
     $('model-status').textContent = '';
-    const facts: [string, string][] = [
-      ['model', `${info.source.split('/').pop()} (${info.format})`],
-      ['architecture', `${info.architecture} · ${info.nLayers} layers · dim ${info.dim} · ffn ${info.hiddenDim} · ${info.nHeads} heads (${info.nKvHeads} kv)`],
-      ['parameters', `${count(info.parameters)} · ${bytes(info.weightsBytes)} in f32`],
-      ['vocabulary · context', `${count(info.vocabSize)} tokens · ${info.maxSeqLen} positions`],
-      ['LoRA (rank 8, all projections)', `${count(info.loraParameters)} trainable parameters`],
-      ['GPU memory for training', `≈ ${bytes(info.trainPeakBytes)} at batch 8 × ${Math.min(256, info.maxSeqLen)}`],
-      ...deviceFacts(),
-    ];
-    if (source.kind === 'url') facts.push(['loaded from', probe.sources.model ?? source.url]);
-    $('model-info').innerHTML = facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
+    $('model-info').innerHTML = modelFacts(info, choice === 'default' ? probe.sources.model : describeSource(source))
+      .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   });
-  refreshButtons();
+  requestPlan();
 }
+
+/** The saved adapter joins the comparison of generations when it was trained for a model of this shape. */
+async function adoptSavedAdapter(model: ModelInfo): Promise<void> {
+  const a = state.saved.adapter;
+  if (!a || a.modelKey !== modelKey(model)) return;
+  await call({ type: 'adopt', label: a.label, files: a.files }, 'adopted');
+}
+
+function describeSource(source: ModelSource): string {
+  if (source.kind === 'url') return source.url;
+  const shown = source.files.slice(0, 4).map((f) => f.name).join(', ');
+  return `this computer: ${shown}${source.files.length > 4 ? ` and ${source.files.length - 4} more files` : ''}`;
+}
+
+function modelFacts(info: ModelInfo, from: string | undefined): [string, string][] {
+  return [
+    ['model', `${info.source.split('/').pop()} (${info.format})`],
+    ['architecture', `${info.architecture} · ${info.nLayers} layers · dim ${info.dim} · ffn ${info.hiddenDim} · ${info.nHeads} heads (${info.nKvHeads} kv)`],
+    ['parameters', `${count(info.parameters)} · ${bytes(info.weightsBytes)} in f32`],
+    ['vocabulary · context', `${count(info.vocabSize)} tokens · ${info.maxSeqLen} positions`],
+    ['LoRA (rank 8, all projections)', `${count(info.loraParameters)} trainable parameters`],
+    ['GPU memory for training', `≈ ${bytes(info.trainPeakBytes)} at batch 8 × ${Math.min(256, info.maxSeqLen)} (step 4 plans your settings)`],
+    ...deviceFacts(),
+    ...(from ? [['loaded from', from] as [string, string]] : []),
+  ];
+}
+
+/** Two models share scores when they share a tokenizer; their shape is the cheap stand-in for that. */
+const modelKey = (m: ModelInfo) => `${m.architecture} · dim ${m.dim} · ${m.nLayers} layers · vocab ${m.vocabSize}`;
 
 /** The device limits and features the run depends on, from the runtime's adapter report. */
 function deviceFacts(): [string, string][] {
@@ -220,10 +287,36 @@ function deviceFacts(): [string, string][] {
   ];
 }
 
+/** Model files from the file or folder picker, or dropped on the model card: load them at once. */
+function pickModelFiles(files: File[]): void {
+  if (files.length === 0) return;
+  state.picked = files;
+  choose('model', 'file');
+  $('picked').textContent = `${files.length} file${files.length > 1 ? 's' : ''}: ${clip(files.map((f) => f.name).join(', '), 90)}`;
+  void loadModelStep('file');
+}
+
+function acceptModelDrops(zone: HTMLElement): void {
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('dropping');
+  });
+  zone.addEventListener('dragleave', (e) => {
+    if (!zone.contains(e.relatedTarget as Node | null)) zone.classList.remove('dropping');
+  });
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('dropping');
+    if (!e.dataTransfer) return;
+    if (!probe.ready) return toast('Loading a model needs WebGPU.');
+    void filesFromDrop(e.dataTransfer).then(pickModelFiles, (err: Error) => toast(`could not read the dropped files: ${err.message}`));
+  });
+}
+
 // ---------------------------------------------------------------- step 2: data
 
 async function loadDataStep(): Promise<void> {
-  const fromFile = (document.querySelector('input[name=data]:checked') as HTMLInputElement).value === 'file';
+  const fromFile = chosen('data') === 'file';
   const limit = Math.max(1, Number($<HTMLInputElement>('examples').value) || 200);
   await busy('load-data', async () => {
     let name: string;
@@ -267,6 +360,7 @@ async function loadDataStep(): Promise<void> {
       const r = await fetch((await defaultSource('heldOut')).url);
       if (r.ok) heldOut = parseRecordsText((await r.text()).split('\n').slice(0, heldOutCount).join('\n'), 'GSM8K test.jsonl').map((x) => recordToExample(x.value, 'GSM8K test.jsonl', x.line));
     } else if (examples.length >= 10) heldOut = examples.splice(examples.length - Math.max(1, Math.round(examples.length / 10)));
+    state.dataName = name;
     state.examples = examples;
     state.heldOut = heldOut;
     const promptBox = $<HTMLTextAreaElement>('prompt');
@@ -279,7 +373,6 @@ async function loadDataStep(): Promise<void> {
       (rejected.length ? `<ul class="rejects">${rejected.slice(0, 8).map((r) => `<li>line ${r.line}: ${escapeHtml(r.why)}</li>`).join('')}${rejected.length > 8 ? `<li>… and ${rejected.length - 8} more</li>` : ''}</ul>` : '') +
       (first ? `<div class="sample"><div><span class="k">prompt</span>${escapeHtml(clip(first.prompt, 220))}</div><div><span class="k">completion</span>${escapeHtml(clip(first.completion, 260))}</div></div>` : '');
   });
-  refreshButtons();
 }
 
 /** JSONL with some broken lines: keep the good ones, say why the others were rejected. */
@@ -300,18 +393,30 @@ function tolerantJsonl(text: string, rejected: { line: number; why: string }[]):
 
 async function scoreStep(): Promise<void> {
   await busy('score', async () => {
+    const model = state.model!;
     $('score-bar').style.width = '0%';
     $('score-status').textContent = 'tokenising and compiling shaders…';
     const { scored, summary } = await call({ type: 'score', examples: state.examples, batchSize: 8 }, 'scored');
-    state.scored = scored;
-    state.summary = summary;
-    $('score-status').textContent = `${summary.examples} examples · ${count(summary.labelTokens)} label tokens in ${summary.seconds.toFixed(1)} s (${Math.round(summary.tokensPerSecond).toLocaleString()} tokens/s)`;
-    initThresholds(summary);
-    $('score-results').hidden = false;
+    const saved: SavedScores = { savedAt: new Date().toISOString(), model: model.source, modelKey: modelKey(model), data: state.dataName, scored, summary };
+    showScores(saved);
+    $('score-status').textContent = `${summary.examples} examples · ${count(summary.labelTokens)} label tokens in ${summary.seconds.toFixed(1)} s (${Math.round(summary.tokensPerSecond).toLocaleString()} tokens/s) · kept in this browser`;
     probe.scored = true;
-    applySelection();
+    await saveScores(saved);
+    state.saved.scores = saved;
+    renderSavedStrip();
   });
-  refreshButtons();
+}
+
+/** Scores fresh from the GPU or from IndexedDB: the thresholds start at XTF's choice. */
+function showScores(s: SavedScores): void {
+  state.scored = s.scored;
+  state.summary = s.summary;
+  state.scoresFrom = { model: s.model, modelKey: s.modelKey, data: s.data, savedAt: s.savedAt };
+  state.shown = 10;
+  initThresholds(s.summary);
+  $('score-results').hidden = false;
+  applySelection();
+  requestPlan();
 }
 
 function initThresholds(summary: DatasetSummary): void {
@@ -420,93 +525,184 @@ function showTip(ev: MouseEvent): void {
 
 // ---------------------------------------------------------------- step 4: train
 
-const COLOURS = ['#2563eb', '#64748b', '#059669', '#d97706', '#9333ea'];
+const COLOURS = ['#2563eb', '#ea580c', '#059669', '#9333ea', '#64748b', '#db2777'];
 
-async function trainStep(): Promise<void> {
-  const mode = $<HTMLSelectElement>('mask').value;
-  const maxLen = state.model?.maxSeqLen ?? Infinity;
-  const items = state.view.map((ex) => scoredToTraining(ex, maxLen));
-  const records = items.map((i) => (mode === 'xtf' ? i.train : i.labels));
-  const settings = {
+function readSettings(): TrainSettings {
+  return {
     steps: Math.max(1, Number($<HTMLInputElement>('steps').value) | 0),
     batchSize: Math.max(1, Number($<HTMLInputElement>('batch').value) | 0),
     lr: Number($<HTMLInputElement>('lr').value),
     rank: Math.max(1, Number($<HTMLInputElement>('rank').value) | 0),
     seed: 0,
   };
-  const label = mode === 'xtf' ? 'XTF mask' : 'all label tokens';
-  state.runs.push({ label, points: [], colour: COLOURS[state.runs.length % COLOURS.length] });
+}
+
+/** Asks the engine what a run at the current settings needs; the answer arrives as 'planned'. */
+function requestPlan(): void {
+  if (!state.model || !probe.ready) return;
+  const s = readSettings();
+  // Micro-batches pad to their longest example, so the longest one sets the peak.
+  const longest = Math.max(0, ...state.view.map((e) => e.tokens.length));
+  send({ type: 'plan', batchSize: s.batchSize, rank: s.rank, seqLen: longest || state.model.maxSeqLen });
+}
+
+function showPlan(p: MemoryPlanReply): void {
+  probe.plan = p;
+  const el = $('plan');
+  el.className = `plan ${p.problem ? 'bad' : 'ok'}`;
+  el.innerHTML = `<b>GPU memory for this run ≈ ${bytes(p.peakBytes)}</b> at batch ${p.batchSize} × ${p.seqLen} tokens, rank ${p.rank}: ` +
+    `weights ${bytes(p.weightsBytes)} · LoRA + gradients + AdamW ${bytes(p.trainableBytes)} · activations ${bytes(p.activationBytes)} · largest tensor ${escapeHtml(p.largestTensor)} ${bytes(p.largestTensorBytes)}. ` +
+    (p.problem ? `<span class="warn">${escapeHtml(p.problem)}</span>` : 'Fits this device.');
+}
+
+/** Labels name runs in the chart, the table and the engine's adapters, so each must be unique. */
+function uniqueLabel(base: string): string {
+  const taken = new Set(state.runs.map((r) => r.label));
+  if (!taken.has(base)) return base;
+  for (let n = 2; ; n++) if (!taken.has(`${base} #${n}`)) return `${base} #${n}`;
+}
+
+/** Label tokens that can enter the loss (the first token of a sequence is never a target). */
+const lossTokens = (records: TokenizedRecord[]) => records.reduce((s, r) => s + r.labelMask.filter((m, i) => m && i > 0).length, 0);
+
+async function trainStep(): Promise<void> {
+  const mask = $<HTMLSelectElement>('mask').value === 'all' ? 'all' : 'xtf';
+  const model = state.model!;
+  const items = state.view.map((ex) => scoredToTraining(ex, model.maxSeqLen));
+  const records = items.map((i) => (mask === 'xtf' ? i.train : i.labels));
+  const settings = readSettings();
+  const label = uniqueLabel(mask === 'xtf' ? 'XTF mask' : 'all label tokens');
+  const live: ChartRun = { label, colour: COLOURS[state.runs.length % COLOURS.length], points: [] };
+  state.live = live;
   probe.losses = [];
   $<HTMLButtonElement>('pause').disabled = false;
   await busy('train', async () => {
     $('train-bar').style.width = '0%';
     $('train-status').textContent = 'compiling shaders…';
     const done = await call({ type: 'train', records, heldOut: state.heldOut, settings, label }, 'trained');
-    const run = state.runs.at(-1)!;
-    Object.assign(run, { heldOutBefore: done.heldOutBefore, heldOutAfter: done.heldOutAfter, seconds: done.seconds });
-    const losses = run.points.map((p) => p.loss);
+    const labelTokens = lossTokens(items.map((i) => i.labels));
+    const run: SavedRun = {
+      ...live, savedAt: new Date().toISOString(), model: model.source, settings, mask, steps: done.steps, seconds: done.seconds,
+      heldOutBefore: done.heldOutBefore, heldOutAfter: done.heldOutAfter, trainedTokens: done.trainedTokens,
+      maskedFraction: labelTokens ? 1 - lossTokens(records) / labelTokens : 0,
+      tokensPerSecond: live.points.at(-1)?.tokensPerSecond ?? 0, reason: done.reason,
+    };
+    state.runs.push(run);
     probe.trained = true;
-    const trained = records.reduce((s, r) => s + r.labelMask.filter((m, i) => m && i > 0).length, 0);
-    $('train-facts').innerHTML = [
-      ['run', `${done.label} · ${done.steps} steps${done.reason === 'aborted' ? ' (finished early)' : ''}`],
-      ['time', `${done.seconds.toFixed(1)} s`],
-      ['loss', losses.length ? `${losses[0].toFixed(3)} → ${losses.at(-1)!.toFixed(3)}` : '—'],
-      ['tokens in the loss', `${count(trained)} per epoch`],
-    ].map(([k, v]) => `<dt>${k}</dt><dd>${escapeHtml(v)}</dd>`).join('');
-    $('runs').innerHTML = runsTable();
-    const saved: Saved = { label: done.label, savedAt: new Date().toISOString(), steps: done.steps, files: done.files, losses };
-    showDownloads(saved, false);
-    await idbSet(ADAPTER_KEY, saved).catch((e) => console.warn('could not save the adapter in IndexedDB:', e));
+    $('train-facts').innerHTML = runFacts(run, lossTokens(records));
+    const adapter: SavedAdapter = { label: done.label, modelKey: modelKey(model), savedAt: run.savedAt, steps: done.steps, files: done.files, losses: run.points.map((p) => p.loss) };
+    showDownloads(adapter, false);
+    await Promise.all([saveRuns(state.runs), saveAdapter(adapter)]);
+    Object.assign(state.saved, { runs: [...state.runs], adapter });
+    renderSavedStrip();
   });
+  state.live = null;
+  renderRuns();
   $<HTMLButtonElement>('pause').disabled = true;
   $('pause').textContent = 'Pause';
   $('finish').hidden = true;
 }
 
-/** Every run of this session side by side: the same held-out tokens, so the numbers compare. */
-function runsTable(): string {
-  const rows = state.runs.filter((r) => r.seconds !== undefined).map((r) => {
-    const l = r.points.map((p) => p.loss);
-    const change = r.heldOutAfter != null && r.heldOutBefore != null ? r.heldOutAfter - r.heldOutBefore : null;
-    return `<tr><td><span class="swatch" style="background:${r.colour}"></span>${escapeHtml(r.label)}</td><td>${l.length}</td><td>${l.length ? l.at(-1)!.toFixed(3) : '—'}</td>` +
-      `<td>${fmt(r.heldOutBefore)} → <b>${fmt(r.heldOutAfter)}</b></td><td class="${change !== null && change < 0 ? 'good' : ''}">${change === null ? '—' : (change > 0 ? '+' : '') + change.toFixed(3)}</td></tr>`;
-  });
-  return `<table class="runs" data-testid="runs"><thead><tr><th>run</th><th>steps</th><th>last train loss</th><th>held-out loss</th><th>change</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+function runFacts(run: SavedRun, perEpoch: number): string {
+  const losses = run.points.map((p) => p.loss);
+  return [
+    ['run', `${run.label} · ${run.steps} steps${run.reason === 'aborted' ? ' (finished early)' : ''}`],
+    ['time', `${run.seconds.toFixed(1)} s`],
+    ['loss', losses.length ? `${losses[0].toFixed(3)} → ${losses.at(-1)!.toFixed(3)}` : '—'],
+    ['tokens in the loss', `${count(perEpoch)} per epoch`],
+  ].map(([k, v]) => `<dt>${k}</dt><dd>${escapeHtml(v)}</dd>`).join('');
 }
 
 function drawChart(): void {
-  const W = 640, H = 260, L = 48, R = 12, T = 14, B = 34;
-  const all = state.runs.flatMap((r) => r.points);
-  const svg = $('chart');
-  if (all.length === 0) return void (svg.innerHTML = `<text x="${W / 2}" y="${H / 2}" class="empty" text-anchor="middle">the loss curve appears here while training</text>`);
-  const maxStep = Math.max(...all.map((p) => p.totalSteps));
-  let lo = Math.min(...all.map((p) => p.loss)), hi = Math.max(...all.map((p) => p.loss));
-  if (hi - lo < 1e-6) [lo, hi] = [lo - 0.5, hi + 0.5];
-  const pad = (hi - lo) * 0.08;
-  lo -= pad;
-  hi += pad;
-  const x = (s: number) => L + ((W - L - R) * s) / Math.max(1, maxStep);
-  const y = (v: number) => T + ((H - T - B) * (hi - v)) / (hi - lo);
-  const grid = Array.from({ length: 5 }, (_, i) => lo + ((hi - lo) * i) / 4)
-    .map((v) => `<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" class="grid"/><text x="${L - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(2)}</text>`).join('');
-  const xt = [0, Math.round(maxStep / 2), maxStep].map((s) => `<text x="${x(s)}" y="${H - B + 16}" text-anchor="middle">${s}</text>`).join('');
-  const lines = state.runs.map((r, i) => {
-    const pts = r.points.map((p) => `${x(p.step).toFixed(1)},${y(p.loss).toFixed(1)}`).join(' ');
-    const last = r.points.at(-1);
-    return `<polyline points="${pts}" fill="none" stroke="${r.colour}" stroke-width="${i === state.runs.length - 1 ? 2.5 : 1.5}" stroke-linejoin="round"/>` +
-      (last ? `<circle cx="${x(last.step)}" cy="${y(last.loss)}" r="3.5" fill="${r.colour}"/>` : '') +
-      `<g transform="translate(${W - R - 170},${T + 6 + i * 16})"><rect width="10" height="10" fill="${r.colour}" rx="2"/><text x="16" y="9">${escapeHtml(r.label)}</text></g>`;
-  }).join('');
-  svg.innerHTML = `${grid}${xt}<text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle" class="axis">optimiser step</text><text transform="translate(12,${(T + H - B) / 2}) rotate(-90)" text-anchor="middle" class="axis">training loss</text>${lines}`;
+  const runs: ChartRun[] = state.live ? [...state.runs, state.live] : state.runs;
+  $('chart').innerHTML = lossChart(runs, runs.length - 1);
 }
 
-function showDownloads(saved: Saved, restored: boolean): void {
+/** The chart and the side-by-side table of every finished run (saved ones included). */
+function renderRuns(): void {
+  drawChart();
+  $('runs').innerHTML = state.runs.length
+    ? `<h3>Runs side by side <span class="muted small">held-out loss on the same tokens for every run</span></h3>${runsTable(state.runs)}`
+    : '';
+}
+
+function showDownloads(saved: SavedAdapter, restored: boolean): void {
   const link = (name: string, data: Uint8Array, type: string) =>
     `<a class="button" download="${name}" href="${URL.createObjectURL(new Blob([data as BlobPart], { type }))}">${name}</a>`;
   const zip = zipSync(Object.fromEntries(Object.entries(saved.files).map(([k, v]) => [`adapter/${k}`, v])));
-  $('downloads').innerHTML = `<h3>${restored ? 'Saved adapter' : 'Adapter'} <span class="muted small">PEFT LoRA · ${escapeHtml(saved.label)} · ${saved.steps} steps · ${new Date(saved.savedAt).toLocaleString()}${restored ? '' : ' · kept in this browser'}</span></h3>` +
+  $('downloads').innerHTML = `<h3>${restored ? 'Saved adapter' : 'Adapter'} <span class="muted small">PEFT LoRA · ${escapeHtml(saved.label)} · ${saved.steps} steps · ${when(saved.savedAt)}${restored ? '' : ' · kept in this browser'}</span></h3>` +
     `<div class="row">${link('adapter.zip', zip, 'application/zip')}${Object.entries(saved.files).map(([k, v]) => link(k, v, k.endsWith('.json') ? 'application/json' : 'application/octet-stream')).join('')}</div>` +
     `<p class="small muted">Load with <code>PeftModel.from_pretrained(base, "adapter")</code>, or <code>xtf generate --adapter adapter</code>.</p>`;
+}
+
+// ---------------------------------------------------------------- step 5: compare
+
+async function generateStep(): Promise<void> {
+  const prompt = $<HTMLTextAreaElement>('prompt').value;
+  await busy('generate', async () => {
+    $('generations').innerHTML = '<p class="muted">generating…</p>';
+    const { outputs } = await call({ type: 'generate', prompt, maxTokens: Math.max(1, Number($<HTMLInputElement>('max-tokens').value) | 0) }, 'generated');
+    const comparison: SavedComparison = { savedAt: new Date().toISOString(), prompt, outputs };
+    showComparison(comparison, false);
+    probe.generations = outputs.length;
+    await saveComparison(comparison);
+    state.saved.comparison = comparison;
+    renderSavedStrip();
+  });
+}
+
+function showComparison(c: SavedComparison, restored: boolean): void {
+  const colour = (label: string) => state.runs.find((r) => r.label === label)?.colour ?? '#0f172a';
+  $('generations').innerHTML = (restored ? `<p class="small muted gen-note">saved comparison · ${when(c.savedAt)}</p>` : '') +
+    c.outputs.map((o) => `<div class="gen"><div class="who"><span class="swatch" style="background:${colour(o.label)}"></span>${escapeHtml(o.label)} <span class="muted small">${o.tokens} tokens</span></div><div class="out"><span class="muted">…${escapeHtml(c.prompt.slice(-60))}</span>${escapeHtml(o.text)}</div></div>`).join('');
+}
+
+// ---------------------------------------------------------------- saved state
+
+/** Shows what IndexedDB holds; it needs neither a model nor WebGPU. */
+function restore(saved: SavedState): void {
+  state.saved = saved;
+  if (saved.scores) {
+    showScores(saved.scores);
+    $('score-status').textContent = `saved scores · ${saved.scores.summary.examples} examples of ${saved.scores.data} · scored by ${saved.scores.model.split('/').pop()} · ${when(saved.scores.savedAt)}`;
+  }
+  state.runs = [...saved.runs];
+  renderRuns();
+  if (saved.comparison) {
+    showComparison(saved.comparison, true);
+    $<HTMLTextAreaElement>('prompt').value = saved.comparison.prompt;
+  }
+  if (saved.adapter) showDownloads(saved.adapter, true);
+  probe.restored = { scores: saved.scores?.scored.length ?? 0, runs: saved.runs.length, adapter: !!saved.adapter, comparison: !!saved.comparison };
+  renderSavedStrip();
+}
+
+const savedSomething = () => !!(state.saved.scores || state.saved.runs.length || state.saved.adapter || state.saved.comparison);
+
+function renderSavedStrip(): void {
+  const s = state.saved;
+  const parts = [
+    s.scores && `scores of ${count(s.scores.scored.length)} examples`,
+    s.runs.length && `${s.runs.length} training run${s.runs.length > 1 ? 's' : ''}`,
+    s.adapter && `the adapter of “${escapeHtml(s.adapter.label)}”`,
+    s.comparison && 'the last comparison of generations',
+  ].filter(Boolean);
+  $('saved').hidden = parts.length === 0;
+  $('saved-text').innerHTML = `<b>Kept in this browser</b> (IndexedDB): ${parts.join(' · ')}. A reload brings them back, even without WebGPU.`;
+}
+
+/** Forgets everything saved and takes the results it showed off the page; the model and data stay. */
+async function clearSavedState(): Promise<void> {
+  await clearSaved();
+  state.saved = { runs: [] };
+  Object.assign(state, { scored: [], view: [], summary: null, scoresFrom: null, runs: [] });
+  $('score-results').hidden = true;
+  for (const id of ['score-status', 'train-facts', 'downloads', 'generations', 'plan']) $(id).textContent = '';
+  $('score-bar').style.width = '0%';
+  renderRuns();
+  renderSavedStrip();
+  refreshButtons();
+  probe.cleared = true;
 }
 
 // ---------------------------------------------------------------- helpers
@@ -524,27 +720,21 @@ async function busy(button: string, work: () => Promise<void>): Promise<void> {
   } finally {
     b.classList.remove('working');
     state.busy = false;
+    b.disabled = false;
     refreshButtons();
-    b.disabled = button === 'generate' ? !state.model : button === 'score' ? !(state.model && state.examples.length) : button === 'train' ? state.scored.length === 0 : false;
   }
-}
-
-async function generateStep(): Promise<void> {
-  const prompt = $<HTMLTextAreaElement>('prompt').value;
-  await busy('generate', async () => {
-    $('generations').innerHTML = '<p class="muted">generating…</p>';
-    const { outputs } = await call({ type: 'generate', prompt, maxTokens: Math.max(1, Number($<HTMLInputElement>('max-tokens').value) | 0) }, 'generated');
-    probe.generations = outputs.length;
-    const colour = (label: string) => state.runs.find((r) => r.label === label)?.colour ?? '#0f172a';
-    $('generations').innerHTML = outputs.map((o) => `<div class="gen"><div class="who"><span class="swatch" style="background:${colour(o.label)}"></span>${escapeHtml(o.label)} <span class="muted small">${o.tokens} tokens</span></div><div class="out"><span class="muted">…${escapeHtml(prompt.slice(-60))}</span>${escapeHtml(o.text)}</div></div>`).join('');
-  });
 }
 
 function refreshButtons(): void {
   if (state.busy) return;
+  const gpu = probe.ready;
+  $<HTMLButtonElement>('load-model').disabled = !gpu;
   $<HTMLButtonElement>('generate').disabled = !state.model;
   $<HTMLButtonElement>('score').disabled = !(state.model && state.examples.length > 0);
-  $<HTMLButtonElement>('train').disabled = state.scored.length === 0;
+  const train = $<HTMLButtonElement>('train');
+  const foreign = state.model && state.scoresFrom && state.scoresFrom.modelKey !== modelKey(state.model);
+  train.disabled = !(state.model && state.scored.length > 0) || !!foreign;
+  train.title = foreign ? `These scores come from ${state.scoresFrom!.model} (${state.scoresFrom!.modelKey}); score again with the loaded model.` : '';
 }
 
 function toast(message: string): void {
@@ -555,29 +745,27 @@ function toast(message: string): void {
   setTimeout(() => t.remove(), 9000);
 }
 
-const fmt = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : Math.abs(v) < 0.001 ? v.toExponential(2) : v.toPrecision(3));
-const count = (n: number) => n.toLocaleString('en');
-const bytes = (n: number) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / (1 << 30)).toFixed(2)} GiB`);
-const duration = (s: number) => (!Number.isFinite(s) ? '—' : s < 90 ? `${Math.ceil(s)} s` : `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`);
-const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}…` : s);
-
 // ---------------------------------------------------------------- wiring
 
 $('load-model').onclick = () => void loadModelStep();
-$('model-files').onchange = () => {
-  (document.querySelector('input[name=model][value=file]') as HTMLInputElement).checked = true;
-  void loadModelStep();
-};
+$('model-files').onchange = () => pickModelFiles(Array.from($<HTMLInputElement>('model-files').files ?? []));
+$('model-folder').onchange = () => pickModelFiles(Array.from($<HTMLInputElement>('model-folder').files ?? []));
+$('pick-files').onclick = () => $('model-files').click();
+$('pick-folder').onclick = () => $('model-folder').click();
+$('model-url').addEventListener('input', () => choose('model', 'url'));
+$('model-url').addEventListener('keydown', (e) => e.key === 'Enter' && probe.ready && void loadModelStep('url'));
+acceptModelDrops($('step-model'));
 $('load-data').onclick = () => void loadDataStep();
 $('data-file').onchange = () => {
-  (document.querySelector('input[name=data][value=file]') as HTMLInputElement).checked = true;
+  choose('data', 'file');
   void loadDataStep();
 };
-for (const r of Array.from(document.querySelectorAll<HTMLInputElement>('input[name=model]'))) r.onchange = () => r.value === 'file' && $<HTMLInputElement>('model-files').click();
+for (const r of Array.from(document.querySelectorAll<HTMLInputElement>('input[name=model]'))) r.onchange = () => r.value === 'file' && state.picked.length === 0 && $<HTMLInputElement>('model-files').click();
 for (const r of Array.from(document.querySelectorAll<HTMLInputElement>('input[name=data]'))) r.onchange = () => r.value === 'file' && $<HTMLInputElement>('data-file').click();
 $('score').onclick = () => void scoreStep();
 $('train').onclick = () => void trainStep();
 $('generate').onclick = () => void generateStep();
+for (const id of ['batch', 'rank']) $(id).addEventListener('input', requestPlan);
 $('pause').onclick = () => {
   const b = $<HTMLButtonElement>('pause');
   if (b.textContent === 'Resume') {
@@ -599,13 +787,16 @@ $('download-masked').onclick = downloadMasked;
 $('more').onclick = () => ((state.shown += 20), renderHeatmap());
 $('heatmap').addEventListener('mousemove', showTip);
 $('heatmap').addEventListener('mouseleave', () => ($('tip').hidden = true));
+$('clear-saved').onclick = () => void clearSavedState();
 drawChart();
 
 void (async () => {
-  const saved = await idbGet<Saved>(ADAPTER_KEY).catch(() => undefined);
-  if (saved) showDownloads(saved, true);
+  restore(await loadSaved());
   await startEngine();
+  refreshButtons();
   if (!probe.ready) return;
-  // The defaults are small: load them at once so the first click can score.
-  await Promise.all([loadModelStep(), loadDataStep()]);
+  // The defaults are small: load them at once so the first click can score. (A reload may have kept
+  // another model choice in the form; the first load is always the default.)
+  choose('model', 'default');
+  await Promise.all([loadModelStep('default'), loadDataStep()]);
 })();

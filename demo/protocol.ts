@@ -4,6 +4,9 @@ import type { TokenizedRecord } from '../src/data/tokenize.ts';
 import type { LlamaConfig } from '../src/model/config.ts';
 import type { DatasetSummary, Example, ScoredExample } from '../src/xtf/types.ts';
 
+/** Where worker.ts, imported by the page instead of run as a worker, leaves createEngine for it. */
+export const PAGE_ENGINE = Symbol.for('xtf-demo/page-engine');
+
 export type ModelSource =
   | { kind: 'url'; url: string; tokenizer?: string }
   | { kind: 'files'; files: File[] };
@@ -22,6 +25,9 @@ export type Request =
   | { type: 'score'; examples: Example[]; batchSize: number }
   | { type: 'train'; records: TokenizedRecord[]; heldOut: Example[]; settings: TrainSettings; label: string }
   | { type: 'generate'; prompt: string; maxTokens: number }
+  /** An adapter saved by an earlier visit, for the loaded model: generation compares it with the others. */
+  | { type: 'adopt'; label: string; files: Record<string, Uint8Array> }
+  | { type: 'plan'; batchSize: number; seqLen: number; rank: number }
   | { type: 'stop' }
   | { type: 'resume' }
   | { type: 'finish' };
@@ -35,6 +41,22 @@ export interface ModelInfo extends Pick<LlamaConfig, 'architecture' | 'dim' | 'h
   /** Peak GPU memory of a LoRA step at the default batch, from the memory plan. */
   trainPeakBytes: number;
   loraParameters: number;
+}
+
+/** GPU memory a LoRA run at these settings needs, planned before anything is allocated. */
+export interface MemoryPlanReply {
+  batchSize: number;
+  seqLen: number;
+  rank: number;
+  peakBytes: number;
+  weightsBytes: number;
+  activationBytes: number;
+  /** LoRA parameters, their gradients and AdamW's moments. */
+  trainableBytes: number;
+  largestTensor: string;
+  largestTensorBytes: number;
+  /** Why the device cannot run it (a binding limit or the memory budget), or null when it fits. */
+  problem: string | null;
 }
 
 export interface TrainPoint {
@@ -52,7 +74,9 @@ export type Reply =
   | { type: 'score-progress'; done: number; total: number; tokensPerSecond: number; etaSeconds: number }
   | { type: 'scored'; scored: ScoredExample[]; summary: DatasetSummary }
   | { type: 'train-progress'; point: TrainPoint }
-  | { type: 'trained'; label: string; steps: number; seconds: number; files: Record<string, Uint8Array>; reason: string; heldOutBefore: number | null; heldOutAfter: number | null }
+  | { type: 'trained'; label: string; steps: number; seconds: number; files: Record<string, Uint8Array>; reason: string; heldOutBefore: number | null; heldOutAfter: number | null; trainedTokens: number }
+  | { type: 'planned'; plan: MemoryPlanReply }
+  | { type: 'adopted'; label: string }
   | { type: 'paused'; step: number }
   | { type: 'generated'; outputs: { label: string; text: string; tokens: number }[] }
   | { type: 'error'; during: Request['type']; name: string; message: string };

@@ -1,8 +1,13 @@
 // End-to-end test of the browser demo (demo/): starts Vite's dev server on 127.0.0.1 (random port), opens
 // the page in Debian's Chromium (WebGPU on SwiftShader) through playwright-core, and runs the default
-// model and data through steps 1-4 at tiny sizes: load, XTF scoring (masked tokens in the heatmap,
-// immediate re-selection, the masked-dataset JSONL download), LoRA training (steps advance, the loss falls)
-// and the adapter download; also the device limits in the model card and the fallback to public addresses.
+// model and data through steps 1-5 at tiny sizes: load, XTF scoring (masked tokens in the heatmap,
+// immediate re-selection, the masked-dataset JSONL download, the memory plan), two LoRA runs (steps
+// advance, the loss falls, pause/resume) on one chart and in one table, the adapter download and the
+// generations. After a reload the scores, both runs, the comparison and the adapter come back from
+// IndexedDB; models then load from picked files, from dropped files and from a typed URL, and the saved
+// adapter generates again. Without WebGPU the banner page still shows the saved runs and re-selects the
+// saved scores; "Clear saved state" forgets them. Also the device limits in the model card, the engine in
+// the page when there is no Web Worker, and the fallback to public addresses.
 // Screenshots go to test-output/demo-*.png.
 //   node scripts/gpu-env.mjs node test/browser/demo-e2e.mjs
 //   env: CHROMIUM=/path/to/chromium, DEMO_TEST_TIMEOUT_MS (default 900000), DEMO_SIZES (JSON, see SIZES)
@@ -30,10 +35,32 @@ function check(ok, what) {
   log(`ok  ${what}`);
 }
 
+/** The adapter.zip a page offers, unpacked: its PEFT config and the LoRA tensor names of its safetensors. */
+async function downloadAdapter(page) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#downloads a[download="adapter.zip"]')]);
+  const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
+  const config = JSON.parse(strFromU8(zip['adapter/adapter_config.json']));
+  const st = zip['adapter/adapter_model.safetensors'];
+  const header = JSON.parse(strFromU8(st.subarray(8, 8 + Number(new DataView(st.buffer, st.byteOffset).getBigUint64(0, true)))));
+  const loraKeys = Object.keys(header).filter((k) => /^base_model\.model\.model\.layers\.\d+\..*\.lora_[AB]\.weight$/.test(k));
+  return { config, loraKeys };
+}
+
+/** What the page shows of the runs: table rows (cell texts) and the chart's curves and legend. */
+function shownRuns(page) {
+  return page.evaluate(() => ({
+    rows: [...document.querySelectorAll('[data-testid=runs] tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent.trim())),
+    headers: [...document.querySelectorAll('[data-testid=runs] thead th')].map((th) => th.textContent.trim()),
+    curves: document.querySelectorAll('#chart polyline').length,
+    legend: [...document.querySelectorAll('#chart .legend-item')].map((g) => g.textContent),
+  }));
+}
+
 async function main() {
   if (!existsSync(executablePath)) throw new Error(`no browser at ${executablePath} (apt-get install -y chromium, or set CHROMIUM=)`);
   mkdirSync(out, { recursive: true });
-  const server = await createServer({ configFile: join(root, 'demo', 'vite.config.ts'), logLevel: 'warn', server: { host: '127.0.0.1', port: 0, strictPort: false } });
+  // No file watching: another edit to the project mid-run must not reload the page under test.
+  const server = await createServer({ configFile: join(root, 'demo', 'vite.config.ts'), logLevel: 'warn', server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null } });
   const profile = mkdtempSync(join(tmpdir(), 'xtf-demo-chromium-'));
   let context;
   try {
@@ -82,6 +109,10 @@ async function main() {
     const masked = await page.locator('#heatmap .tok.m').count();
     check(masked > 0 && s.maskedTokens > 0, `heatmap shows ${masked} masked tokens (${s.maskedTokens} masked in all)`);
     const before = s.maskedTokens;
+    await page.waitForFunction(() => window.__demo.plan !== null, null, { timeout: 30_000 });
+    s = await demo();
+    check(s.plan.batchSize === SIZES.batch && s.plan.rank === SIZES.rank && s.plan.seqLen > 0 && s.plan.peakBytes > 0 && /GPU memory for this run ≈ [\d.]+ [KM]iB/.test(await page.textContent('#plan')),
+      `before training, the page shows the memory the run needs: ${(await page.textContent('#plan')).slice(0, 90)}…`);
     await page.fill('#kn', '0.5');
     s = await demo();
     check(s.maskedTokens > before, `raising the KN threshold re-selects at once: ${before} -> ${s.maskedTokens} masked`);
@@ -118,53 +149,107 @@ async function main() {
     check(l.length === SIZES.steps, `${l.length} training steps advanced`);
     const head = (l[0] + l[1]) / 2, tail = (l.at(-1) + l.at(-2)) / 2;
     check(tail < head, `the loss falls: ${l.map((x) => x.toFixed(3)).join(' ')}`);
-    const heldOut = await page.textContent('[data-testid=runs] tbody');
-    check(/→\s*\d/.test(heldOut), `held-out loss before -> after is shown: ${heldOut.replace(/\s+/g, ' ').trim()}`);
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#downloads a[download="adapter.zip"]')]);
-    const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
-    const config = JSON.parse(strFromU8(zip['adapter/adapter_config.json']));
-    const st = zip['adapter/adapter_model.safetensors'];
-    const header = JSON.parse(strFromU8(st.subarray(8, 8 + Number(new DataView(st.buffer, st.byteOffset).getBigUint64(0, true)))));
-    const loraKeys = Object.keys(header).filter((k) => /^base_model\.model\.model\.layers\.\d+\..*\.lora_[AB]\.weight$/.test(k));
+    const [firstRun] = (await shownRuns(page)).rows;
+    check(/\d\s*→\s*\d/.test(firstRun[1]), `held-out loss before -> after is shown: ${firstRun.join(' | ')}`);
+    const { config, loraKeys } = await downloadAdapter(page);
     check(config.peft_type === 'LORA' && config.r === SIZES.rank && loraKeys.length > 0, `adapter.zip is a PEFT LoRA adapter (r ${config.r}, ${loraKeys.length} tensors)`);
 
     // A second run on every label token, then generations from the base model and both adapters.
     await page.selectOption('#mask', 'all');
     await page.click('#train');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=runs] tbody tr').length === 2, null, { timeout: 600_000 });
-    check(true, 'a second run (every label token) is compared with the first');
+    const runs = await shownRuns(page);
+    check(['held-out loss before → after', 'tokens trained', 'masked', 'tokens/s', 'wall time'].every((h) => runs.headers.includes(h)),
+      `the comparison table has ${runs.headers.join(' | ')}`);
+    const [xtfRun, allRun] = runs.rows;
+    check(xtfRun[0] === 'XTF mask' && allRun[0] === 'all label tokens' && parseFloat(xtfRun[4]) > 0 && allRun[4] === '0.0%' && runs.rows.every((r) => /^[\d,]+$/.test(r[3]) && /^\d+ s$/.test(r[6])),
+      `the two runs side by side: ${runs.rows.map((r) => r.join(' | ')).join(' / ')}`);
+    check(runs.curves === 2 && runs.legend.join() === 'XTF mask,all label tokens', `both loss curves on one chart, with a legend (${runs.legend.join(', ')})`);
     await page.fill('#max-tokens', '24');
     await page.click('#generate');
     s = await waitFor('generation', (s) => s.generations > 0, 300_000);
     check(s.generations === 3, `generations from the base model and both adapters (${s.generations})`);
     await page.screenshot({ path: join(out, 'demo-3-trained.png'), fullPage: true });
 
-    // The adapter survives a reload (IndexedDB).
+    // A reload brings back what IndexedDB keeps: scores, both runs, the comparison and the adapter.
     await page.reload({ waitUntil: 'load' });
-    await page.waitForSelector('#downloads a[download="adapter.zip"]', { timeout: 30_000 });
-    check(/Saved adapter/.test(await page.textContent('#downloads')), 'the adapter is still offered after a reload (IndexedDB)');
+    s = await waitFor('saved state', (s) => s.restored.runs > 0, 30_000);
+    check(s.restored.scores === SIZES.examples && (await page.locator('#heatmap .tok.m').count()) > 0 && s.maskedTokens === before,
+      `after a reload the saved scores are back: ${s.restored.scores} examples, the heatmap with ${s.maskedTokens} masked tokens`);
+    const restoredRuns = await shownRuns(page);
+    check(restoredRuns.rows.length === 2 && restoredRuns.curves === 2 && restoredRuns.rows.map((r) => r.join('|')).join('/') === runs.rows.map((r) => r.join('|')).join('/'),
+      'after a reload both saved runs are back: the same table rows and both curves');
+    check(s.restored.comparison && (await page.locator('#generations .gen').count()) === 3, 'after a reload the saved comparison of generations is back');
+    const saved = await downloadAdapter(page);
+    check(/Saved adapter/.test(await page.textContent('#downloads')) && saved.config.peft_type === 'LORA' && saved.loraKeys.length === loraKeys.length,
+      'the persisted adapter survives the reload and still downloads as a PEFT adapter');
+
+    // Model sources: picked files, dropped files, a typed URL (after the default loads on its own).
+    await waitFor('default model after the reload', (s) => s.loads >= 1 && s.examples > 0, 60_000);
+    const modelDir = join(root, '..', 'shared', 'models', 'stories260K');
+    await page.setInputFiles('#model-files', [join(modelDir, 'stories260K.bin'), join(modelDir, 'tok512.bin')]);
+    s = await waitFor('model from picked files', (s) => s.loads >= 2, 60_000);
+    let card = await page.textContent('#model-info');
+    check(/stories260K\.bin \(llama2c\)/.test(card) && /this computer: stories260K\.bin, tok512\.bin/.test(card), 'a llama2.c .bin + tok512.bin picked from disk loads');
+    await page.evaluate(async () => {
+      const dt = new DataTransfer();
+      for (const name of ['stories260K.bin', 'tok512.bin']) dt.items.add(new File([await (await fetch(`/shared/models/stories260K/${name}`)).blob()], name));
+      document.getElementById('step-model').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    s = await waitFor('model from dropped files', (s) => s.loads >= 3, 60_000);
+    check(/this computer: stories260K\.bin, tok512\.bin/.test(await page.textContent('#model-info')), 'the same files dropped on the model card load');
+    const typed = `${base}shared/models/stories260K/stories260K.bin`;
+    await page.fill('#model-url', typed);
+    await page.click('#load-model');
+    s = await waitFor('model from a typed URL', (s) => s.loads >= 4, 60_000);
+    card = await page.textContent('#model-info');
+    check(card.includes(`loaded from${typed}`) && /\(llama2c\)/.test(card) && !(await page.isDisabled('#train')), `a model from a typed URL loads (its tok512.bin found beside it), and can train on the saved scores`);
+    await page.screenshot({ path: join(out, 'demo-4-restored.png'), fullPage: true });
+    await page.fill('#max-tokens', '16');
+    await page.click('#generate');
+    s = await waitFor('generation with the saved adapter', (s) => s.generations > 0, 60_000);
+    const speakers = await page.$$eval('#generations .gen .who', (els) => els.map((e) => e.firstChild.nextSibling.textContent.trim()));
+    check(speakers.join() === 'base model,all label tokens', `after a reload the saved adapter generates beside the base model (${speakers.join(', ')})`);
 
     // Development without ../shared's data (a 404): the page falls back to the public address and says so.
-    // The public copy is served here from ../shared, so the test needs no network.
+    // The public copy is served here from ../shared, so the test needs no network. The same page has no
+    // Web Worker, so the engine runs in the page (imported from the worker's own bundle).
     check((await fetch(`${base}shared/data/gsm8k/no-such-file.jsonl`)).status === 404, 'a file ../shared lacks is a 404 under /shared/');
-    const offline = await context.newPage();
-    await offline.route('**/shared/data/**', (r) => r.fulfill({ status: 404, body: 'not here' }));
-    await offline.route('https://raw.githubusercontent.com/**', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: readFileSync(join(root, '..', 'shared', 'data', 'gsm8k', r.request().url().split('/').pop())) }));
-    await offline.goto(`${base}?examples=3`, { waitUntil: 'load' });
-    await offline.waitForFunction(() => window.__demo?.examples > 0, null, { timeout: 60_000 });
-    const note = await offline.textContent('[data-testid=data-source]');
-    check(/public address \(raw\.githubusercontent\.com\).*HTTP 404/.test(note) && (await offline.evaluate(() => window.__demo.examples)) === 3, `without ../shared the data falls back to the public address: ${note.trim()}`);
-    await offline.close();
+    const fallbacks = await context.newPage();
+    await fallbacks.addInitScript(() => { window.Worker = class { constructor() { throw new Error('no Web Worker in this test page'); } }; });
+    await fallbacks.route('**/shared/data/**', (r) => r.fulfill({ status: 404, body: 'not here' }));
+    await fallbacks.route('https://raw.githubusercontent.com/**', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: readFileSync(join(root, '..', 'shared', 'data', 'gsm8k', r.request().url().split('/').pop())) }));
+    await fallbacks.goto(`${base}?examples=3`, { waitUntil: 'load' });
+    await fallbacks.waitForFunction(() => window.__demo?.examples > 0 && window.__demo.modelLoaded, null, { timeout: 60_000 });
+    const note = await fallbacks.textContent('[data-testid=data-source]');
+    check(/public address \(raw\.githubusercontent\.com\).*HTTP 404/.test(note) && (await fallbacks.evaluate(() => window.__demo.examples)) === 3, `without ../shared the data falls back to the public address: ${note.trim()}`);
+    check((await fallbacks.evaluate(() => window.__demo.where)) === 'page' && /main thread/.test(await fallbacks.textContent('#gpu')), 'without a Web Worker the engine runs in the page and loads the model');
+    await fallbacks.close();
 
-    // Without WebGPU the page says so and names browsers and flags.
+    // Without WebGPU the page says so, names browsers and flags, and still shows what was saved.
     const bare = await context.newPage();
     await bare.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
     await bare.goto(base, { waitUntil: 'load' });
     await bare.waitForSelector('#nogpu:not([hidden])', { timeout: 30_000 });
     check(/Chrome/.test(await bare.textContent('#nogpu')) && /enable-unsafe-webgpu/.test(await bare.textContent('#nogpu')), 'without WebGPU the page names browsers and flags');
-    await bare.screenshot({ path: join(out, 'demo-4-no-webgpu.png'), fullPage: false });
+    const bareRuns = await shownRuns(bare);
+    check(bareRuns.rows.length === 2 && bareRuns.curves === 2 && (await bare.locator('#heatmap .tok.m').count()) > 0,
+      'without WebGPU the saved runs (table and curves) and the saved scores heatmap are shown');
+    const bareBefore = await bare.evaluate(() => window.__demo.maskedTokens);
+    await bare.fill('#kn', '0.5');
+    const bareAfter = await bare.evaluate(() => window.__demo.maskedTokens);
+    check(bareAfter > bareBefore, `without WebGPU the saved scores still re-select: ${bareBefore} -> ${bareAfter} masked`);
+    await bare.click('#reset-thresholds'); // the screenshot shows XTF's choice again
+    await bare.screenshot({ path: join(out, 'demo-5-no-webgpu.png'), fullPage: true });
+    await bare.click('#clear-saved');
+    await bare.waitForFunction(() => window.__demo.cleared, null, { timeout: 10_000 });
+    check((await shownRuns(bare)).rows.length === 0 && (await bare.isHidden('#saved')), '"Clear saved state" takes the saved runs off the page');
+    await bare.reload({ waitUntil: 'load' });
+    await bare.waitForSelector('#nogpu:not([hidden])', { timeout: 30_000 });
+    const after = await bare.evaluate(() => window.__demo.restored);
+    check(after.scores === 0 && after.runs === 0 && !after.adapter && !after.comparison, 'and after a reload nothing saved comes back');
     await bare.close();
-    log(`screenshots: ${['demo-1-loaded.png', 'demo-2-scored.png', 'demo-3-trained.png', 'demo-4-no-webgpu.png'].map((f) => relative(root, join(out, f))).join(', ')}`);
+    log(`screenshots: ${['demo-1-loaded.png', 'demo-2-scored.png', 'demo-3-trained.png', 'demo-4-restored.png', 'demo-5-no-webgpu.png'].map((f) => relative(root, join(out, f))).join(', ')}`);
     log('passed');
   } finally {
     await context?.close().catch(() => undefined);
