@@ -3,6 +3,7 @@ import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
 import { deviceCommand } from './device.ts';
 import { evalCommand } from './eval.ts';
+import { experimentCommand } from './experiment.ts';
 import { explainCommand } from './explain.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
@@ -21,6 +22,7 @@ const commands: Record<string, Command> = {
   convert: { summary: 'convert a llama2.c / GGUF / HF model into a Hugging Face folder', run: convertCommand },
   device: { summary: 'report the WebGPU adapter, its features and limits', run: deviceCommand },
   eval: { summary: 'held-out loss, perplexity and task accuracy (GSM8K, PubMedQA, MedQA) of a model or adapter', run: evalCommand },
+  experiment: { summary: 'compare normal, XTF, its ablations and the baselines over seeds on one model and dataset (resumable)', run: experimentCommand },
   explain: { summary: 'write an HTML page explaining an XTF score file (heatmaps, histograms)', run: explainCommand },
   export: { summary: 'export an XTF score file for TRL / Axolotl / torchtune (hf, axolotl)', run: exportCommand },
   generate: { summary: 'continue a prompt (KV cache; greedy or sampled)', run: generateCommand },

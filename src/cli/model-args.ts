@@ -40,6 +40,8 @@ export interface CliModel {
   rt: Runtime;
   model: LlamaModel;
   tokenizer: Tokenizer;
+  /** Another model with the same weights on the same runtime (e.g. a reference model to train); the caller releases it. */
+  newModel(): LlamaModel;
   release(): void;
 }
 
@@ -64,6 +66,7 @@ export async function openModel(values: { model?: string; tokenizer?: string; ad
     rt,
     model,
     tokenizer: loaded.tokenizer,
+    newModel: () => LlamaModel.fromWeights(rt, loaded.weights),
     release() {
       model.release();
       rt.destroy();

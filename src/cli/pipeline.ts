@@ -1,14 +1,11 @@
 // The main job (`npm start`): score a slice of a real dataset with XTF, fine-tune the same model twice —
 // once on every label token, once on the tokens XTF keeps — evaluate both on the same held-out set, and
 // write an HTML report. Reads ../shared when it is there, else the public addresses.
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { batchOf, makeBatches } from '../data/batch.ts';
 import { parseExamples } from '../data/examples.ts';
-import { readDataText } from '../data/files-fs.ts';
-import { isUrl } from '../model/source.ts';
 import { evaluateLoss } from '../train/step.ts';
 import { shuffledSteps, train, type MetricRecord } from '../train/trainer.ts';
 import { explainHtml } from '../xtf/explain.ts';
@@ -18,17 +15,10 @@ import { scoredToTraining } from '../xtf/to-training.ts';
 import { labelRecord, tokenizeExample } from '../xtf/tokenize.ts';
 import { LORA_DEFAULTS } from '../model/lora.ts';
 import { runReportHtml, type RunCurve } from '../report/run-report.ts';
+import { defaultSource, readText } from './defaults.ts';
 import { openModel } from './model-args.ts';
 import { progressLine } from './progress.ts';
 import { AtomicLineWriter, writeFileAtomic } from './score-io.ts';
-
-const SHARED = resolve('../shared');
-const DEFAULTS = {
-  model: [join(SHARED, 'models/stories260K/stories260K.bin'), 'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin'],
-  data: [join(SHARED, 'data/gsm8k/train.jsonl'), 'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/train.jsonl'],
-  heldOut: [join(SHARED, 'data/gsm8k/test.jsonl'), 'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl'],
-};
-const firstAvailable = ([local, url]: string[]) => (existsSync(local) ? local : url);
 
 const USAGE = `usage: xtf pipeline [--model M] [--data D] [--held-out H] [--examples N] [--held-out-examples N]
                     [--epochs E] [--batch-size B] [--lr LR] [--lora-rank R] [--seed S] [--out DIR]
@@ -37,13 +27,6 @@ Scores the training slice with XTF, fine-tunes LoRA twice (all label tokens / XT
 seed, order and steps), evaluates both on the same held-out set and writes DIR/index.html (comparison,
 loss curves), DIR/xtf-scores.html (token heatmap), DIR/scores.jsonl and DIR/metrics-*.jsonl.
 Defaults: stories260K and GSM8K from ../shared (else their public addresses), 128 + 32 examples.`;
-
-async function readText(pathOrUrl: string): Promise<string> {
-  if (!isUrl(pathOrUrl)) return readDataText(pathOrUrl);
-  const r = await fetch(pathOrUrl);
-  if (!r.ok) throw new Error(`${pathOrUrl}: HTTP ${r.status}`);
-  return r.text();
-}
 
 export async function pipelineCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -72,9 +55,9 @@ export async function pipelineCommand(args: string[]): Promise<number> {
     if (!Number.isFinite(v)) throw new RangeError(`--${k} must be a number, got '${values[k]}'`);
     return v;
   };
-  const modelPath = values.model ?? firstAvailable(DEFAULTS.model);
-  const dataPath = values.data ?? firstAvailable(DEFAULTS.data);
-  const heldOutPath = values['held-out'] ?? firstAvailable(DEFAULTS.heldOut);
+  const modelPath = values.model ?? defaultSource('model');
+  const dataPath = values.data ?? defaultSource('gsm8kTrain');
+  const heldOutPath = values['held-out'] ?? defaultSource('gsm8kTest');
   const out = values.out!;
   const seed = n('seed');
   const batchSize = n('batch-size');

@@ -71,6 +71,12 @@ export function predictionOf(task: EvalTask, output: string, e: TaskExample): st
   }
 }
 
+/** Whether a generation already holds its final answer, so decoding can stop: GSM8K's "#### N" followed by
+ *  anything that is not part of the number. Other tasks run to EOS or the token limit. */
+export function answerComplete(task: EvalTask, output: string): boolean {
+  return task === 'gsm8k' && /####\s*\$?\s*[-+]?[\d,]*\.?\d+[^\d,.]/.test(output);
+}
+
 // ---- held-out loss --------------------------------------------------------------------------------------
 
 export interface LossResult {
@@ -150,6 +156,8 @@ export interface EvaluateTaskOptions {
   maxNewTokens?: number;
   /** Evaluate only the first N examples. */
   limit?: number;
+  /** Stop decoding once the answer is complete (answerComplete; default true). */
+  stopAtAnswer?: boolean;
   /** Called after each example. */
   onProgress?: (done: number, total: number, last: ExampleResult, generatedTokens: number) => void;
 }
@@ -174,7 +182,8 @@ export async function evaluateTask(model: LlamaModel, tokenizer: Tokenizer, exam
       promptTruncated = prompt.length - room;
       prompt = prompt[0] === tokenizer.bosId ? [prompt[0], ...prompt.slice(prompt.length - room + 1)] : prompt.slice(prompt.length - room);
     }
-    const g = await generateIds(model, prompt, { maxTokens: maxNewTokens, temperature: 0, stopTokens: [tokenizer.eosId, tokenizer.bosId] });
+    const stopWhen = options.stopAtAnswer === false ? undefined : (ids: readonly number[]) => answerComplete(task, tokenizer.decode([...ids]));
+    const g = await generateIds(model, prompt, { maxTokens: maxNewTokens, temperature: 0, stopTokens: [tokenizer.eosId, tokenizer.bosId], stopWhen });
     // Decode with the prompt so a leading space / byte-fallback pieces come out as in the whole text.
     const promptText = tokenizer.decode(prompt), all = tokenizer.decode(g.tokens);
     const output = all.startsWith(promptText) ? all.slice(promptText.length) : tokenizer.decode(g.generated);

@@ -9,6 +9,8 @@ export interface GenerateOptions extends SamplingOptions {
   stopTokens?: number[];
   /** Called with each new token id as soon as it is chosen (streaming). */
   onToken?: (id: number) => void;
+  /** Ends generation after a token when it returns true (e.g. the answer is complete); finishReason 'stop'. */
+  stopWhen?: (generated: readonly number[]) => boolean;
 }
 
 export interface Generation {
@@ -46,6 +48,10 @@ export async function generateIds(model: LlamaModel, promptIds: number[], option
       }
       generated.push(next);
       options.onToken?.(next);
+      if (options.stopWhen?.(generated)) {
+        finishReason = 'stop';
+        break;
+      }
       input = [next];
     }
   } finally {

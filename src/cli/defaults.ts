@@ -1,0 +1,27 @@
+// The built-in defaults of the commands that run without arguments (`xtf pipeline`, `xtf experiment`):
+// the files in ../shared beside the project when they are there, else their public addresses.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readDataText } from '../data/files-fs.ts';
+import { isUrl } from '../model/source.ts';
+
+const SHARED = resolve('../shared');
+const SOURCES = {
+  model: [join(SHARED, 'models/stories260K/stories260K.bin'), 'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin'],
+  gsm8kTrain: [join(SHARED, 'data/gsm8k/train.jsonl'), 'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/train.jsonl'],
+  gsm8kTest: [join(SHARED, 'data/gsm8k/test.jsonl'), 'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl'],
+} as const;
+
+/** The local copy when it exists, else the public address. */
+export function defaultSource(name: keyof typeof SOURCES): string {
+  const [local, url] = SOURCES[name];
+  return existsSync(local) ? local : url;
+}
+
+/** A data file's text from a path (gzip too) or an https URL. */
+export async function readText(pathOrUrl: string): Promise<string> {
+  if (!isUrl(pathOrUrl)) return readDataText(pathOrUrl);
+  const r = await fetch(pathOrUrl);
+  if (!r.ok) throw new Error(`${pathOrUrl}: HTTP ${r.status}`);
+  return r.text();
+}

@@ -1,0 +1,139 @@
+// The filters an experiment compares, each a per-token mask over the same tokenized training set:
+// normal (every label token), XTF with its defaults, each attribute alone and each pair (a re-selection
+// of the same scores: XTF's thresholds do not depend on which attributes are on), the baselines of
+// XTF.md (STM, SLM, Token Cleaning, random at XTF's masked fraction) and, when the injected noise is
+// known, the oracle (exactly the injected tokens masked): the best any token filter could do.
+// Pure: masks are computed from score records; nothing here touches the GPU.
+import { selectRandom, selectStm } from '../xtf/baselines.ts';
+import { labelNoiseTokens, type NoiseSpan } from '../xtf/noise.ts';
+import { BASELINE_DEFAULTS, xtfOptions, type BaselineOptions, type XtfOptions } from '../xtf/options.ts';
+import { reselect } from '../xtf/select.ts';
+import type { Attribute, ScoredExample } from '../xtf/types.ts';
+
+export const FILTERS = ['normal', 'xtf', 'ri', 'kn', 'tr', 'ri+kn', 'ri+tr', 'kn+tr', 'stm', 'slm', 'tc', 'random', 'oracle'] as const;
+export type FilterName = (typeof FILTERS)[number];
+
+export const FILTER_LABELS: Record<FilterName, string> = {
+  normal: 'Normal (all label tokens)',
+  xtf: 'XTF (RI ∪ KN ∪ TR)',
+  ri: 'XTF: RI only',
+  kn: 'XTF: KN only',
+  tr: 'XTF: TR only',
+  'ri+kn': 'XTF: RI + KN',
+  'ri+tr': 'XTF: RI + TR',
+  'kn+tr': 'XTF: KN + TR',
+  stm: 'STM (perplexity > 2.5)',
+  slm: 'SLM / Rho-1 (top 60% per batch)',
+  tc: 'Token Cleaning (top 60%)',
+  random: "Random (XTF's fraction)",
+  oracle: 'Oracle (injected noise masked)',
+};
+
+/** Filters that need a reference model trained on clean data. */
+export const NEEDS_REFERENCE: readonly FilterName[] = ['slm', 'tc'];
+
+/** "xtf,kn+tr,random" or "all" -> filter names, in FILTERS order; unknown names are a RangeError. */
+export function parseFilters(text: string): FilterName[] {
+  if (text.trim() === 'all') return [...FILTERS];
+  const names = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const n of names) if (!(FILTERS as readonly string[]).includes(n)) throw new RangeError(`unknown filter '${n}': use any of ${FILTERS.join(', ')} or 'all'`);
+  if (names.length === 0) throw new RangeError('no filter given');
+  return FILTERS.filter((f) => names.includes(f));
+}
+
+/** A filter's mask: per example, per token, 1 = this label token trains. */
+export interface Mask {
+  weights: number[][];
+  /** Masked label tokens / label tokens (the label tokens of the normal filter). */
+  maskedFraction: number;
+}
+
+/** The attributes an XTF filter uses, or null for a filter that is not an XTF variant. */
+export function xtfAttributes(filter: FilterName): Attribute[] | null {
+  if (filter === 'xtf') return ['ri', 'kn', 'tr'];
+  if (filter === 'ri' || filter === 'kn' || filter === 'tr') return [filter];
+  if (filter.includes('+')) return filter.split('+') as Attribute[];
+  return null;
+}
+
+/** Label tokens that can train (token 0 is predicted by nothing), as 0/1 weights: the normal filter. */
+export function normalWeights(scored: readonly ScoredExample[]): number[][] {
+  return scored.map((ex) => ex.label.map((l, i) => (l && i > 0 && ex.p[i] !== null ? 1 : 0)));
+}
+
+export function maskOf(weights: number[][], normal: number[][]): Mask {
+  let labels = 0, masked = 0;
+  normal.forEach((row, e) => row.forEach((w, i) => {
+    if (w > 0) {
+      labels++;
+      if (!(weights[e][i] > 0)) masked++;
+    }
+  }));
+  return { weights, maskedFraction: labels > 0 ? masked / labels : 0 };
+}
+
+export interface MaskInputs {
+  /** Scores of every training example (any selection: XTF filters re-select). */
+  scored: readonly ScoredExample[];
+  xtf?: XtfOptions;
+  baselines?: BaselineOptions;
+  /** Weights the SLM and Token Cleaning scoring passes chose (they need a reference model). */
+  slm?: number[][];
+  tc?: number[][];
+  /** Per training example, the injected noise spans and its completion (the built-in data). */
+  noise?: readonly { completion: string; noise: NoiseSpan[] }[];
+}
+
+/** The mask of every filter that does not depend on the run's seed ('random' does: see randomMask). */
+export function seedFreeMasks(filters: readonly FilterName[], inputs: MaskInputs): Partial<Record<FilterName, Mask>> {
+  const xtf = inputs.xtf ?? xtfOptions();
+  const normal = normalWeights(inputs.scored);
+  const out: Partial<Record<FilterName, Mask>> = {};
+  for (const f of filters) {
+    const attributes = xtfAttributes(f);
+    if (f === 'normal') out[f] = maskOf(normal, normal);
+    else if (attributes) {
+      const selected = reselect(inputs.scored, xtfOptions({ ...xtf, attributes: { ri: attributes.includes('ri'), kn: attributes.includes('kn'), tr: attributes.includes('tr') } }));
+      out[f] = maskOf(selected.map((ex) => ex.weight), normal);
+    } else if (f === 'stm') {
+      out[f] = maskOf(selectStm(inputs.scored, (inputs.baselines ?? BASELINE_DEFAULTS).stm).weights, normal);
+    } else if (f === 'slm' || f === 'tc') {
+      const w = inputs[f];
+      if (!w) throw new Error(`filter '${f}' needs the weights of its scoring pass (a reference model)`);
+      out[f] = maskOf(w, normal);
+    } else if (f === 'oracle') {
+      if (!inputs.noise) throw new Error("filter 'oracle' needs the injected noise spans (the built-in data, or --noise-rate > 0)");
+      const noise = inputs.noise;
+      out[f] = maskOf(inputs.scored.map((ex, e) => labelNoiseTokens(ex, noise[e]).map((k, i) => (k === 'clean' && normal[e][i] > 0 ? 1 : 0))), normal);
+    }
+  }
+  return out;
+}
+
+/** The random control for one seed: XTF's masked fraction, masked uniformly at random among label tokens. */
+export function randomMask(normal: number[][], fraction: number, seed: number): Mask {
+  const selection = selectRandom(normal.map((row) => ({ label: row.map((w) => w > 0) })), fraction, { seed });
+  return maskOf(selection.weights, normal);
+}
+
+/** Per example, per token: true on injected-noise label tokens (for a mask's recall / false-mask rate). */
+export function noiseTokens(scored: readonly ScoredExample[], noise: readonly { completion: string; noise: NoiseSpan[] }[]): boolean[][] {
+  return scored.map((ex, e) => labelNoiseTokens(ex, noise[e]).map((k) => k !== null && k !== 'clean'));
+}
+
+export interface MaskQuality {
+  /** Share of the injected-noise label tokens the mask removes. */
+  noiseRecall: number;
+  /** Share of the clean label tokens the mask removes. */
+  cleanMasked: number;
+}
+
+export function maskQuality(mask: Mask, normal: number[][], isNoise: boolean[][]): MaskQuality {
+  let noise = 0, noiseHit = 0, clean = 0, cleanHit = 0;
+  normal.forEach((row, e) => row.forEach((w, i) => {
+    if (!(w > 0)) return;
+    const masked = !(mask.weights[e][i] > 0);
+    if (isNoise[e][i]) { noise++; if (masked) noiseHit++; } else { clean++; if (masked) cleanHit++; }
+  }));
+  return { noiseRecall: noise > 0 ? noiseHit / noise : NaN, cleanMasked: clean > 0 ? cleanHit / clean : NaN };
+}

@@ -1,0 +1,328 @@
+// `xtf experiment` as a library call: prepare once (tokenize, score with XTF, train the clean reference
+// model and score SLM / Token Cleaning with it, build every filter's mask), then run the grid — for each
+// seed, for each filter, a fresh LoRA adapter with that seed's initialisation, trained on the same
+// examples in the same order for the same steps, only the loss mask differing — and evaluate every
+// adapter on the same clean held-out set. Every finished piece is written through the store at once, so
+// a stopped experiment resumes where it was (same fixed settings; filters and seeds may be added).
+// Portable: the store does the I/O (folder in Node, anything else elsewhere).
+import { batchOf, makeBatches } from '../data/batch.ts';
+import type { TokenizedRecord } from '../data/tokenize.ts';
+import type { TaskExample } from '../data/tasks.ts';
+import { evaluateTask } from '../eval/metrics.ts';
+import type { LlamaModel } from '../model/llama.ts';
+import { LORA_DEFAULTS, type LoraConfig } from '../model/lora.ts';
+import { checkMemoryPlan, memoryReport } from '../model/memory.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import type { MicroBatch } from '../train/step.ts';
+import { evaluateLoss } from '../train/step.ts';
+import { shuffledSteps, train, type MetricRecord } from '../train/trainer.ts';
+import type { NoiseSpan } from '../xtf/noise.ts';
+import { scoreExamples, type ScoreProgress } from '../xtf/score.ts';
+import { labelRecord, tokenizeExample } from '../xtf/tokenize.ts';
+import { differingFields, fixedSettings, runKey, runKeys, type ExperimentConfig } from './config.ts';
+import { maskQuality, noiseTokens, randomMask, seedFreeMasks, type FilterName, type Mask } from './filters.ts';
+import { experimentHtml, experimentMarkdown, type ExperimentSummary } from './report.ts';
+import type { RunResult } from './results.ts';
+
+/** Where an experiment keeps its state: named text files written atomically, and adapters. */
+export interface ExperimentStore {
+  read(name: string): Promise<string | null>;
+  write(name: string, text: string): Promise<void>;
+  saveAdapter?(name: string, model: LlamaModel): Promise<void>;
+}
+
+export interface ExperimentData {
+  /** Training examples; `noise` (injected spans in the completion) enables the oracle and noise columns. */
+  train: (TaskExample & { noise?: NoiseSpan[] })[];
+  /** Clean examples the reference model of SLM / Token Cleaning trains on (may be empty without those). */
+  reference: TaskExample[];
+  heldOut: TaskExample[];
+}
+
+export type ExperimentEvent =
+  | { type: 'phase'; text: string }
+  | { type: 'score-progress'; what: string; progress: ScoreProgress }
+  | { type: 'train-progress'; run: string; index: number; runs: number; step: number; totalSteps: number; loss: number; tokensPerSecond: number; etaSeconds: number }
+  | { type: 'eval-progress'; run: string; done: number; total: number }
+  | { type: 'run-done'; result: RunResult; index: number; runs: number; remainingSeconds: number }
+  | { type: 'run-skipped'; key: string };
+
+export interface ExperimentContext {
+  model: LlamaModel;
+  tokenizer: Tokenizer;
+  /** Another model with the same weights on the same device (the reference model of SLM / Token Cleaning). */
+  newModel: () => LlamaModel;
+  store: ExperimentStore;
+  /** The adapter's description for the report. */
+  device: string;
+  onEvent?: (e: ExperimentEvent) => void;
+}
+
+/** A store that holds files from another experiment (different fixed settings). */
+export class ExperimentMismatchError extends Error {
+  constructor(readonly fields: string[]) {
+    super(`the output folder holds an experiment with other settings (${fields.join(', ')} differ): resume it with the same settings, or use another --out`);
+    this.name = 'ExperimentMismatchError';
+  }
+}
+
+/** What preparation leaves for the runs: token ids, each filter's mask as '0'/'1' strings per example. */
+interface Prepared {
+  ids: string[];
+  tokens: number[][];
+  normal: string[];
+  masks: Partial<Record<FilterName, { maskedFraction: number; weights: string[] }>>;
+  /** XTF's masked fraction (the random control masks as much). */
+  xtfFraction: number;
+  xtf: ExperimentSummary['xtf'];
+  /** Injected-noise label tokens as '0'/'1' strings, or null without known noise. */
+  noise: string[] | null;
+}
+
+const bits = (w: readonly number[]) => w.map((x) => (x > 0 ? '1' : '0')).join('');
+const unbits = (s: string): number[] => Array.from(s, (c) => (c === '1' ? 1 : 0));
+const json = (x: unknown) => JSON.stringify(x, null, 1) + '\n';
+
+export async function runExperiment(config: ExperimentConfig, data: ExperimentData, ctx: ExperimentContext): Promise<ExperimentSummary> {
+  const { model, tokenizer, store } = ctx;
+  const emit = (e: ExperimentEvent) => ctx.onEvent?.(e);
+  if (data.train.length === 0) throw new RangeError('experiment: no training examples');
+  if (data.heldOut.length === 0) throw new RangeError('experiment: no held-out examples');
+
+  // 1. The fixed settings must match a half-finished experiment's.
+  const fixed = fixedSettings(config);
+  const saved = await store.read('experiment.json');
+  if (saved !== null) {
+    const differ = differingFields(JSON.parse(saved).fixed, JSON.parse(JSON.stringify(fixed)));
+    if (differ.length > 0) throw new ExperimentMismatchError(differ);
+  }
+  await store.write('experiment.json', json({ fixed, filters: config.filters, seeds: config.seeds }));
+
+  const maxLen = Math.min(config.xtf.maxSeqLen ?? model.config.maxSeqLen, model.config.maxSeqLen);
+  const t = config.training;
+  const lora: LoraConfig = { ...LORA_DEFAULTS, rank: t.loraRank, alpha: t.loraAlpha };
+  const padId = tokenizer.eosId;
+  const heldOutRecords = data.heldOut.map((e) => labelRecord(tokenizeExample(tokenizer, e, maxLen)));
+  const heldOutBatches = makeBatches(heldOutRecords, { batchSize: t.batchSize, padId });
+  const longest = Math.max(...data.train.map((e) => tokenizeExample(tokenizer, e, maxLen).tokens.length));
+  const plan = { batch: t.batchSize, seqLen: longest, mode: 'lora' as const };
+  checkMemoryPlan(model.rt, memoryReport(model.config, plan, lora), plan);
+
+  // 2. Scores and masks (once).
+  const prepared = await prepare(config, data, ctx, lora, maxLen);
+  const normal = prepared.normal.map(unbits);
+  const isNoise = prepared.noise?.map((s) => Array.from(s, (c) => c === '1')) ?? null;
+  const maskFor = (filter: FilterName, seed: number): Mask => {
+    if (filter === 'random') return randomMask(normal, prepared.xtfFraction, seed);
+    const m = prepared.masks[filter];
+    if (!m) throw new Error(`no mask for filter '${filter}' (prepare did not build it)`);
+    return { maskedFraction: m.maskedFraction, weights: m.weights.map(unbits) };
+  };
+
+  // 3. The base model on the held-out set.
+  let base = parseOr<ExperimentSummary['base']>(await store.read('base.json'));
+  if (!base) {
+    emit({ type: 'phase', text: 'evaluating the base model on the held-out set' });
+    const accuracy = await accuracyOf(config, data, ctx, 'base');
+    base = { heldOutLoss: await evaluateLoss(model, heldOutBatches), accuracy: accuracy?.accuracy ?? null };
+    await store.write('base.json', json(base));
+  }
+
+  // 4. The grid.
+  const keys = runKeys(config);
+  const runs: RunResult[] = [];
+  for (const { key } of keys) {
+    const r = parseOr<RunResult>(await store.read(`runs/${key}.json`));
+    if (r) {
+      runs.push(r);
+      emit({ type: 'run-skipped', key });
+    }
+  }
+  const summary = (): ExperimentSummary => ({
+    config,
+    base: base!,
+    data: {
+      train: data.train.length,
+      reference: data.reference.length,
+      heldOut: data.heldOut.length,
+      labelTokens: normal.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0),
+      noisyExamples: data.train.filter((e) => (e.noise?.length ?? 0) > 0).length,
+      noiseTokens: isNoise ? isNoise.reduce((s, row, e) => s + row.filter((x, i) => x && normal[e][i] > 0).length, 0) : 0,
+    },
+    xtf: prepared.xtf,
+    runs: keys.flatMap(({ key }) => runs.filter((r) => runKey(r.filter, r.seed) === key)),
+    plannedRuns: keys.length,
+    device: ctx.device,
+  });
+  await writeReports(store, summary());
+  // Filters whose masks are bit-identical (e.g. RI + KN when RI flags nothing) give the same run for the
+  // same seed: the training is deterministic, so one run serves them all.
+  const signature = (filter: FilterName, seed: number) => (filter === 'random' ? `random ${seed}` : prepared.masks[filter]!.weights.join('\n'));
+  const bySignature = new Map<string, RunResult>();
+  for (const r of runs) bySignature.set(`${r.seed} ${signature(r.filter, r.seed)}`, r);
+  let taken = 0, takenSeconds = 0;
+  const todo = keys.filter(({ key }) => !runs.some((r) => runKey(r.filter, r.seed) === key));
+  for (const [i, { filter, seed, key }] of todo.entries()) {
+    const started = performance.now();
+    const mask = maskFor(filter, seed);
+    const index = runs.length + 1;
+    const twin = bySignature.get(`${seed} ${signature(filter, seed)}`);
+    let result: RunResult;
+    if (twin) {
+      result = { ...twin, filter, sameMaskAs: twin.sameMaskAs ?? twin.filter };
+    } else {
+      const records: TokenizedRecord[] = prepared.tokens.map((tokens, e) => ({ id: prepared.ids[e], tokens, labelMask: mask.weights[e].map((w) => w > 0), truncated: 0 }));
+      result = await trainAndEvaluate(config, data, ctx, { filter, seed, key, index, runs: keys.length }, records, heldOutBatches, base.heldOutLoss, lora, padId);
+      result.maskedFraction = mask.maskedFraction;
+      result.quality = isNoise ? maskQuality(mask, normal, isNoise) : null;
+      bySignature.set(`${seed} ${signature(filter, seed)}`, result);
+      taken++;
+      takenSeconds += (performance.now() - started) / 1000;
+    }
+    await store.write(`runs/${key}.json`, json(result));
+    runs.push(result);
+    await writeReports(store, summary());
+    const left = todo.length - i - 1;
+    emit({ type: 'run-done', result, index, runs: keys.length, remainingSeconds: taken > 0 ? (takenSeconds / taken) * left : 0 });
+  }
+  return summary();
+}
+
+function parseOr<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+async function writeReports(store: ExperimentStore, s: ExperimentSummary): Promise<void> {
+  await store.write('results.json', json(s));
+  await store.write('results.md', experimentMarkdown(s));
+  await store.write('index.html', experimentHtml(s));
+}
+
+/** Tokens, scores and every filter's mask; read back from the store when an earlier session built them. */
+async function prepare(config: ExperimentConfig, data: ExperimentData, ctx: ExperimentContext, lora: LoraConfig, maxLen: number): Promise<Prepared> {
+  const { model, tokenizer, store } = ctx;
+  const emit = (e: ExperimentEvent) => ctx.onEvent?.(e);
+  const wanted = config.filters.filter((f) => f !== 'random');
+  const cached = parseOr<Prepared>(await store.read('prepared.json'));
+  if (cached && wanted.every((f) => cached.masks[f])) return cached;
+  // Random needs XTF's fraction; XTF variants, STM and the oracle share one scoring pass.
+  emit({ type: 'phase', text: `scoring ${data.train.length} training examples with XTF` });
+  const xtf = { ...config.xtf, maxSeqLen: maxLen };
+  const { scored, summary } = await scoreExamples(model, tokenizer, data.train, { xtf, baselines: config.baselines, onProgress: (progress) => emit({ type: 'score-progress', what: 'xtf', progress }) });
+  const hasNoise = data.train.some((e) => (e.noise?.length ?? 0) > 0);
+  const noise = hasNoise ? data.train.map((e) => ({ completion: e.completion, noise: e.noise ?? [] })) : undefined;
+  const inputs: Parameters<typeof seedFreeMasks>[1] = { scored, xtf, baselines: config.baselines, noise };
+  const needReference = wanted.filter((f) => f === 'slm' || f === 'tc');
+  if (needReference.length > 0) {
+    if (data.reference.length === 0) throw new RangeError(`filters ${needReference.join(', ')} need clean reference examples to train the reference model`);
+    emit({ type: 'phase', text: `training the reference model on ${data.reference.length} clean examples (${config.referenceEpochs} epochs)` });
+    const reference = ctx.newModel();
+    try {
+      reference.addLora(lora, 0);
+      const records = data.reference.map((e) => labelRecord(tokenizeExample(tokenizer, e, maxLen)));
+      await train({
+        model: reference,
+        set: 'lora',
+        trainBatches: (_epoch, random) => shuffledSteps(records, random, { microBatchSize: config.training.batchSize, keepLast: true }, (rs) => batchOf(rs, tokenizer.eosId)),
+        options: { epochs: config.referenceEpochs, lr: config.training.lr, warmupSteps: config.training.warmupSteps, seed: 0, restoreBest: false },
+      });
+      await store.saveAdapter?.('reference-adapter', reference);
+      for (const method of needReference) {
+        emit({ type: 'phase', text: `scoring with ${method === 'slm' ? 'SLM' : 'Token Cleaning'} against the reference model` });
+        const r = await scoreExamples(model, tokenizer, data.train, { method, reference, xtf, baselines: config.baselines, onProgress: (progress) => emit({ type: 'score-progress', what: method, progress }) });
+        inputs[method] = r.scored.map((ex) => ex.weight);
+      }
+    } finally {
+      reference.release();
+    }
+  }
+  const masks = seedFreeMasks(wanted, inputs);
+  const normal = seedFreeMasks(['normal'], inputs).normal!;
+  const xtfMask = masks.xtf ?? seedFreeMasks(['xtf'], inputs).xtf!;
+  const prepared: Prepared = {
+    ids: scored.map((ex) => ex.id),
+    tokens: scored.map((ex) => ex.tokens),
+    normal: normal.weights.map(bits),
+    masks: Object.fromEntries(Object.entries(masks).map(([f, m]) => [f, { maskedFraction: m.maskedFraction, weights: m.weights.map(bits) }])),
+    xtfFraction: xtfMask.maskedFraction,
+    xtf: { fractionMasked: summary.fractionMasked, fractionFlagged: summary.fractionFlagged, seconds: summary.seconds },
+    noise: noise ? noiseTokens(scored, noise).map((row) => row.map((x) => (x ? '1' : '0')).join('')) : null,
+  };
+  await store.write('prepared.json', JSON.stringify(prepared) + '\n');
+  return prepared;
+}
+
+interface RunId { filter: FilterName; seed: number; key: string; index: number; runs: number }
+
+async function trainAndEvaluate(
+  config: ExperimentConfig,
+  data: ExperimentData,
+  ctx: ExperimentContext,
+  run: RunId,
+  records: TokenizedRecord[],
+  heldOutBatches: MicroBatch[],
+  heldOutBefore: number,
+  lora: LoraConfig,
+  padId: number,
+): Promise<RunResult> {
+  const { model } = ctx;
+  const t = config.training;
+  const emit = (e: ExperimentEvent) => ctx.onEvent?.(e);
+  const stepsPerEpoch = Math.ceil(records.length / t.batchSize);
+  const totalSteps = stepsPerEpoch * t.epochs;
+  const evalEvery = t.evalPoints > 0 ? Math.max(1, Math.floor(totalSteps / t.evalPoints)) : 0;
+  const metrics: MetricRecord[] = [];
+  model.addLora(lora, run.seed); // the seed's initialisation, the same for every filter
+  try {
+    const started = performance.now();
+    const result = await train({
+      model,
+      set: 'lora',
+      trainBatches: (_epoch, random) => shuffledSteps(records, random, { microBatchSize: t.batchSize, keepLast: true }, (rs) => batchOf(rs, padId)),
+      validationBatches: evalEvery > 0 ? heldOutBatches : undefined,
+      // The held-out set is the test set here: it draws the curve but never picks weights.
+      options: { epochs: t.epochs, lr: t.lr, warmupSteps: t.warmupSteps, seed: run.seed, evalEvery, restoreBest: false },
+      onProgress: (p) => emit({ type: 'train-progress', run: run.key, index: run.index, runs: run.runs, step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaMs / 1000 }),
+      onMetrics: (r) => metrics.push(r),
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const heldOutLoss = await evaluateLoss(model, heldOutBatches);
+    const accuracy = await accuracyOf(config, data, ctx, run.key);
+    await ctx.store.saveAdapter?.(`adapters/${run.key}`, model);
+    const trainRecords = metrics.filter((r) => r.type === 'train');
+    const curve: [number, number][] = [[0, heldOutBefore], ...metrics.flatMap((r): [number, number][] => (r.type === 'eval' && r.step < result.steps ? [[r.step, r.valLoss]] : []))];
+    curve.push([result.steps, heldOutLoss]);
+    const perEpoch = records.reduce((s, r) => s + r.labelMask.filter((m, i) => m && i > 0).length, 0);
+    return {
+      filter: run.filter,
+      seed: run.seed,
+      heldOutLoss,
+      heldOutBefore,
+      accuracy: accuracy?.accuracy ?? null,
+      correct: accuracy?.correct ?? 0,
+      total: accuracy?.total ?? 0,
+      maskedFraction: NaN,
+      trainedTokens: perEpoch * result.epoch,
+      steps: result.steps,
+      seconds,
+      tokensPerSecond: trainRecords.at(-1)?.tokensPerSecond ?? 0,
+      trainCurve: trainRecords.map((r) => [r.step, r.loss]),
+      heldOutCurve: curve,
+      quality: null,
+      samples: (accuracy?.perExample ?? []).slice(0, 3).map((x) => ({ id: x.id, target: x.target, predicted: x.predicted, output: x.output })),
+    };
+  } finally {
+    model.removeLora();
+  }
+}
+
+async function accuracyOf(config: ExperimentConfig, data: ExperimentData, ctx: ExperimentContext, run: string) {
+  if (config.task === null || config.accuracyExamples === 0) return null;
+  const examples = data.heldOut.slice(0, config.accuracyExamples);
+  return evaluateTask(ctx.model, ctx.tokenizer, examples, {
+    task: config.task,
+    maxNewTokens: Math.min(config.maxNewTokens, ctx.model.config.maxSeqLen - 1),
+    onProgress: (done, total) => ctx.onEvent?.({ type: 'eval-progress', run, done, total }),
+  });
+}
+
