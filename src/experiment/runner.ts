@@ -89,8 +89,8 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   if (data.train.length === 0) throw new RangeError('experiment: no training examples');
   if (data.heldOut.length === 0) throw new RangeError('experiment: no held-out examples');
 
-  // 1. The fixed settings must match a half-finished experiment's.
-  const fixed = fixedSettings(config);
+  // 1. The fixed settings and the examples themselves must match a half-finished experiment's.
+  const fixed = { ...fixedSettings(config), examples: dataFingerprint(data) };
   const saved = await store.read('experiment.json');
   if (saved !== null) {
     const differ = differingFields(JSON.parse(saved).fixed, JSON.parse(JSON.stringify(fixed)));
@@ -186,6 +186,24 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
     emit({ type: 'run-done', result, index, runs: keys.length, remainingSeconds: taken > 0 ? (takenSeconds / taken) * left : 0 });
   }
   return summary();
+}
+
+/** Sizes and an FNV-1a hash of every example's text: a different dataset under the same name is caught. */
+export function dataFingerprint(data: ExperimentData): string {
+  let h = 0x811c9dc5;
+  const add = (text: string) => {
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  };
+  for (const set of [data.train, data.reference, data.heldOut]) {
+    for (const e of set) {
+      add(e.prompt);
+      add('\u0000');
+      add(e.completion);
+      add('\u0001');
+    }
+    add('\u0002');
+  }
+  return `${data.train.length} train, ${data.reference.length} reference, ${data.heldOut.length} held-out, fnv1a ${h.toString(16).padStart(8, '0')}`;
 }
 
 function parseOr<T>(text: string | null): T | null {

@@ -1,0 +1,101 @@
+// The experiment runner on the real stories260K model and the built-in data, at a tiny size: every run
+// trains (held-out loss falls), the oracle removes exactly the injected noise, training is deterministic
+// (what lets bit-identical masks share one run), a second call resumes without training, and a store
+// holding other settings is refused.
+import { describe, expect, it } from 'vitest';
+import { builtinData } from '../../src/experiment/builtin-data.ts';
+import { EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../../src/experiment/config.ts';
+import { ExperimentMismatchError, runExperiment, type ExperimentEvent, type ExperimentStore } from '../../src/experiment/runner.ts';
+import { LlamaModel } from '../../src/model/llama.ts';
+import { gpu } from '../helpers/gpu.ts';
+import { loadModel, loadTokenizer } from '../model/stories260k.ts';
+
+function memoryStore(): ExperimentStore & { files: Map<string, string>; adapters: string[] } {
+  const files = new Map<string, string>(), adapters: string[] = [];
+  return {
+    files,
+    adapters,
+    read: async (name) => files.get(name) ?? null,
+    write: async (name, text) => void files.set(name, text),
+    saveAdapter: async (name) => void adapters.push(name),
+  };
+}
+
+describe('experiment runner (stories260K, built-in data)', async () => {
+  const rt = await gpu();
+  const weights = loadModel();
+  const tokenizer = loadTokenizer();
+  const model = LlamaModel.fromWeights(rt, weights);
+  const data = builtinData({ train: 16, reference: 8, heldOut: 6, seed: 2 });
+  const config: ExperimentConfig = {
+    ...EXPERIMENT_DEFAULTS,
+    model: 'stories260K',
+    data: 'built-in (test)',
+    task: 'gsm8k',
+    filters: ['normal', 'ri', 'kn', 'ri+kn', 'random', 'slm', 'oracle'],
+    seeds: [0],
+    training: { ...EXPERIMENT_DEFAULTS.training, epochs: 1, batchSize: 8, evalPoints: 1 },
+    referenceEpochs: 1,
+    accuracyExamples: 2,
+    maxNewTokens: 12,
+  };
+  const context = (store: ExperimentStore, events: ExperimentEvent[] = []) => ({
+    model, tokenizer, store, device: 'test', newModel: () => LlamaModel.fromWeights(rt, weights), onEvent: (e: ExperimentEvent) => void events.push(e),
+  });
+  const store = memoryStore();
+  const summary = await runExperiment(config, data, context(store));
+  const byFilter = new Map(summary.runs.map((r) => [r.filter, r]));
+
+  it('trains every filter from the same start and evaluates on the clean held-out set', () => {
+    expect(summary.runs.map((r) => r.filter)).toEqual(config.filters);
+    for (const r of summary.runs) {
+      expect(r.heldOutBefore).toBe(summary.base.heldOutLoss);
+      expect(r.heldOutLoss, r.filter).toBeLessThan(r.heldOutBefore);
+      expect(r.steps).toBe(2);
+      expect(r.total).toBe(2);
+      expect(r.heldOutCurve[0]).toEqual([0, summary.base.heldOutLoss]);
+    }
+    expect(byFilter.get('normal')!.maskedFraction).toBe(0);
+    expect(byFilter.get('random')!.maskedFraction).toBeCloseTo(summary.xtf.fractionMasked, 2);
+    expect(byFilter.get('slm')!.maskedFraction).toBeCloseTo(0.4, 1);
+  });
+
+  it('lets the oracle remove exactly the injected noise', () => {
+    expect(summary.data.noiseTokens).toBeGreaterThan(0);
+    expect(byFilter.get('oracle')!.quality).toEqual({ noiseRecall: 1, cleanMasked: 0 });
+    expect(byFilter.get('oracle')!.maskedFraction).toBeCloseTo(summary.data.noiseTokens / summary.data.labelTokens, 12);
+    expect(byFilter.get('normal')!.quality).toEqual({ noiseRecall: 0, cleanMasked: 0 });
+  });
+
+  it('shares one run between filters with bit-identical masks, which is sound because training is deterministic', async () => {
+    const prepared = JSON.parse(store.files.get('prepared.json')!);
+    const same = (a: string, b: string) => prepared.masks[a].weights.join() === prepared.masks[b].weights.join();
+    expect(same('ri+kn', 'kn') ? byFilter.get('ri+kn')!.sameMaskAs : 'kn').toBe('kn');
+    if (!same('ri', 'normal')) expect(byFilter.get('ri')!.sameMaskAs).toBeUndefined();
+    // The same mask trained again from scratch gives the very same numbers.
+    const again = await runExperiment({ ...config, filters: ['kn'] }, data, context(memoryStore()));
+    expect(again.runs[0].heldOutLoss).toBe(byFilter.get('kn')!.heldOutLoss);
+    expect(again.runs[0].trainCurve).toEqual(byFilter.get('kn')!.trainCurve);
+  });
+
+  it('writes the table, the page, one record per run and the adapters', () => {
+    for (const f of ['results.md', 'results.json', 'index.html', 'experiment.json', 'base.json', 'prepared.json']) expect(store.files.has(f), f).toBe(true);
+    expect([...store.files.keys()].filter((k) => k.startsWith('runs/')).sort()).toEqual(config.filters.map((f) => `runs/${f}.seed0.json`).sort());
+    expect(store.adapters).toContain('reference-adapter');
+    expect(store.adapters).toContain('adapters/normal.seed0');
+    expect(store.files.get('results.md')).toMatch(/\| Oracle \(injected noise masked\) \| 1 \|/);
+  });
+
+  it('resumes without training again, and refuses a store with other settings', async () => {
+    const events: ExperimentEvent[] = [];
+    const resumed = await runExperiment(config, data, context(store, events));
+    expect(events.filter((e) => e.type === 'train-progress' || e.type === 'score-progress')).toEqual([]);
+    expect(events.filter((e) => e.type === 'run-skipped').length).toBe(config.filters.length);
+    expect(resumed.runs).toEqual(summary.runs);
+    const other = { ...config, training: { ...config.training, lr: 1e-3 } };
+    await expect(runExperiment(other, data, context(store))).rejects.toThrow(ExperimentMismatchError);
+    await expect(runExperiment(other, data, context(store))).rejects.toThrow(/training\.lr/);
+    const otherData = { ...data, heldOut: data.heldOut.slice(1) };
+    await expect(runExperiment(config, otherData, context(store))).rejects.toThrow(/\(examples differ\)/);
+  });
+});
