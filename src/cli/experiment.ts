@@ -40,7 +40,7 @@ ${MODEL_USAGE}
   --noise-rate R         injected share of a noisy answer's characters (built-in ${B.noiseRate}; with --data: 0 = none)
   --filters LIST         ${FILTERS.join(',')} or all (default: all that apply)
   --seeds LIST|N         seeds, e.g. 0,1,2 or 3 (default ${D.seeds.join(',')})
-  --epochs E (${D.training.epochs})  --batch-size B (${D.training.batchSize})  --lr LR (${D.training.lr})  --warmup N (${D.training.warmupSteps})
+  --epochs E (${D.training.epochs})  --batch-size B (${D.training.batchSize})  --grad-accum G (1)  --lr LR (${D.training.lr})  --warmup N (${D.training.warmupSteps})
   --lora-rank R (${D.training.loraRank})  --lora-alpha A (${D.training.loraAlpha})  --eval-points N (${D.training.evalPoints})  --reference-epochs E (${D.referenceEpochs})
   --accuracy-examples N  held-out questions answered by generation (${D.accuracyExamples}; 0 = loss only)
   --max-new-tokens N     (${D.maxNewTokens})
@@ -62,6 +62,7 @@ export async function experimentCommand(args: string[]): Promise<number> {
       seeds: { type: 'string' },
       epochs: { type: 'string' },
       'batch-size': { type: 'string' },
+      'grad-accum': { type: 'string' },
       lr: { type: 'string' },
       warmup: { type: 'string' },
       'lora-rank': { type: 'string' },
@@ -109,6 +110,8 @@ export async function experimentCommand(args: string[]): Promise<number> {
     training: {
       epochs: num('epochs', D.training.epochs),
       batchSize: num('batch-size', D.training.batchSize),
+      // Only present when given, so experiments started without it resume unchanged.
+      ...(values['grad-accum'] !== undefined ? { gradientAccumulation: num('grad-accum', 1) } : {}),
       lr: num('lr', D.training.lr),
       warmupSteps: num('warmup', D.training.warmupSteps),
       loraRank: num('lora-rank', D.training.loraRank),

@@ -7,7 +7,10 @@ import { FILTERS, type FilterName } from './filters.ts';
 
 export interface ExperimentTraining {
   epochs: number;
+  /** Examples per micro-batch. */
   batchSize: number;
+  /** Micro-batches per optimiser step (absent = 1): a large effective batch on a small device. */
+  gradientAccumulation?: number;
   lr: number;
   warmupSteps: number;
   loraRank: number;
@@ -57,6 +60,7 @@ export function checkExperimentConfig(c: ExperimentConfig): ExperimentConfig {
   const positiveInt = (field: string, v: number) => (Number.isInteger(v) && v >= 1) || bad(field, v, 'a positive whole number');
   positiveInt('training.epochs', t.epochs);
   positiveInt('training.batchSize', t.batchSize);
+  if (t.gradientAccumulation !== undefined) positiveInt('training.gradientAccumulation', t.gradientAccumulation);
   positiveInt('training.loraRank', t.loraRank);
   positiveInt('referenceEpochs', c.referenceEpochs);
   if (!(t.lr > 0 && t.lr < 1)) bad('training.lr', t.lr, 'in (0, 1)');

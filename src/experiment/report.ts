@@ -61,7 +61,7 @@ function headline(s: ExperimentSummary): string[] {
   return [
     `model: ${c.model}`,
     `data: ${c.data} — ${s.data.train} training examples (${s.data.labelTokens.toLocaleString('en-US')} label tokens${s.data.noiseTokens ? `, ${pct(s.data.noiseTokens / s.data.labelTokens)} of them injected noise in ${s.data.noisyExamples} examples` : ''}), ${s.data.heldOut} clean held-out${s.data.reference ? `, ${s.data.reference} clean reference examples for SLM / Token Cleaning` : ''}`,
-    `training: LoRA rank ${t.loraRank} alpha ${t.loraAlpha} on all projections, ${t.epochs} epochs, batch ${t.batchSize}, lr ${t.lr} (cosine, ${t.warmupSteps} warm-up steps); the same data order, steps and initialisation per seed for every filter`,
+    `training: LoRA rank ${t.loraRank} alpha ${t.loraAlpha} on all projections, ${t.epochs} epochs, batch ${t.batchSize}${t.gradientAccumulation ? ` x ${t.gradientAccumulation} accumulated` : ""}, lr ${t.lr} (cosine, ${t.warmupSteps} warm-up steps); the same data order, steps and initialisation per seed for every filter`,
     `base model: held-out loss ${num(s.base.heldOutLoss)}${s.base.accuracy !== null ? `, accuracy ${pct(s.base.accuracy)}` : ''}; XTF defaults mask ${pct(s.xtf.fractionMasked)} (RI ${pct(s.xtf.fractionFlagged.ri)}, KN ${pct(s.xtf.fractionFlagged.kn)}, TR ${pct(s.xtf.fractionFlagged.tr)})`,
     `runs: ${done} of ${s.plannedRuns} (seeds ${c.seeds.join(', ')}) on ${s.device}`,
   ];

@@ -286,7 +286,7 @@ async function trainAndEvaluate(
   const { model } = ctx;
   const t = config.training;
   const emit = (e: ExperimentEvent) => ctx.onEvent?.(e);
-  const stepsPerEpoch = Math.ceil(records.length / t.batchSize);
+  const stepsPerEpoch = Math.ceil(records.length / (t.batchSize * (t.gradientAccumulation ?? 1)));
   const totalSteps = stepsPerEpoch * t.epochs;
   const evalEvery = t.evalPoints > 0 ? Math.max(1, Math.floor(totalSteps / t.evalPoints)) : 0;
   const metrics: MetricRecord[] = [];
@@ -296,7 +296,7 @@ async function trainAndEvaluate(
     const result = await train({
       model,
       set: 'lora',
-      trainBatches: (_epoch, random) => shuffledSteps(records, random, { microBatchSize: t.batchSize, keepLast: true }, (rs) => batchOf(rs, padId)),
+      trainBatches: (_epoch, random) => shuffledSteps(records, random, { microBatchSize: t.batchSize, gradientAccumulation: t.gradientAccumulation, keepLast: true }, (rs) => batchOf(rs, padId)),
       validationBatches: evalEvery > 0 ? heldOutBatches : undefined,
       // The held-out set is the test set here: it draws the curve but never picks weights.
       options: { epochs: t.epochs, lr: t.lr, warmupSteps: t.warmupSteps, seed: run.seed, evalEvery, restoreBest: false },

@@ -1,6 +1,7 @@
-// One LoRA step of a SmolLM2-135M-shaped model (random weights: the real ones are not on this
+// One LoRA step of a model shaped like a real one (random weights: the real ones are not on this
 // machine) at batch 1 x 256: prints the memory plan, checks it against the device, runs the step and
-// reports its time and the measured peak.   npm run bench:smollm [-- --seq-len 256 --batch 1]
+// reports its time and the measured peak. Shapes: the config.json of SmolLM2-135M and Qwen2.5-0.5B.
+//   npm run bench:step [-- --shape smollm2-135m|qwen2.5-0.5b --seq-len 256 --batch 1]
 import { parseArgs } from 'node:util';
 import { Runtime, formatBytes } from '../src/gpu/index.ts';
 import { llamaConfig } from '../src/model/config.ts';
@@ -12,11 +13,18 @@ import { checkMemoryPlan, formatMemoryReport, memoryReport } from '../src/model/
 import { AdamW } from '../src/train/optimizer.ts';
 import { trainStep } from '../src/train/step.ts';
 
-const { values } = parseArgs({ options: { 'seq-len': { type: 'string', default: '256' }, batch: { type: 'string', default: '1' } } });
+const { values } = parseArgs({ options: { shape: { type: 'string', default: 'smollm2-135m' }, 'seq-len': { type: 'string', default: '256' }, batch: { type: 'string', default: '1' } } });
 const seqLen = Number(values['seq-len']);
 const batch = Number(values.batch);
-// SmolLM2-135M's config.json: hidden 576, intermediate 1536, 30 layers, 9 heads, 3 kv heads, vocab 49152.
-const config = llamaConfig({ architecture: 'llama', dim: 576, hiddenDim: 1536, nLayers: 30, nHeads: 9, nKvHeads: 3, vocabSize: 49152, maxSeqLen: 8192, ropeTheta: 100000, ropeLayout: 'half' });
+const SHAPES = {
+  // SmolLM2-135M: hidden 576, intermediate 1536, 30 layers, 9 heads, 3 kv heads, vocab 49152, tied embeddings.
+  'smollm2-135m': llamaConfig({ architecture: 'llama', dim: 576, hiddenDim: 1536, nLayers: 30, nHeads: 9, nKvHeads: 3, vocabSize: 49152, maxSeqLen: 8192, ropeTheta: 100000, ropeLayout: 'half' }),
+  // Qwen2.5-0.5B: hidden 896, intermediate 4864, 24 layers, 14 heads, 2 kv heads, vocab 151936, q/k/v biases, tied embeddings.
+  'qwen2.5-0.5b': llamaConfig({ architecture: 'qwen2', dim: 896, hiddenDim: 4864, nLayers: 24, nHeads: 14, nKvHeads: 2, vocabSize: 151936, maxSeqLen: 32768, ropeTheta: 1000000, ropeLayout: 'half', attentionBias: true, normEps: 1e-6 }),
+};
+if (!(values.shape! in SHAPES)) throw new RangeError(`--shape must be one of ${Object.keys(SHAPES).join(', ')}, got '${values.shape}'`);
+const config = SHAPES[values.shape as keyof typeof SHAPES];
+console.log(`${values.shape}-shaped model (random weights), LoRA step at ${batch} x ${seqLen}`);
 const lora = { ...LORA_DEFAULTS, rank: 8, alpha: 16 };
 const plan = { batch, seqLen, mode: 'lora' as const };
 const report = memoryReport(config, plan, lora);
