@@ -93,7 +93,7 @@ export function experimentHtml(s: ExperimentSummary): string {
   const rows = resultTable(s.runs);
   const cols = columns(s);
   const normal = rows.find((r) => r.filter === 'normal');
-  const table = `<table><thead><tr>${cols.map((c) => `<th>${esc(c.head)}</th>`).join('')}</tr></thead><tbody>${rows
+  const table = `<table class="grid"><thead><tr>${cols.map((c) => `<th>${esc(c.head)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${cols.map((c, i) => `<td>${i === 0 ? `<span class="sw" style="background:${COLOURS[r.filter]}"></span>` : ''}${esc(c.cell(r))}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
   const runsOf = (f: FilterName) => s.runs.filter((r) => r.filter === f);
@@ -114,12 +114,14 @@ export function experimentHtml(s: ExperimentSummary): string {
   const settings = `<pre style="white-space:pre-wrap;margin:0">${esc(JSON.stringify({ ...s.config, xtf: s.config.xtf, baselines: s.config.baselines }, null, 2))}</pre>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>XTF experiment</title><style>
 ${PAGE_CSS}
-.list{margin:0 0 8px;padding-left:18px;color:#374151}</style></head><body>
+.list{margin:0 0 8px;padding-left:18px;color:#374151}
+.grid td{white-space:nowrap;font-variant-numeric:tabular-nums}.grid td:first-child{white-space:normal;min-width:220px}.grid{font-size:14px}
+details summary{cursor:pointer;font-weight:600}</style></head><body>
 <h1>XTF experiment: which tokens should a fine-tune learn from?</h1>
 <ul class="list">${headline(s).map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
 <div class="card">${table}<p class="sub" style="margin:10px 0 0">Held-out loss is measured on every answer token of the same clean held-out set for every run. ± is the sample standard deviation over seeds; Δ is paired with the normal run of the same seed (same initialisation and data order).</p></div>
 <div class="charts">${lossBars}${accuracyBars || maskBars}${curves}${accuracyBars ? maskBars : ''}</div>
 ${samples ? `<h2>A held-out answer</h2><div class="card"><table><thead><tr><th>run</th><th>greedy answer</th><th>predicted / target</th></tr></thead><tbody>${samples}</tbody></table></div>` : ''}
-<h2>Settings</h2><div class="card">${settings}</div>
+<h2>Settings</h2><div class="card"><details><summary>Every setting of this experiment (JSON)</summary>${settings}</details></div>
 </body></html>`;
 }
