@@ -28,7 +28,8 @@ rmSync(vitestJson, { force: true });
 const node = run('node (vitest, Dawn)', ['run', '--silent', 'test:node', '--', '--reporter=default', '--reporter=json', `--outputFile=${vitestJson}`], () => {
   try {
     const j = JSON.parse(readFileSync(vitestJson, 'utf8'));
-    return { passed: j.numPassedTests, failed: j.numFailedTests + (j.numFailedTestSuites ?? 0) };
+    // A suite that fails to load has no failed test; a failed test also fails its suites (not counted twice).
+    return { passed: j.numPassedTests, failed: j.numFailedTests || (j.numFailedTestSuites ?? 0) };
   } catch {
     return { passed: 0, failed: 1 };
   }

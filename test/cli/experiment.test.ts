@@ -45,6 +45,6 @@ describe('xtf experiment', () => {
     expect(again.stderr).not.toMatch(/run \d+\/\d+ \w+\.seed0: \d+\/\d+ steps/);
     const changed = await xtf(...args.map((a) => (a === '0.2' ? '0.3' : a)));
     expect(changed.code).toBe(1);
-    expect(changed.stderr).toMatch(/other settings \(data differ/);
+    expect(changed.stderr).toMatch(/other settings \(data, examples differ\)/);
   });
 });
