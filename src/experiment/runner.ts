@@ -182,7 +182,9 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
     await store.write(`runs/${key}.json`, json(result));
     runs.push(result);
     await writeReports(store, summary());
-    const left = todo.length - i - 1;
+    // Only runs that will train count towards the ETA (a later twin of a run shares it).
+    const ahead = new Set(todo.slice(i + 1).map((k) => `${k.seed} ${signature(k.filter, k.seed)}`));
+    const left = [...ahead].filter((sig) => !bySignature.has(sig)).length;
     emit({ type: 'run-done', result, index, runs: keys.length, remainingSeconds: taken > 0 ? (takenSeconds / taken) * left : 0 });
   }
   return summary();
