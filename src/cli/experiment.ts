@@ -12,9 +12,10 @@ import { BUILTIN_DATA_DEFAULTS, builtinData, withAnswerNoise } from '../experime
 import { checkExperimentConfig, EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../experiment/config.ts';
 import { FILTERS, NEEDS_REFERENCE, parseFilters } from '../experiment/filters.ts';
 import { experimentMarkdown } from '../experiment/report.ts';
-import { runExperiment, type ExperimentData, type ExperimentStore } from '../experiment/runner.ts';
+import { runExperiment, type ExperimentData, type ExperimentEvent, type ExperimentStore } from '../experiment/runner.ts';
 import { NOISE_KINDS } from '../xtf/noise.ts';
 import { defaultSource } from './defaults.ts';
+import { numberFlag } from './flags.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
 import { progressLine } from './progress.ts';
 import { writeFileAtomic } from './score-io.ts';
@@ -78,13 +79,7 @@ export async function experimentCommand(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const num = (name: keyof typeof values, fallback: number): number => {
-    const v = values[name];
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new RangeError(`--${name} must be a number, got '${v}'`);
-    return n;
-  };
+  const num = (name: keyof typeof values, fallback: number): number => numberFlag(name, values[name]) ?? fallback;
   if (values.data && !values.task) throw new RangeError(`--data needs --task (${TASKS.join(', ')}): it says how to read the records and score the answers`);
   if (values.task && !TASKS.includes(values.task as TaskName)) throw new RangeError(`--task must be one of ${TASKS.join(', ')}, got '${values.task}'`);
   if (values.task && !values.data) throw new RangeError('--task needs --data (the task\'s training file)');
@@ -204,7 +199,7 @@ class ExperimentProgress {
   private line: ReturnType<typeof progressLine> | null = null;
   private label = '';
 
-  on(e: Parameters<NonNullable<Parameters<typeof runExperiment>[2]['onEvent']>>[0]): void {
+  on(e: ExperimentEvent): void {
     switch (e.type) {
       case 'phase':
         this.close();

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { generateIds } from '../model/generate.ts';
+import { numberFlag } from './flags.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
 
 const USAGE = `usage: xtf generate --model M --prompt "..." [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json]
@@ -30,11 +31,8 @@ export async function generateCommand(args: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const num = (name: keyof typeof values) => {
-    const v = Number(values[name]);
-    if (!Number.isFinite(v)) throw new RangeError(`--${name} must be a number, got '${values[name]}'`);
-    return v;
-  };
+  // Every numeric flag has a default, so each is present.
+  const num = (name: keyof typeof values) => numberFlag(name, values[name])!;
   const options = { maxTokens: num('max-tokens'), temperature: num('temperature'), topK: num('top-k'), topP: num('top-p'), seed: num('seed') };
   const m = await openModel(values);
   try {

@@ -16,6 +16,7 @@ import { labelRecord, tokenizeExample } from '../xtf/tokenize.ts';
 import { LORA_DEFAULTS } from '../model/lora.ts';
 import { runReportHtml, type RunCurve } from '../report/run-report.ts';
 import { defaultSource, readText } from './defaults.ts';
+import { numberFlag } from './flags.ts';
 import { openModel } from './model-args.ts';
 import { progressLine } from './progress.ts';
 import { AtomicLineWriter, writeFileAtomic } from './score-io.ts';
@@ -50,11 +51,8 @@ export async function pipelineCommand(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const n = (k: 'examples' | 'held-out-examples' | 'epochs' | 'batch-size' | 'lr' | 'lora-rank' | 'seed') => {
-    const v = Number(values[k]);
-    if (!Number.isFinite(v)) throw new RangeError(`--${k} must be a number, got '${values[k]}'`);
-    return v;
-  };
+  // Every numeric flag has a default, so each is present.
+  const n = (k: 'examples' | 'held-out-examples' | 'epochs' | 'batch-size' | 'lr' | 'lora-rank' | 'seed') => numberFlag(k, values[k])!;
   const modelPath = values.model ?? defaultSource('model');
   const dataPath = values.data ?? defaultSource('gsm8kTrain');
   const heldOutPath = values['held-out'] ?? defaultSource('gsm8kTest');

@@ -8,6 +8,7 @@ import { LlamaModel } from '../model/llama.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
 import { AtomicLineWriter, summaryNames, writeFileAtomic } from './score-io.ts';
 import { progressLine } from './progress.ts';
+import { numberFlag } from './flags.ts';
 
 const USAGE = `usage: xtf score --model M --data D.jsonl --out S.jsonl [--method xtf|stm|slm|tc|random|none] [options]
 
@@ -68,12 +69,7 @@ export async function scoreCommand(args: string[]): Promise<number> {
   }
   const method = values.method as ScoreMethod;
   if (!SCORE_METHODS.includes(method)) throw new RangeError(`--method must be one of ${SCORE_METHODS.join(', ')}, got '${values.method}'`);
-  const num = (v: string | undefined, name: string) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new RangeError(`--${name} must be a number, got '${v}'`);
-    return n;
-  };
+  const num = (v: string | undefined, name: string) => numberFlag(name, v);
   const attrs = values.attributes?.split(',').map((s) => s.trim());
   const xtf = xtfOptions({
     batchSize: num(values['batch-size'], 'batch-size'),

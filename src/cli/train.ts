@@ -18,6 +18,7 @@ import { scoredToTraining, type TrainingExample } from '../xtf/to-training.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
 import { readScoreFile } from './score-io.ts';
 import { progressLine } from './progress.ts';
+import { numberFlag } from './flags.ts';
 
 const USAGE = `usage: xtf train --model M (--data D | --scores S.jsonl) --out DIR [options]
 
@@ -78,13 +79,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     console.error(values.data && values.scores ? `xtf train: give --data or --scores, not both\n\n${USAGE}` : USAGE);
     return 2;
   }
-  const num = (name: keyof typeof values): number | undefined => {
-    const v = values[name];
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (typeof v !== 'string' || !Number.isFinite(n)) throw new RangeError(`--${name} must be a number, got '${v}'`);
-    return n;
-  };
+  const num = (name: keyof typeof values) => numberFlag(name, values[name]);
   const filter = values.filter as ScoreMethod;
   if (!SCORE_METHODS.includes(filter)) throw new RangeError(`--filter must be one of ${SCORE_METHODS.join(', ')}, got '${values.filter}'`);
   const targets = (values.targets?.split(',').map((t) => t.trim()) ?? [...LORA_TARGETS]) as LoraTarget[];

@@ -111,7 +111,7 @@ export function experimentHtml(s: ExperimentSummary): string {
     const r = s.runs.find((x) => x.filter === f && x.samples.length > 0);
     return r ? [`<tr><td>${esc(f)} (seed ${r.seed})</td><td><code>${esc(r.samples[0].output.trim())}</code></td><td>${esc(r.samples[0].predicted ?? '–')} / ${esc(r.samples[0].target)}</td></tr>`] : [];
   }).join('');
-  const settings = `<pre style="white-space:pre-wrap;margin:0">${esc(JSON.stringify({ ...s.config, xtf: s.config.xtf, baselines: s.config.baselines }, null, 2))}</pre>`;
+  const settings = `<pre style="white-space:pre-wrap;margin:0">${esc(JSON.stringify(s.config, null, 2))}</pre>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>XTF experiment</title><style>
 ${PAGE_CSS}
 .list{margin:0 0 8px;padding-left:18px;color:#374151}

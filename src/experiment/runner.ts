@@ -256,15 +256,14 @@ async function prepare(config: ExperimentConfig, data: ExperimentData, ctx: Expe
       reference.release();
     }
   }
-  const masks = seedFreeMasks(wanted, inputs);
-  const normal = seedFreeMasks(['normal'], inputs).normal!;
-  const xtfMask = masks.xtf ?? seedFreeMasks(['xtf'], inputs).xtf!;
+  // Normal (the label tokens) and XTF (the random control's fraction) are needed whichever filters run.
+  const masks = seedFreeMasks([...new Set<FilterName>(['normal', 'xtf', ...wanted])], inputs);
   const prepared: Prepared = {
     ids: scored.map((ex) => ex.id),
     tokens: scored.map((ex) => ex.tokens),
-    normal: normal.weights.map(bits),
+    normal: masks.normal!.weights.map(bits),
     masks: Object.fromEntries(Object.entries(masks).map(([f, m]) => [f, { maskedFraction: m.maskedFraction, weights: m.weights.map(bits) }])),
-    xtfFraction: xtfMask.maskedFraction,
+    xtfFraction: masks.xtf!.maskedFraction,
     xtf: { fractionMasked: summary.fractionMasked, fractionFlagged: summary.fractionFlagged, seconds: summary.seconds },
     noise: noise ? noiseTokens(scored, noise).map((row) => row.map((x) => (x ? '1' : '0')).join('')) : null,
   };
