@@ -34,9 +34,12 @@ export interface AttentionReceivedOptions extends AttentionOptions {
   queryWeights?: Tensor;
 }
 
-interface AttentionDims {
+/** q [B, Tq, H, D], k and v [B, Tk, Hkv, D]: query row i sits at position Tk − Tq + i. */
+export interface AttentionDims {
   batch: number;
+  /** Query rows (the last Tq positions of the sequence). */
   tq: number;
+  /** Key/value rows. */
   tk: number;
   heads: number;
   kvHeads: number;

@@ -3,16 +3,9 @@
 // Layout as in src/ops/attention.ts: q [B, Tq, H, D], k and v [B, Tk, Hkv, D], out [B, Tq, H, D];
 // query row i sits at absolute position Tk - Tq + i and sees keys j <= that position.
 
-export interface AttentionDims {
-  batch: number;
-  /** Query rows (the last Tq positions of the sequence). */
-  tq: number;
-  /** Key/value rows. */
-  tk: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-}
+import type { AttentionDims } from '../../src/ops/attention.ts';
+
+export type { AttentionDims };
 
 export interface AttentionForwardReference {
   out: Float64Array;
