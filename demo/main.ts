@@ -401,10 +401,10 @@ async function scoreStep(): Promise<void> {
     const saved: SavedScores = { savedAt: new Date().toISOString(), model: model.source, modelKey: modelKey(model), data: state.dataName, scored, summary };
     showScores(saved);
     $('score-status').textContent = `${summary.examples} examples · ${count(summary.labelTokens)} label tokens in ${summary.seconds.toFixed(1)} s (${Math.round(summary.tokensPerSecond).toLocaleString()} tokens/s) · kept in this browser`;
-    probe.scored = true;
     await saveScores(saved);
     state.saved.scores = saved;
     renderSavedStrip();
+    probe.scored = true; // after the save: a test may reload the page next
   });
 }
 
@@ -589,13 +589,16 @@ async function trainStep(): Promise<void> {
       tokensPerSecond: live.points.at(-1)?.tokensPerSecond ?? 0, reason: done.reason,
     };
     state.runs.push(run);
-    probe.trained = true;
+    state.live = null;
+    renderRuns();
     $('train-facts').innerHTML = runFacts(run, lossTokens(records));
     const adapter: SavedAdapter = { label: done.label, modelKey: modelKey(model), savedAt: run.savedAt, steps: done.steps, files: done.files, losses: run.points.map((p) => p.loss) };
     showDownloads(adapter, false);
     await Promise.all([saveRuns(state.runs), saveAdapter(adapter)]);
     Object.assign(state.saved, { runs: [...state.runs], adapter });
     renderSavedStrip();
+    // Tests read the table, the downloads and the saved state once this is set: it comes after all three.
+    probe.trained = true;
   });
   state.live = null;
   renderRuns();
@@ -645,10 +648,10 @@ async function generateStep(): Promise<void> {
     const { outputs } = await call({ type: 'generate', prompt, maxTokens: Math.max(1, Number($<HTMLInputElement>('max-tokens').value) | 0) }, 'generated');
     const comparison: SavedComparison = { savedAt: new Date().toISOString(), prompt, outputs };
     showComparison(comparison, false);
-    probe.generations = outputs.length;
     await saveComparison(comparison);
     state.saved.comparison = comparison;
     renderSavedStrip();
+    probe.generations = outputs.length; // after the save: a test may reload the page next
   });
 }
 
