@@ -1,5 +1,8 @@
 // Text generation with a KV cache: the prompt is decoded in one pass, then one token per step.
-import type { LlamaModel } from './llama.ts';
+// Several prompts decode side by side (generateBatch): shorter prompts are left-padded, and attention
+// hides the padding (attentionForward's keyStart). RoPE scores depend only on the distance between
+// two positions, so a sequence shifted right by its padding attends as it would alone.
+import { releaseKvCache, type LlamaModel } from './llama.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { createSampler, type SamplingOptions } from './sampling.ts';
 
@@ -7,10 +10,10 @@ export interface GenerateOptions extends SamplingOptions {
   maxTokens: number;
   /** Token ids that end generation (not included in the output). Default: the tokenizer's EOS (and BOS, as llama2.c stops at it). */
   stopTokens?: number[];
-  /** Called with each new token id as soon as it is chosen (streaming). */
-  onToken?: (id: number) => void;
-  /** Ends generation after a token when it returns true (e.g. the answer is complete); finishReason 'stop'. */
-  stopWhen?: (generated: readonly number[]) => boolean;
+  /** Called with each new token id as soon as it is chosen (streaming); `row` is the prompt's index in a batch. */
+  onToken?: (id: number, row: number) => void;
+  /** Ends a sequence after a token when it returns true (e.g. the answer is complete); finishReason 'stop'. */
+  stopWhen?: (generated: readonly number[], row: number) => boolean;
 }
 
 export interface Generation {
@@ -23,41 +26,59 @@ export interface Generation {
 }
 
 export async function generateIds(model: LlamaModel, promptIds: number[], options: GenerateOptions): Promise<Generation> {
-  if (promptIds.length === 0) throw new RangeError('generate: the prompt must have at least one token (e.g. BOS)');
+  const [g] = await generateBatch(model, [promptIds], options);
+  return g;
+}
+
+/**
+ * Generates for several prompts at once: one forward pass per step for all of them, which on a GPU costs
+ * about as much as one prompt's step. Each result is what generateIds gives for that prompt alone (up to
+ * float rounding); a sequence that stops early rides along until every one has stopped.
+ */
+export async function generateBatch(model: LlamaModel, prompts: readonly number[][], options: GenerateOptions): Promise<Generation[]> {
+  if (prompts.length === 0) return [];
+  prompts.forEach((p, i) => {
+    if (p.length === 0) throw new RangeError(`generate: prompt ${i} must have at least one token (e.g. BOS)`);
+  });
   if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) throw new RangeError(`generate: maxTokens must be a whole number >= 0, got ${options.maxTokens}`);
   const rt = model.rt;
-  const capacity = Math.min(model.config.maxSeqLen, promptIds.length + options.maxTokens);
-  if (promptIds.length > capacity) throw new RangeError(`generate: the prompt has ${promptIds.length} tokens, more than the model's context ${model.config.maxSeqLen}`);
-  const sample = createSampler(options);
+  const width = Math.max(...prompts.map((p) => p.length));
+  if (width > model.config.maxSeqLen) throw new RangeError(`generate: a prompt has ${width} tokens, more than the model's context ${model.config.maxSeqLen}`);
+  const capacity = Math.min(model.config.maxSeqLen, width + options.maxTokens);
   const stop = new Set(options.stopTokens ?? []);
-  const cache = model.newKvCache(capacity);
-  const generated: number[] = [];
-  let finishReason: Generation['finishReason'] = 'length';
+  const samplers = prompts.map(() => createSampler(options));
+  const padding = prompts.map((p) => width - p.length);
+  const cache = model.newKvCache(capacity, prompts.length, padding);
+  const generated: number[][] = prompts.map(() => []);
+  const finish: (Generation['finishReason'] | null)[] = prompts.map(() => null);
   try {
-    let input = promptIds;
-    while (generated.length < options.maxTokens && cache.length + input.length <= capacity) {
-      const ids = rt.upload(new Uint32Array(input), [1, input.length], 'u32', 'decode ids');
+    // Left-pad with each prompt's own first token: pad rows only ever see each other.
+    let input = prompts.map((p, b) => [...Array<number>(padding[b]).fill(p[0]), ...p]);
+    let steps = 0;
+    while (steps < options.maxTokens && cache.length + input[0].length <= capacity && finish.some((f) => f === null)) {
+      const ids = rt.upload(new Uint32Array(input.flat()), [prompts.length, input[0].length], 'u32', 'decode ids');
       const logits = model.decode(ids, cache);
       const host = await logits.read();
       ids.release();
       logits.release();
-      const next = sample(host);
-      if (stop.has(next)) {
-        finishReason = 'stop';
-        break;
-      }
-      generated.push(next);
-      options.onToken?.(next);
-      if (options.stopWhen?.(generated)) {
-        finishReason = 'stop';
-        break;
-      }
-      input = [next];
+      steps++;
+      const vocab = host.length / prompts.length;
+      input = prompts.map((_, b) => {
+        const next = samplers[b](host.subarray(b * vocab, (b + 1) * vocab));
+        if (finish[b] !== null) return [next]; // already finished: its tokens are not kept
+        if (stop.has(next)) finish[b] = 'stop';
+        else {
+          generated[b].push(next);
+          options.onToken?.(next, b);
+          if (options.stopWhen?.(generated[b], b)) finish[b] = 'stop';
+        }
+        return [next];
+      });
     }
   } finally {
-    for (const t of [...cache.keys, ...cache.values]) t.release();
+    releaseKvCache(cache);
   }
-  return { tokens: [...promptIds, ...generated], generated, finishReason };
+  return prompts.map((p, b) => ({ tokens: [...p, ...generated[b]], generated: generated[b], finishReason: finish[b] ?? 'length' }));
 }
 
 export async function generateText(

@@ -60,13 +60,23 @@ export interface ForwardResult {
   saved: { ids: Tensor; layers: SavedLayer[]; xFinal: Tensor; finalNorm: RmsNormForward } | null;
 }
 
-/** Keys and values of the positions decoded so far, per layer: [capacity, nKvHeads, headDim] each (batch 1). */
+/** Keys and values of the positions decoded so far, per layer: [batch, capacity, nKvHeads, headDim] each. */
 export interface KvCache {
   keys: Tensor[];
   values: Tensor[];
+  /** Sequences decoded side by side. */
+  batch: number;
   capacity: number;
-  /** Positions filled. */
+  /** Positions filled (the same for every sequence: shorter prompts are left-padded). */
   length: number;
+  /** [batch] u32: where each left-padded sequence's real tokens start (see attentionForward's keyStart). */
+  keyStart?: Tensor;
+}
+
+/** Frees a cache's GPU buffers. */
+export function releaseKvCache(cache: KvCache): void {
+  for (const t of [...cache.keys, ...cache.values]) t.release();
+  cache.keyStart?.release();
 }
 
 export class LlamaModel {
@@ -227,41 +237,57 @@ export class LlamaModel {
     }
   }
 
-  newKvCache(capacity = this.config.maxSeqLen): KvCache {
+  /**
+   * A cache for `batch` sequences of up to `capacity` positions. `keyStart` (one per sequence) is where a
+   * left-padded sequence's real tokens begin; the cache takes ownership of its upload.
+   */
+  newKvCache(capacity = this.config.maxSeqLen, batch = 1, keyStart?: readonly number[]): KvCache {
     const c = this.config;
     if (capacity > c.maxSeqLen) throw new RangeError(`KV cache of ${capacity} positions exceeds the model's maxSeqLen ${c.maxSeqLen}`);
-    const shape = [capacity, c.nKvHeads, this.headDim];
+    if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`KV cache batch must be a whole number >= 1, got ${batch}`);
+    if (keyStart && (keyStart.length !== batch || keyStart.some((s) => !Number.isInteger(s) || s < 0 || s >= capacity))) {
+      throw new RangeError(`KV cache keyStart [${keyStart.join(', ')}] must hold ${batch} positions below the capacity ${capacity}`);
+    }
+    const shape = [batch, capacity, c.nKvHeads, this.headDim];
     return {
       keys: Array.from({ length: c.nLayers }, (_, l) => this.rt.zeros(shape, 'f32', `kv cache keys ${l}`)),
       values: Array.from({ length: c.nLayers }, (_, l) => this.rt.zeros(shape, 'f32', `kv cache values ${l}`)),
+      batch,
       capacity,
       length: 0,
+      keyStart: keyStart && keyStart.some((s) => s > 0) ? this.rt.upload(Uint32Array.from(keyStart), [batch], 'u32', 'kv cache key starts') : undefined,
     };
   }
 
   /**
-   * Incremental decoding (batch 1): run `ids` [1, n] at positions cache.length .. cache.length + n − 1,
-   * append their keys and values to the cache, and return the logits of the LAST position [1, vocab].
+   * Incremental decoding: run `ids` [B, n] at positions cache.length .. cache.length + n − 1, append their
+   * keys and values to the cache (B = cache.batch), and return the logits of each row's LAST position [B, vocab].
    */
   decode(ids: Tensor, cache: KvCache): Tensor {
     const c = this.config;
     const [batch, n] = ids.shape;
-    if (batch !== 1 || ids.dtype !== 'u32') throw new RangeError(`decode: ids ${ids} must be u32 [1, n]`);
+    if (ids.shape.length !== 2 || batch !== cache.batch || ids.dtype !== 'u32') {
+      throw new RangeError(`decode: ids ${ids} must be u32 [${cache.batch}, n] (the cache's batch)`);
+    }
     if (cache.length + n > cache.capacity) {
       throw new RangeError(`decode: ${cache.length} cached + ${n} new positions exceed the cache capacity ${cache.capacity}`);
     }
     const rt = this.rt;
-    let x = embeddingForward(rt, ids.view([n]), this.params.tokEmbedding).view([n, c.dim]);
+    let x = embeddingForward(rt, ids.view([batch * n]), this.params.tokEmbedding).view([batch * n, c.dim]);
     for (let l = 0; l < c.nLayers; l++) {
-      const s = this.layerForward(l, x, 1, n, false, { keys: cache.keys[l], values: cache.values[l], start: cache.length });
+      const s = this.layerForward(l, x, batch, n, false, { keys: cache.keys[l], values: cache.values[l], start: cache.length, keyStart: cache.keyStart });
       releaseSaved(s.saved);
       x.release();
       x = s.xOut;
     }
     cache.length += n;
-    const last = rt.empty([1, c.dim], 'f32', 'last hidden');
-    rt.copy(x, last, c.dim, (n - 1) * c.dim, 0);
-    x.release();
+    let last = x;
+    if (n > 1) {
+      // Each row's last position: a gather of rows (b + 1)·n − 1 of the hidden states.
+      const rows = rt.upload(Uint32Array.from({ length: batch }, (_, b) => (b + 1) * n - 1), [batch], 'u32', 'last positions');
+      last = embeddingForward(rt, rows, x);
+      releaseAll(rows, x);
+    }
     const norm = rmsnormForward(rt, last, this.params.finalNorm, c.normEps);
     const logits = matmul(rt, norm.y, this.classifier(), { transB: true });
     releaseAll(last, norm.y, norm.rstd);
@@ -297,7 +323,7 @@ export class LlamaModel {
     batch: number,
     seqLen: number,
     train: boolean,
-    cache?: { keys: Tensor; values: Tensor; start: number },
+    cache?: { keys: Tensor; values: Tensor; start: number; keyStart?: Tensor },
   ): { saved: SavedLayer; xOut: Tensor } {
     const rt = this.rt;
     const c = this.config;
@@ -317,12 +343,14 @@ export class LlamaModel {
     const v = vLin.y.view([batch, seqLen, c.nKvHeads, this.headDim]);
     let attn: AttentionForwardResult;
     if (cache) {
-      // Append this step's keys/values, then attend over everything cached (queries are the last rows).
+      // Append this step's keys/values to each sequence, then attend over everything cached (queries are the last rows).
       const rowSize = c.nKvHeads * this.headDim;
-      rt.copy(k, cache.keys, seqLen * rowSize, 0, cache.start * rowSize);
-      rt.copy(v, cache.values, seqLen * rowSize, 0, cache.start * rowSize);
-      const filled = [1, cache.start + seqLen, c.nKvHeads, this.headDim];
-      attn = attentionForward(rt, q, cache.keys.prefix(filled), cache.values.prefix(filled));
+      const capacity = cache.keys.shape[1];
+      for (let b = 0; b < batch; b++) {
+        rt.copy(k, cache.keys, seqLen * rowSize, b * seqLen * rowSize, (b * capacity + cache.start) * rowSize);
+        rt.copy(v, cache.values, seqLen * rowSize, b * seqLen * rowSize, (b * capacity + cache.start) * rowSize);
+      }
+      attn = attentionForward(rt, q, cache.keys, cache.values, { kvLength: cache.start + seqLen, keyStart: cache.keyStart });
     } else {
       attn = attentionForward(rt, q, k, v);
     }

@@ -13,6 +13,16 @@ export interface AttentionOptions {
   scale?: number;
 }
 
+export interface AttentionForwardOptions extends AttentionOptions {
+  /** Keys in use per batch row: the first `kvLength` of k's and v's rows (a KV cache's filled part). Default all. */
+  kvLength?: number;
+  /**
+   * [B] u32, for left-padded batches: batch row b's real tokens start at key keyStart[b]. Query rows at or
+   * after it see no key before it; the pad rows before it see only each other. Default: no padding.
+   */
+  keyStart?: Tensor;
+}
+
 export interface AttentionForwardResult {
   /** [B, Tq, H, D] */
   out: Tensor;
@@ -91,7 +101,7 @@ function expectShape(op: string, t: Tensor, shape: number[], what: string): void
   }
 }
 
-function params(d: AttentionDims, scale: number, useWeights = false): ArrayBuffer {
+function params(d: AttentionDims, scale: number, extra: { useWeights?: boolean; kvRows?: number; useKeyStart?: boolean } = {}): ArrayBuffer {
   return new Uniforms()
     .u32(d.batch)
     .u32(d.tq)
@@ -99,8 +109,9 @@ function params(d: AttentionDims, scale: number, useWeights = false): ArrayBuffe
     .u32(d.heads)
     .u32(d.kvHeads)
     .f32(scale)
-    .u32(useWeights ? 1 : 0)
-    .u32(0)
+    .u32(extra.useWeights ? 1 : 0)
+    .u32(extra.kvRows ?? d.tk)
+    .u32(extra.useKeyStart ? 1 : 0)
     .bytes();
 }
 
@@ -109,8 +120,19 @@ function blockedConstants(d: AttentionDims): Record<string, number> {
 }
 
 /** out = softmax(scale·q·kᵀ + causal mask)·v per head; also returns the per-row log-sum-exp. */
-export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): AttentionForwardResult {
+export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, options: AttentionForwardOptions = {}): AttentionForwardResult {
   const d = attentionDims('attentionForward', q, k, v);
+  const kvRows = d.tk;
+  if (options.kvLength !== undefined) {
+    if (!Number.isInteger(options.kvLength) || options.kvLength < d.tq || options.kvLength > kvRows) {
+      throw new RangeError(`attentionForward: kvLength ${options.kvLength} must be a whole number in ${d.tq}..${kvRows} (the query rows .. k ${shapeOf(k)}'s rows)`);
+    }
+    d.tk = options.kvLength;
+  }
+  const { keyStart } = options;
+  if (keyStart && (keyStart.dtype !== 'u32' || keyStart.shape.length !== 1 || keyStart.shape[0] !== d.batch)) {
+    throw new RangeError(`attentionForward: keyStart ${keyStart} must be u32 [${d.batch}] (one first key per batch row)`);
+  }
   const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
   const out = rt.empty(q.shape, 'f32', 'attention out');
   const logSumExp = rt.empty([d.batch, d.heads, d.tq], 'f32', 'attention logSumExp');
@@ -119,8 +141,9 @@ export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, o
     shader: 'attention',
     entryPoint: 'forward',
     constants,
-    uniforms: params(d, scale),
-    bindings: [q, k, v, logSumExp, out],
+    uniforms: params(d, scale, { kvRows, useKeyStart: keyStart !== undefined }),
+    // Without padding the kernel reads no key start; q stands in for the binding.
+    bindings: [q, k, v, logSumExp, out, keyStart ?? q],
     workgroups: [ceilDiv(d.tq, ROWS_PER_GROUP), d.heads, d.batch],
   });
   return { out, logSumExp };
@@ -183,7 +206,7 @@ export function attentionReceived(rt: Runtime, q: Tensor, k: Tensor, logSumExp: 
     shader: 'attention',
     entryPoint: 'attention_received',
     constants,
-    uniforms: params(d, scale, options.queryWeights !== undefined),
+    uniforms: params(d, scale, { useWeights: options.queryWeights !== undefined }),
     // Without weights the kernel reads no weight; q stands in for the binding.
     bindings: [q, k, options.queryWeights ?? q, logSumExp, received],
     workgroups: [ceilDiv(d.tk, ROWS_PER_GROUP), d.heads, d.batch],

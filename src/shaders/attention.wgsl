@@ -6,6 +6,9 @@
 // k, v, d_k, d_v [B, Tk, Hkv, D]; lse, delta [B, H, Tq]. Query head h reads kv head h / (H / Hkv).
 // Query row i sits at absolute position tk - tq + i (the last Tq positions, as KV-cached generation
 // needs) and sees keys j <= that position. Rows are D/4 vec4s: D is a multiple of 4, at most 64.
+// k and v may be the first tk rows of a longer per-batch buffer (a KV cache): kv_rows is the batch
+// stride. Batched generation left-pads prompts: with use_key_start, `forward` hides keys before
+// key_start[b] from the rows at or after it (pad rows see only pad rows, so nothing is 0 · inf).
 //
 // Work split: an invocation owns 4 consecutive rows (query rows in `forward` / `backward_query`,
 // key rows in `backward_key_value` / `attention_received`) and walks the other side 4 rows at a
@@ -30,7 +33,7 @@
 //   3        v         v               v                   query_weights       probs
 //   4        lse_out   lse             lse                 lse                 lse
 //   5        out       d_out           d_out               received
-//   6                  delta_out       delta
+//   6        key_start delta_out       delta
 //   7                  d_q             d_k
 //   8                  out_saved       d_v
 
@@ -42,7 +45,11 @@ struct Params {
   kv_heads: u32,    // key/value heads Hkv, H % Hkv == 0
   scale: f32,       // multiplies q·k (1/sqrt(D) by default)
   use_weights: u32, // attention_received: 0 = every query row weighs 1 (query_weights unread)
-  pad: u32,
+  kv_rows: u32,     // rows per batch item in k and v (>= tk; more when they are a cache's prefix)
+  use_key_start: u32, // forward: 1 = key_start [B] holds each batch row's first real key
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -55,6 +62,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> d_out: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> delta_out: array<f32>;
 @group(0) @binding(6) var<storage, read> delta: array<f32>;
+@group(0) @binding(6) var<storage, read> key_start: array<u32>;
 @group(0) @binding(7) var<storage, read_write> d_q: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> d_k: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read> out_saved: array<vec4<f32>>;
@@ -93,7 +101,7 @@ fn q_base(b: u32, i: u32, h: u32) -> u32 {
 }
 
 fn kv_base(b: u32, j: u32, g: u32) -> u32 {
-  return ((b * p.tk + j) * p.kv_heads + g) * D4;
+  return ((b * p.kv_rows + j) * p.kv_heads + g) * D4;
 }
 
 fn row_stat(b: u32, h: u32, i: u32) -> u32 {
@@ -238,21 +246,27 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   own_base = query_bases(b, rows.x, h);
   forward_load_all();
   let positions = vec4<u32>(offset) + rows;
-  // The workgroup walks every key its last row sees.
+  // The workgroup walks every key its last row sees, from the first key its first row sees.
   let key_end = offset + min(block + WG * 4u, p.tq);
+  var first = 0u;
+  if (p.use_key_start != 0u) { first = key_start[b]; }
+  // Per row: the first visible key (0 for a pad row, which sees the pad rows before it).
+  let lo = select(vec4<u32>(first), vec4<u32>(0u), positions < vec4<u32>(first));
+  var key_begin = 0u;
+  if (offset + block >= first) { key_begin = first & ~3u; }
 
   var m = vec4<f32>(NEG);
   var l = vec4<f32>(0.0);
-  for (var j0 = 0u; j0 < key_end; j0 += 4u) {
+  for (var j0 = key_begin; j0 < key_end; j0 += 4u) {
     seen_base = key_bases(b, j0, g);
     zero_scores();
     forward_scores_all();
     // Online softmax: one rescale of the accumulators per 4 keys.
     let keys = vec4<u32>(j0) + STEP4;
-    let seen0 = keys <= vec4<u32>(positions.x);
-    let seen1 = keys <= vec4<u32>(positions.y);
-    let seen2 = keys <= vec4<u32>(positions.z);
-    let seen3 = keys <= vec4<u32>(positions.w);
+    let seen0 = (keys <= vec4<u32>(positions.x)) & (keys >= vec4<u32>(lo.x));
+    let seen1 = (keys <= vec4<u32>(positions.y)) & (keys >= vec4<u32>(lo.y));
+    let seen2 = (keys <= vec4<u32>(positions.z)) & (keys >= vec4<u32>(lo.z));
+    let seen3 = (keys <= vec4<u32>(positions.w)) & (keys >= vec4<u32>(lo.w));
     let s0 = select(vec4<f32>(NEG), score[0], seen0);
     let s1 = select(vec4<f32>(NEG), score[1], seen1);
     let s2 = select(vec4<f32>(NEG), score[2], seen2);

@@ -63,7 +63,7 @@ describe('answer extraction and normalisation', () => {
 describe('evaluateTask and held-out loss on stories260K', () => {
   const examples = taskExamples('gsm8k', readRecordsFile(`${DATA}gsm8k/test.jsonl`).slice(0, 5), 'test.jsonl');
 
-  it('generates greedily per example and parses the answers (3 GSM8K examples)', async () => {
+  it('generates greedily per example, batched or not, and parses the answers (3 GSM8K examples)', async () => {
     const rt = await gpu();
     const model = LlamaModel.fromWeights(rt, loadModel());
     const tok = loadTokenizer();
@@ -85,9 +85,10 @@ describe('evaluateTask and held-out loss on stories260K', () => {
         expect(e.predicted).toBe(gsm8kPrediction(e.output) ?? null);
         expect(e.correct).toBe(e.predicted === e.target);
       }
-      // Greedy: the same again.
-      const again = await evaluateTask(model, tok, examples, { task: 'gsm8k', maxNewTokens: 24, limit: 1 });
-      expect(again.perExample[0].output).toBe(r.perExample[0].output);
+      // Greedy: the same again, whether the examples decode side by side (above) or one at a time.
+      const again = await evaluateTask(model, tok, examples, { task: 'gsm8k', maxNewTokens: 24, limit: 3, batchSize: 1 });
+      expect(again.perExample.map((e) => e.output)).toEqual(r.perExample.map((e) => e.output));
+      await expect(evaluateTask(model, tok, examples, { task: 'gsm8k', batchSize: 0 })).rejects.toThrow(/batchSize must be a whole number/);
       await expect(evaluateTask(model, tok, examples, { task: 'mbpp' as never })).rejects.toThrow(/task must be one of/);
     } finally {
       model.release();

@@ -6,14 +6,14 @@ import { expectClose } from '../helpers/compare.ts';
 import { randn, rng } from '../helpers/random.ts';
 import { randomWeights, tinyConfig } from '../helpers/tiny-llama.ts';
 import { loadModel, loadTokenizer, reference } from './stories260k.ts';
-import { generateIds, generateText } from '../../src/model/generate.ts';
+import { generateBatch, generateIds, generateText } from '../../src/model/generate.ts';
 import { hfFolderFiles } from '../../src/model/hf-export.ts';
 import { loadHfFolder } from '../../src/model/hf.ts';
 import { checkMemoryPlan, formatMemoryReport, memoryReport } from '../../src/model/memory.ts';
 import { llamaConfig } from '../../src/model/config.ts';
 import { LimitExceededError, OutOfMemoryError } from '../../src/gpu/index.ts';
 import { llamaReferenceForward, logSoftmax } from '../reference/llama.ts';
-import { LlamaModel, type TrainableSet } from '../../src/model/llama.ts';
+import { LlamaModel, releaseKvCache, type TrainableSet } from '../../src/model/llama.ts';
 import { crossEntropyForward, crossEntropyForwardBackward } from '../../src/ops/cross-entropy.ts';
 import { LORA_TARGET_WEIGHT, loraScale, type LoraConfig } from '../../src/model/lora.ts';
 import type { LlamaWeights } from '../../src/model/weights.ts';
@@ -245,6 +245,50 @@ describe('Llama on the GPU', () => {
       expectClose(logits, ref, 2e-4, 1e-4, `logits after ${seen} tokens`);
     }
     expect(cache.length).toBe(seq.length);
+    model.release();
+  });
+
+  it('batched KV-cached decoding of left-padded prompts gives each prompt its own logits', async () => {
+    const rt = await gpu();
+    const weights = randomWeights(tinyConfig({ nKvHeads: 2, ropeLayout: 'half', attentionBias: true }), 17);
+    const model = LlamaModel.fromWeights(rt, weights);
+    const prompts = [[3, 8], [1, 30, 22, 5, 17, 9, 2], [4, 4, 11, 6]];
+    const width = 7;
+    const cache = model.newKvCache(12, prompts.length, prompts.map((p) => width - p.length));
+    const seqs = prompts.map((p) => [...p]);
+    let input = prompts.map((p) => [...Array<number>(width - p.length).fill(p[0]), ...p]);
+    for (let step = 0; step < 4; step++) {
+      const logits = await model.decode(rt.upload(new Uint32Array(input.flat()), [prompts.length, input[0].length], 'u32'), cache).read();
+      const vocab = weights.config.vocabSize;
+      expect(logits.length).toBe(prompts.length * vocab);
+      seqs.forEach((seq, b) => {
+        const ref = llamaReferenceForward(weights, seq).logits[seq.length - 1];
+        expectClose(logits.subarray(b * vocab, (b + 1) * vocab), ref, 2e-4, 1e-4, `row ${b} after ${seq.length} tokens`);
+      });
+      input = seqs.map((_, b) => [(7 * step + 5 * b + 1) % vocab]);
+      seqs.forEach((seq, b) => seq.push(input[b][0]));
+    }
+    releaseKvCache(cache);
+    expect(() => model.decode(rt.upload(new Uint32Array(2), [2, 1], 'u32'), model.newKvCache(4, 3))).toThrow(/must be u32 \[3, n\]/);
+    expect(() => model.newKvCache(4, 2, [0, 4])).toThrow(/below the capacity 4/);
+    model.release();
+  });
+
+  it('batched greedy generation on stories260K gives each prompt what it generates alone', async () => {
+    const rt = await gpu();
+    const model = LlamaModel.fromWeights(rt, loadModel());
+    const tok = loadTokenizer();
+    const prompts = ['Once', 'Lily saw a big red ball in the park. She', 'The cat', 'Tom and his mom went to the store to buy'].map((t) => tok.encode(t));
+    const stopWhen = (ids: readonly number[], row: number) => row === 2 && ids.length === 5;
+    const options = { maxTokens: 30, temperature: 0, stopTokens: [tok.eosId, tok.bosId] };
+    const batch = await generateBatch(model, prompts, { ...options, stopWhen });
+    for (const [b, prompt] of prompts.entries()) {
+      const alone = await generateIds(model, prompt, { ...options, stopWhen: (ids) => stopWhen(ids, b) });
+      expect(batch[b], `prompt ${b}: ${tok.decode(prompt)}`).toEqual(alone);
+    }
+    expect(batch[2].generated.length).toBe(5);
+    expect(batch[2].finishReason).toBe('stop');
+    expect(batch[0].generated.length).toBeGreaterThan(5);
     model.release();
   });
 

@@ -205,6 +205,38 @@ describe('attention (GPU)', () => {
     const fwd = attentionForward(rt, q, good, good);
     expect(() => attentionBackward(rt, q, good, good, fwd, rt.empty([2, 5, 6, 4]))).toThrow(/dOut \[2, 5, 6, 4\]/);
     expect(() => attentionReceived(rt, q, good, fwd.logSumExp, { queryWeights: rt.empty([2, 6]) })).toThrow(/queryWeights/);
+    expect(() => attentionForward(rt, q, good, good, { kvLength: 4 })).toThrow(/kvLength 4 must be a whole number in 5\.\.5/);
+    expect(() => attentionForward(rt, q, good, good, { keyStart: rt.upload(new Uint32Array(3), [3], 'u32') })).toThrow(/keyStart .* must be u32 \[2\]/);
     await rt.sync();
   });
+
+  // Batched generation: left-padded rows (key starts 0, mid-block and past a 32-row block) over the filled
+  // prefix of a longer cache, for the prompt pass (Tq = Tk) and a decode step (Tq = 1).
+  for (const [d, cacheRows, starts] of [
+    [dims(3, 70, 70, 4, 2, 8), 79, [0, 5, 37]],
+    [dims(3, 1, 70, 4, 2, 8), 79, [0, 5, 37]],
+    [dims(2, 6, 41, 2, 1, 64), 50, [40, 3]],
+  ] as [AttentionDims, number, number[]][]) {
+    it(`forward with key starts ${starts.join(', ')} over ${d.tk} of ${cacheRows} cached rows, ${name(d)}`, async () => {
+      const rt = await gpu();
+      const x = makeInputs(d, 500);
+      // The cache holds garbage past the filled rows; the kernel must not read it.
+      const rowSize = d.kvHeads * d.headDim;
+      const pad = (src: Float32Array) => {
+        const dst = randn(d.batch * cacheRows * rowSize, 501, 1e3);
+        for (let b = 0; b < d.batch; b++) dst.set(src.subarray(b * d.tk * rowSize, (b + 1) * d.tk * rowSize), b * cacheRows * rowSize);
+        return rt.upload(dst, [d.batch, cacheRows, d.kvHeads, d.headDim]);
+      };
+      const q = rt.upload(x.q, [d.batch, d.tq, d.heads, d.headDim]);
+      const k = pad(x.k), v = pad(x.v);
+      const keyStart = rt.upload(Uint32Array.from(starts), [d.batch], 'u32');
+      const ref = attentionForwardRef(x.q, x.k, x.v, d, undefined, starts);
+      const fwd = attentionForward(rt, q, k, v, { kvLength: d.tk, keyStart });
+      const out = await fwd.out.read();
+      expect(out.every(Number.isFinite)).toBe(true);
+      expectClose(out, ref.out, 2e-5, 1e-4, 'out');
+      expectClose(await fwd.logSumExp.read(), ref.logSumExp, 2e-5, 1e-5, 'logSumExp');
+      for (const tensor of [q, k, v, keyStart, fwd.out, fwd.logSumExp]) tensor.release();
+    });
+  }
 });

@@ -29,6 +29,9 @@ export function attentionForwardRef(
   v: ArrayLike<number>,
   dims: AttentionDims,
   scale = defaultScale(dims),
+  /** Per batch row, the first real key of a left-padded row: rows at or after it see keys from it on,
+   *  the pad rows before it see only pad rows. Default: 0 (no padding). */
+  keyStart?: ArrayLike<number>,
 ): AttentionForwardReference {
   const { batch, tq, tk, heads, kvHeads, headDim: D } = dims;
   const group = heads / kvHeads;
@@ -41,9 +44,11 @@ export function attentionForwardRef(
       const g = Math.floor(h / group);
       for (let i = 0; i < tq; i++) {
         const pos = tk - tq + i;
+        const start = keyStart?.[b] ?? 0;
+        const lo = pos < start ? 0 : start;
         const qi = qIndex(dims, b, i, h);
         let max = -Infinity;
-        for (let j = 0; j <= pos; j++) {
+        for (let j = lo; j <= pos; j++) {
           const kj = kIndex(dims, b, j, g);
           let s = 0;
           for (let c = 0; c < D; c++) s += q[qi + c] * k[kj + c];
@@ -51,11 +56,11 @@ export function attentionForwardRef(
           max = Math.max(max, scores[j]);
         }
         let sum = 0;
-        for (let j = 0; j <= pos; j++) sum += Math.exp(scores[j] - max);
+        for (let j = lo; j <= pos; j++) sum += Math.exp(scores[j] - max);
         const lse = max + Math.log(sum);
         logSumExp[(b * heads + h) * tq + i] = lse;
         const pi = pIndex(dims, b, h, i);
-        for (let j = 0; j <= pos; j++) {
+        for (let j = lo; j <= pos; j++) {
           const pij = Math.exp(scores[j] - lse);
           probs[pi + j] = pij;
           const vj = kIndex(dims, b, j, g);
