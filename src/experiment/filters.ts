@@ -3,6 +3,9 @@
 // of the same scores: XTF's thresholds do not depend on which attributes are on), the baselines of
 // XTF.md (STM, SLM, Token Cleaning, random at XTF's masked fraction) and, when the injected noise is
 // known, the oracle (exactly the injected tokens masked): the best any token filter could do.
+// SLM comes twice: offline (`slm`: the excess loss against the base model, one mask like the others) and
+// online (`slm-online`: Rho-1 as published, the excess loss against the model in training, chosen anew at
+// every step, so it has no mask here; see ../xtf/slm-online.ts).
 // Pure: masks are computed from score records; nothing here touches the GPU.
 import { selectRandom, selectStm } from '../xtf/baselines.ts';
 import { labelNoiseTokens, type NoiseSpan } from '../xtf/noise.ts';
@@ -10,7 +13,7 @@ import { BASELINE_DEFAULTS, xtfOptions, type BaselineOptions, type XtfOptions } 
 import { reselect } from '../xtf/select.ts';
 import type { Attribute, ScoredExample } from '../xtf/types.ts';
 
-export const FILTERS = ['normal', 'xtf', 'ri', 'kn', 'tr', 'ri+kn', 'ri+tr', 'kn+tr', 'stm', 'slm', 'tc', 'random', 'oracle'] as const;
+export const FILTERS = ['normal', 'xtf', 'ri', 'kn', 'tr', 'ri+kn', 'ri+tr', 'kn+tr', 'stm', 'slm', 'slm-online', 'tc', 'random', 'oracle'] as const;
 export type FilterName = (typeof FILTERS)[number];
 
 export const FILTER_LABELS: Record<FilterName, string> = {
@@ -23,14 +26,15 @@ export const FILTER_LABELS: Record<FilterName, string> = {
   'ri+tr': 'XTF: RI + TR',
   'kn+tr': 'XTF: KN + TR',
   stm: 'STM (perplexity > 2.5)',
-  slm: 'SLM / Rho-1 (top 60% per batch)',
+  slm: 'SLM offline (vs the base model, top 60% per batch)',
+  'slm-online': 'SLM / Rho-1 online (vs the model in training, top 60% per step)',
   tc: 'Token Cleaning (top 60%)',
   random: "Random (XTF's fraction)",
   oracle: 'Oracle (injected noise masked)',
 };
 
 /** Filters that need a reference model trained on clean data. */
-export const NEEDS_REFERENCE: readonly FilterName[] = ['slm', 'tc'];
+export const NEEDS_REFERENCE: readonly FilterName[] = ['slm', 'slm-online', 'tc'];
 
 /** "xtf,kn+tr,random" or "all" -> filter names, in FILTERS order; unknown names are a RangeError. */
 export function parseFilters(text: string): FilterName[] {

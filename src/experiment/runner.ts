@@ -15,12 +15,13 @@ import { checkMemoryPlan, memoryReport } from '../model/memory.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { MicroBatch } from '../train/step.ts';
 import { evaluateLoss } from '../train/step.ts';
-import { shuffledSteps, train, type MetricRecord } from '../train/trainer.ts';
+import { shuffledSteps, train, type MetricRecord, type TrainArgs } from '../train/trainer.ts';
 import type { NoiseSpan } from '../xtf/noise.ts';
 import { scoreExamples, type ScoreProgress } from '../xtf/score.ts';
 import { labelRecord, tokenizeExample } from '../xtf/tokenize.ts';
 import { differingFields, fixedSettings, runKey, runKeys, type ExperimentConfig } from './config.ts';
-import { maskQuality, noiseTokens, randomMask, seedFreeMasks, type FilterName, type Mask } from './filters.ts';
+import { maskQuality, noiseTokens, randomMask, seedFreeMasks, type FilterName, type Mask, type MaskQuality } from './filters.ts';
+import { onlineSlmSelector } from '../xtf/slm-online.ts';
 import { experimentHtml, experimentMarkdown, type ExperimentSummary } from './report.ts';
 import type { RunResult } from './results.ts';
 
@@ -77,6 +78,8 @@ interface Prepared {
   xtf: ExperimentSummary['xtf'];
   /** Injected-noise label tokens as '0'/'1' strings, or null without known noise. */
   noise: string[] | null;
+  /** Online SLM: the reference model's loss of every token of every example (null where none). */
+  referenceLoss?: (number | null)[][];
 }
 
 const bits = (w: readonly number[]) => w.map((x) => (x > 0 ? '1' : '0')).join('');
@@ -114,6 +117,8 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   const isNoise = prepared.noise?.map((s) => Array.from(s, (c) => c === '1')) ?? null;
   const maskFor = (filter: FilterName, seed: number): Mask => {
     if (filter === 'random') return randomMask(normal, prepared.xtfFraction, seed);
+    // Online SLM starts from every label token and chooses at each step (its masked share is counted as it trains).
+    if (filter === 'slm-online') return { maskedFraction: NaN, weights: normal };
     const m = prepared.masks[filter];
     if (!m) throw new Error(`no mask for filter '${filter}' (prepare did not build it)`);
     return { maskedFraction: m.maskedFraction, weights: m.weights.map(unbits) };
@@ -157,7 +162,7 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   await writeReports(store, summary());
   // Filters whose masks are bit-identical (e.g. RI + KN when RI flags nothing) give the same run for the
   // same seed: the training is deterministic, so one run serves them all.
-  const signature = (filter: FilterName, seed: number) => (filter === 'random' ? `random ${seed}` : prepared.masks[filter]!.weights.join('\n'));
+  const signature = (filter: FilterName, seed: number) => (filter === 'random' || filter === 'slm-online' ? `${filter} ${seed}` : prepared.masks[filter]!.weights.join('\n'));
   const bySignature = new Map<string, RunResult>();
   for (const r of runs) bySignature.set(`${r.seed} ${signature(r.filter, r.seed)}`, r);
   let taken = 0, takenSeconds = 0;
@@ -172,9 +177,17 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
       result = { ...twin, filter, sameMaskAs: twin.sameMaskAs ?? twin.filter };
     } else {
       const records: TokenizedRecord[] = prepared.tokens.map((tokens, e) => ({ id: prepared.ids[e], tokens, labelMask: mask.weights[e].map((w) => w > 0), truncated: 0 }));
-      result = await trainAndEvaluate(config, data, ctx, { filter, seed, key, index, runs: keys.length }, records, heldOutBatches, base.heldOutLoss, lora, padId);
-      result.maskedFraction = mask.maskedFraction;
-      result.quality = isNoise ? maskQuality(mask, normal, isNoise) : null;
+      const online = filter === 'slm-online' ? onlineSlm(prepared, config) : undefined;
+      result = await trainAndEvaluate(config, data, ctx, { filter, seed, key, index, runs: keys.length }, records, heldOutBatches, base.heldOutLoss, lora, padId, online?.selectTokens);
+      if (online) {
+        // Every label token seen in every epoch counts once: its share masked, and (with known noise) how
+        // much of the noise and of the clean tokens that was.
+        result.maskedFraction = online.masked / Math.max(1, online.seen);
+        result.quality = isNoise ? online.quality(isNoise) : null;
+      } else {
+        result.maskedFraction = mask.maskedFraction;
+        result.quality = isNoise ? maskQuality(mask, normal, isNoise) : null;
+      }
       bySignature.set(`${seed} ${signature(filter, seed)}`, result);
       taken++;
       takenSeconds += (performance.now() - started) / 1000;
@@ -208,6 +221,36 @@ export function dataFingerprint(data: ExperimentData): string {
   return `${data.train.length} train, ${data.reference.length} reference, ${data.heldOut.length} held-out, fnv1a ${h.toString(16).padStart(8, '0')}`;
 }
 
+/** The online SLM selector over the prepared examples, counting what it masks. */
+function onlineSlm(prepared: Prepared, config: ExperimentConfig) {
+  if (!prepared.referenceLoss) throw new Error("filter 'slm-online' needs the reference model's token losses (prepare did not compute them)");
+  const index = new Map(prepared.ids.map((id, e) => [id, e]));
+  const referenceLoss = new Map(prepared.ids.map((id, e) => [id, prepared.referenceLoss![e]]));
+  const seen = prepared.tokens.map((t) => new Uint32Array(t.length)), masked = prepared.tokens.map((t) => new Uint32Array(t.length));
+  const counts = { seen: 0, masked: 0 };
+  const selectTokens = onlineSlmSelector({
+    referenceLoss,
+    keepFraction: config.baselines.slm.keepFraction,
+    onToken: (id, position, kept) => {
+      const e = index.get(id)!;
+      seen[e][position]++;
+      counts.seen++;
+      if (!kept) {
+        masked[e][position]++;
+        counts.masked++;
+      }
+    },
+  });
+  const quality = (isNoise: boolean[][]): MaskQuality => {
+    let noise = 0, noiseMasked = 0, clean = 0, cleanMasked = 0;
+    seen.forEach((row, e) => row.forEach((n, i) => {
+      if (isNoise[e][i]) { noise += n; noiseMasked += masked[e][i]; } else { clean += n; cleanMasked += masked[e][i]; }
+    }));
+    return { noiseRecall: noise > 0 ? noiseMasked / noise : 0, cleanMasked: clean > 0 ? cleanMasked / clean : 0 };
+  };
+  return { selectTokens, quality, get seen() { return counts.seen; }, get masked() { return counts.masked; } };
+}
+
 function parseOr<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
 }
@@ -222,9 +265,11 @@ async function writeReports(store: ExperimentStore, s: ExperimentSummary): Promi
 async function prepare(config: ExperimentConfig, data: ExperimentData, ctx: ExperimentContext, lora: LoraConfig, maxLen: number): Promise<Prepared> {
   const { model, tokenizer, store } = ctx;
   const emit = (e: ExperimentEvent) => ctx.onEvent?.(e);
-  const wanted = config.filters.filter((f) => f !== 'random');
+  // Random (per seed) and online SLM (per step) have no mask to prepare; online SLM needs the reference losses.
+  const wanted = config.filters.filter((f) => f !== 'random' && f !== 'slm-online');
+  const online = config.filters.includes('slm-online');
   const cached = parseOr<Prepared>(await store.read('prepared.json'));
-  if (cached && wanted.every((f) => cached.masks[f])) return cached;
+  if (cached && wanted.every((f) => cached.masks[f]) && (!online || cached.referenceLoss)) return cached;
   // Random needs XTF's fraction; XTF variants, STM and the oracle share one scoring pass.
   emit({ type: 'phase', text: `scoring ${data.train.length} training examples with XTF` });
   const xtf = { ...config.xtf, maxSeqLen: maxLen };
@@ -233,7 +278,8 @@ async function prepare(config: ExperimentConfig, data: ExperimentData, ctx: Expe
   const noise = hasNoise ? data.train.map((e) => ({ completion: e.completion, noise: e.noise ?? [] })) : undefined;
   const inputs: Parameters<typeof seedFreeMasks>[1] = { scored, xtf, baselines: config.baselines, noise };
   const needReference = wanted.filter((f) => f === 'slm' || f === 'tc');
-  if (needReference.length > 0) {
+  let referenceLoss: Prepared['referenceLoss'];
+  if (needReference.length > 0 || online) {
     if (data.reference.length === 0) throw new RangeError(`filters ${needReference.join(', ')} need clean reference examples to train the reference model`);
     emit({ type: 'phase', text: `training the reference model on ${data.reference.length} clean examples (${config.referenceEpochs} epochs)` });
     const reference = ctx.newModel();
@@ -247,6 +293,11 @@ async function prepare(config: ExperimentConfig, data: ExperimentData, ctx: Expe
         options: { epochs: config.referenceEpochs, lr: config.training.lr, warmupSteps: config.training.warmupSteps, seed: 0, restoreBest: false },
       });
       await store.saveAdapter?.('reference-adapter', reference);
+      if (online) {
+        emit({ type: 'phase', text: 'the reference model\'s token losses (online SLM)' });
+        const r = await scoreExamples(reference, tokenizer, data.train, { method: 'none', xtf, onProgress: (progress) => emit({ type: 'score-progress', what: 'reference', progress }) });
+        referenceLoss = r.scored.map((ex) => ex.p.map((p) => (p === null ? null : -Math.log(p))));
+      }
       for (const method of needReference) {
         emit({ type: 'phase', text: `scoring with ${method === 'slm' ? 'SLM' : 'Token Cleaning'} against the reference model` });
         const r = await scoreExamples(model, tokenizer, data.train, { method, reference, xtf, baselines: config.baselines, onProgress: (progress) => emit({ type: 'score-progress', what: method, progress }) });
@@ -266,6 +317,7 @@ async function prepare(config: ExperimentConfig, data: ExperimentData, ctx: Expe
     xtfFraction: masks.xtf!.maskedFraction,
     xtf: { fractionMasked: summary.fractionMasked, fractionFlagged: summary.fractionFlagged, seconds: summary.seconds },
     noise: noise ? noiseTokens(scored, noise).map((row) => row.map((x) => (x ? '1' : '0')).join('')) : null,
+    ...(referenceLoss ? { referenceLoss } : {}),
   };
   await store.write('prepared.json', JSON.stringify(prepared) + '\n');
   return prepared;
@@ -283,6 +335,7 @@ async function trainAndEvaluate(
   heldOutBefore: number,
   lora: LoraConfig,
   padId: number,
+  selectTokens?: TrainArgs['selectTokens'],
 ): Promise<RunResult> {
   const { model } = ctx;
   const t = config.training;
@@ -303,6 +356,7 @@ async function trainAndEvaluate(
       options: { epochs: t.epochs, lr: t.lr, warmupSteps: t.warmupSteps, seed: run.seed, evalEvery, restoreBest: false },
       onProgress: (p) => emit({ type: 'train-progress', run: run.key, index: run.index, runs: run.runs, step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaMs / 1000 }),
       onMetrics: (r) => metrics.push(r),
+      selectTokens,
     });
     const seconds = (performance.now() - started) / 1000;
     const heldOutLoss = await evaluateLoss(model, heldOutBatches);
@@ -321,7 +375,8 @@ async function trainAndEvaluate(
       correct: accuracy?.correct ?? 0,
       total: accuracy?.total ?? 0,
       maskedFraction: NaN,
-      trainedTokens: perEpoch * result.epoch,
+      // What the trainer counted (online selection trains fewer than the mask allows).
+      trainedTokens: trainRecords.at(-1)?.trainedTokens ?? perEpoch * result.epoch,
       steps: result.steps,
       seconds,
       tokensPerSecond: trainRecords.at(-1)?.tokensPerSecond ?? 0,

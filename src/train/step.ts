@@ -65,6 +65,19 @@ export async function evaluateLoss(model: LlamaModel, batches: MicroBatch[]): Pr
   return value;
 }
 
+/** The current model's cross-entropy at every position of a micro-batch, [batch·seqLen] (weights ignored):
+ *  what online token selection (SLM / Rho-1) ranks before the step trains. */
+export async function tokenLosses(model: LlamaModel, mb: MicroBatch): Promise<Float32Array> {
+  const rt = model.rt;
+  const { ids, targets, weights } = upload(rt, mb);
+  const fwd = model.forward(ids);
+  const ce = crossEntropyForward(rt, fwd.logits, targets);
+  model.releaseForward(fwd);
+  const losses = (await ce.loss.read()) as Float32Array; // f32 by construction
+  releaseAll(ids, targets, weights, ce.loss, ce.prob);
+  return losses;
+}
+
 function upload(rt: Runtime, mb: MicroBatch): { ids: Tensor; targets: Tensor; weights: Tensor } {
   const n = mb.batch * mb.seqLen;
   if (mb.ids.length !== n || mb.targets.length !== n || mb.weights.length !== n) {

@@ -13,7 +13,7 @@ import { MemoryCheckpointStorage } from './checkpoint.ts';
 import { AdamW } from './optimizer.ts';
 import { loadOptimizerState, optimizerState } from './optimizer-state.ts';
 import { learningRate, validateSchedule, type ScheduleKind, type ScheduleOptions } from './schedule.ts';
-import { evaluateLoss, trainStep, type MicroBatch } from './step.ts';
+import { evaluateLoss, tokenLosses, trainStep, type MicroBatch } from './step.ts';
 
 export interface TrainOptions {
   /** Optimiser steps to take; with `epochs` too, whichever ends first. */
@@ -91,6 +91,12 @@ export interface TrainArgs {
   onMetrics?: (r: MetricRecord) => void;
   /** Stops after the current step, saving a checkpoint first when there is storage. */
   signal?: AbortSignal;
+  /**
+   * Online token selection (SLM / Rho-1): before each step, called with the step's micro-batches and the
+   * current model's loss at every position of each ([batch·seqLen]); returns the micro-batches with the
+   * weights to train on. Costs one extra forward pass per micro-batch.
+   */
+  selectTokens?: (microBatches: MicroBatch[], currentLoss: Float32Array[]) => MicroBatch[];
 }
 
 export interface TrainProgress {
@@ -219,7 +225,12 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       }
       for (let next = iterator.next(); !next.done; next = iterator.next()) {
         stepsSeen++;
-        const microBatches = next.value;
+        let microBatches = next.value;
+        if (args.selectTokens) {
+          const losses: Float32Array[] = [];
+          for (const mb of microBatches) losses.push(await tokenLosses(model, mb));
+          microBatches = args.selectTokens(microBatches, losses);
+        }
         const lr = learningRate(state.step, schedule);
         const result = trainStep(model, optimizer, microBatches, set, lr);
         state.step++;

@@ -50,7 +50,7 @@ export function sequentialBatches(examples: number, size: number): number[][] {
 }
 
 /** Mask of the `keep` highest scores; ties at the cut go to the earliest positions. */
-function topMask(scores: Float64Array, keep: number): Uint8Array {
+export function topMask(scores: Float64Array, keep: number): Uint8Array {
   const n = scores.length, kept = new Uint8Array(n);
   if (keep <= 0) return kept;
   if (keep >= n) return kept.fill(1);

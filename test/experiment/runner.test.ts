@@ -32,7 +32,7 @@ describe('experiment runner (stories260K, built-in data)', async () => {
     model: 'stories260K',
     data: 'built-in (test)',
     task: 'gsm8k',
-    filters: ['normal', 'ri', 'kn', 'ri+kn', 'random', 'slm', 'oracle'],
+    filters: ['normal', 'ri', 'kn', 'ri+kn', 'random', 'slm', 'slm-online', 'oracle'],
     seeds: [0],
     training: { ...EXPERIMENT_DEFAULTS.training, epochs: 1, batchSize: 8, evalPoints: 1 },
     referenceEpochs: 1,
@@ -58,6 +58,19 @@ describe('experiment runner (stories260K, built-in data)', async () => {
     expect(byFilter.get('normal')!.maskedFraction).toBe(0);
     expect(byFilter.get('random')!.maskedFraction).toBeCloseTo(summary.xtf.fractionMasked, 2);
     expect(byFilter.get('slm')!.maskedFraction).toBeCloseTo(0.4, 1);
+  });
+
+  it('runs online SLM against the reference model\'s token losses, choosing anew at every step', () => {
+    const online = byFilter.get('slm-online')!, normal = byFilter.get('normal')!;
+    // Each step keeps floor(60%) of its label tokens: a little over 40% is masked, and fewer tokens train.
+    expect(online.maskedFraction).toBeGreaterThanOrEqual(0.4);
+    expect(online.maskedFraction).toBeLessThan(0.42);
+    expect(online.trainedTokens).toBe(Math.round(normal.trainedTokens * (1 - online.maskedFraction)));
+    expect(online.sameMaskAs).toBeUndefined();
+    expect(online.quality!.noiseRecall).toBeGreaterThan(0);
+    const prepared = JSON.parse(store.files.get('prepared.json')!);
+    expect(prepared.referenceLoss).toHaveLength(data.train.length);
+    expect(prepared.masks['slm-online']).toBeUndefined();
   });
 
   it('lets the oracle remove exactly the injected noise', () => {

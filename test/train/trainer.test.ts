@@ -11,7 +11,7 @@ import { LlamaModel } from '../../src/model/llama.ts';
 import type { LoraConfig } from '../../src/model/lora.ts';
 import type { Runtime } from '../../src/gpu/index.ts';
 import { evaluateLoss, type MicroBatch } from '../../src/train/step.ts';
-import { shuffledSteps, train, type MetricRecord, type TrainArgs } from '../../src/train/trainer.ts';
+import { epochRandom, shuffledSteps, train, type MetricRecord, type TrainArgs } from '../../src/train/trainer.ts';
 import { MemoryCheckpointStorage } from '../../src/train/checkpoint.ts';
 import { FolderCheckpointStorage } from '../../src/train/checkpoint-fs.ts';
 
@@ -161,6 +161,32 @@ describe('the training loop on stories260K (LoRA rank 4, dropout 0.1)', () => {
     expect(await train({ model: resumed, set: 'full', trainBatches, storage, resume: true, options: opts })).toMatchObject({ steps: 3, reason: 'epochs', resumedFrom: 2 });
     expect(maxDiff(await read(resumed), expected)).toBeLessThanOrEqual(1e-6);
     resumed.release();
+  });
+
+  it('online token selection sees the current model\'s per-token losses and trains only what it keeps', async () => {
+    const rt = await gpu();
+    const model = freshModel(rt);
+    const before = await adapters(model);
+    const seen: { weights: Float32Array; loss: Float32Array }[] = [];
+    // Keeps nothing: the step's losses are those of the untouched model, and nothing trains.
+    const run = await train({
+      model, set: 'lora', trainBatches, options: { ...options, steps: 2, weightDecay: 0 },
+      selectTokens: (mbs, losses) => {
+        mbs.forEach((mb, i) => seen.push({ weights: mb.weights, loss: losses[i] }));
+        return mbs.map((mb) => ({ ...mb, weights: new Float32Array(mb.weights.length) }));
+      },
+    });
+    expect(seen).toHaveLength(4); // 2 steps x 2 micro-batches
+    expect(maxDiff(await adapters(model), before)).toBe(0);
+    expect(run.metrics.filter((r) => r.type === 'train').map((r) => r.trainedTokens)).toEqual([0, 0]);
+    // The losses handed over are the model's own: their weighted mean is the micro-batch's loss.
+    const first = [...trainBatches(0, epochRandom(options.seed, 0))][0][0];
+    const { weights, loss } = seen[0];
+    let sum = 0, n = 0;
+    weights.forEach((w, i) => { sum += w * loss[i]; n += w; });
+    expect(Array.from(first.weights)).toEqual(Array.from(weights));
+    expect(sum / n).toBeCloseTo(await evaluateLoss(model, [first]), 5);
+    model.release();
   });
 
   it('early stopping after `patience` validations without improvement restores the best weights', async () => {

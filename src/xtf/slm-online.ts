@@ -1,0 +1,61 @@
+// SLM / Rho-1 as published (Lin et al. 2024): the excess loss of a label token is its loss under the model
+// BEING TRAINED minus its loss under a reference model trained on clean data, recomputed at every step; the
+// top keepFraction of the step's label tokens train. selectSlm (./baselines.ts) is the offline form a score
+// file can carry (the "current" model frozen at the base model); this is the online one, a token selector
+// for the trainer (TrainArgs.selectTokens).
+import type { MicroBatch } from '../train/step.ts';
+import { keepCount, topMask } from './baselines.ts';
+import { BASELINE_DEFAULTS, type BaselineOptions } from './options.ts';
+
+/** A micro-batch that knows which example fills each row (src/data/batch.ts's batchOf, padding mode). */
+export type RowBatch = MicroBatch & { rows: readonly (readonly string[])[] };
+
+export interface OnlineSlmOptions {
+  /** Per example id: the reference model's loss of each token given the ones before it (index = token
+   *  position; null where there is none, e.g. prompt tokens). */
+  referenceLoss: ReadonlyMap<string, readonly (number | null)[]>;
+  keepFraction?: BaselineOptions['slm']['keepFraction'];
+  /** Told about every label token the step considered: the example, the token's position, and whether it trains. */
+  onToken?: (id: string, position: number, kept: boolean) => void;
+}
+
+/** The trainer's selectTokens for online SLM. Label tokens without a reference loss are kept, unranked. */
+export function onlineSlmSelector(options: OnlineSlmOptions): (microBatches: MicroBatch[], currentLoss: Float32Array[]) => MicroBatch[] {
+  const keepFraction = options.keepFraction ?? BASELINE_DEFAULTS.slm.keepFraction;
+  return (microBatches, currentLoss) => {
+    // Every label position of the step with a finite excess loss, ranked together ("top k% per batch").
+    const where: number[] = [], excess: number[] = [];
+    const ids = microBatches.map((mb, b) => rowIds(mb, b));
+    microBatches.forEach((mb, b) => {
+      for (let at = 0; at < mb.weights.length; at++) {
+        if (mb.weights[at] === 0) continue;
+        const row = Math.floor(at / mb.seqLen);
+        // Position t predicts token t + 1 of the row's example.
+        const ref = options.referenceLoss.get(ids[b][row])?.[(at % mb.seqLen) + 1];
+        const cur = currentLoss[b][at];
+        if (ref === null || ref === undefined || !Number.isFinite(ref) || !Number.isFinite(cur)) continue;
+        where.push(b, at);
+        excess.push(cur - ref);
+      }
+    });
+    const kept = topMask(Float64Array.from(excess), keepCount(excess.length, keepFraction));
+    const weights = microBatches.map((mb) => mb.weights.slice());
+    for (let k = 0; k < excess.length; k++) if (!kept[k]) weights[where[2 * k]][where[2 * k + 1]] = 0;
+    if (options.onToken) {
+      microBatches.forEach((mb, b) => {
+        for (let at = 0; at < mb.weights.length; at++) {
+          if (mb.weights[at] !== 0) options.onToken!(ids[b][Math.floor(at / mb.seqLen)], (at % mb.seqLen) + 1, weights[b][at] !== 0);
+        }
+      });
+    }
+    return microBatches.map((mb, b) => ({ ...mb, weights: weights[b] }));
+  };
+}
+
+function rowIds(mb: MicroBatch, index: number): string[] {
+  const rows = (mb as Partial<RowBatch>).rows;
+  if (!rows || rows.length !== mb.batch || rows.some((r) => r.length !== 1)) {
+    throw new RangeError(`online SLM: micro-batch ${index} must hold one example per row with its id (batchOf in padding mode), to find each token's reference loss`);
+  }
+  return rows.map((r) => r[0]);
+}
