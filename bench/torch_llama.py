@@ -4,6 +4,9 @@ step and of a forward pass). Prints one JSON line. Run with Debian's python3-tor
 
     /usr/bin/python3 bench/torch_llama.py --checkpoint ../shared/models/stories260K/stories260K.bin
     /usr/bin/python3 bench/torch_llama.py --shape 288,768,6,6,6,32000 --seq-len 256
+
+With --generate (the peer of `npm run bench:generate`): greedy decoding with a KV cache, --new-tokens per
+prompt, for each batch size in --batches, from seeded random prompts of --prompt-len tokens; tokens/s.
 """
 import argparse, json, math, struct, time
 import torch
@@ -24,10 +27,10 @@ class Lora(nn.Module):
         return self.base(x) + (x @ self.a.t() @ self.b.t()) * self.scale
 
 
-def rope(x, theta):  # interleaved pairs, x [B, T, H, D]
+def rope(x, theta, start=0):  # interleaved pairs, x [B, T, H, D] at positions start..start+T-1
     b, t, h, d = x.shape
     freqs = 1.0 / theta ** (torch.arange(0, d, 2, dtype=torch.float32) / d)
-    ang = torch.outer(torch.arange(t, dtype=torch.float32), freqs)
+    ang = torch.outer(torch.arange(start, start + t, dtype=torch.float32), freqs)
     cos, sin = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
     x0, x1 = x[..., 0::2], x[..., 1::2]
     return torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1).flatten(-2)
@@ -61,6 +64,48 @@ class Block(nn.Module):
         x = x + self.wo(a.transpose(1, 2).reshape(b, t, -1))
         h = self.norm(x, self.ffn_norm)
         return x + self.w2(F.silu(self.w1(h)) * self.w3(h))
+
+
+def decode(model, ids, cache):
+    """KV-cached step: ids [B, n] at positions len(cache)..; returns the last position's logits [B, vocab]."""
+    x = model.emb(ids)
+    b, t, _ = x.shape
+    start = cache[0][0].shape[1] if cache[0] else 0
+    for blk, kv in zip(model.blocks, cache):
+        h = blk.norm(x, blk.attn_norm)
+        q = rope(blk.wq(h).view(b, t, blk.heads, blk.hd), blk.theta, start)
+        k = rope(blk.wk(h).view(b, t, blk.kv_heads, blk.hd), blk.theta, start)
+        v = blk.wv(h).view(b, t, blk.kv_heads, blk.hd)
+        if kv:
+            k, v = torch.cat((kv[0], k), 1), torch.cat((kv[1], v), 1)
+        kv[:] = [k, v]
+        rep = blk.heads // blk.kv_heads
+        kk, vv = k.repeat_interleave(rep, dim=2).transpose(1, 2), v.repeat_interleave(rep, dim=2).transpose(1, 2)
+        scores = (q.transpose(1, 2) @ kk.transpose(-1, -2)) / math.sqrt(blk.hd)
+        total = start + t
+        mask = torch.ones(t, total, dtype=torch.bool).triu(start + 1)
+        a = scores.masked_fill(mask, float('-inf')).softmax(-1) @ vv
+        x = x + blk.wo(a.transpose(1, 2).reshape(b, t, -1))
+        h = blk.norm(x, blk.ffn_norm)
+        x = x + blk.w2(F.silu(blk.w1(h)) * blk.w3(h))
+    x = x[:, -1]
+    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + model.eps) * model.final_norm
+    return x @ model.emb.weight.t()
+
+
+def generate_bench(model, vocab, a):
+    rows = []
+    for batch in map(int, a.batches.split(',')):
+        prompts = torch.randint(0, vocab, (batch, a.prompt_len), generator=torch.Generator().manual_seed(1))
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            cache = [[] for _ in model.blocks]
+            ids = prompts
+            for _ in range(a.new_tokens):
+                ids = decode(model, ids, cache).argmax(-1, keepdim=True)
+        seconds = time.perf_counter() - t0
+        rows.append({'batch': batch, 'seconds': seconds, 'tokens_per_s': batch * a.new_tokens / seconds})
+    print(json.dumps({'generate': rows, 'prompt_len': a.prompt_len, 'new_tokens': a.new_tokens, 'torch': torch.__version__, 'threads': a.threads}))
 
 
 class Llama(nn.Module):
@@ -113,6 +158,10 @@ def main():
     ap.add_argument('--rank', type=int, default=8)
     ap.add_argument('--steps', type=int, default=5)
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--generate', action='store_true')
+    ap.add_argument('--batches', default='1,16,64')
+    ap.add_argument('--prompt-len', type=int, default=48)
+    ap.add_argument('--new-tokens', type=int, default=96)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -121,6 +170,8 @@ def main():
     else:
         dim, hidden, layers, heads, kv_heads, vocab = map(int, a.shape.split(','))
         model = Llama(dim, hidden, layers, heads, kv_heads, vocab)
+    if a.generate:
+        return generate_bench(model, vocab, a)
     for p in model.parameters():
         p.requires_grad_(False)
     for blk in model.blocks:
