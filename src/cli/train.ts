@@ -15,6 +15,7 @@ import { shuffledSteps, train, type TrainOptions } from '../train/trainer.ts';
 import { baselineOptions, xtfOptions } from '../xtf/options.ts';
 import { SCORE_METHODS, scoreExamples, type ScoreMethod } from '../xtf/score.ts';
 import { scoredToTraining, type TrainingExample } from '../xtf/to-training.ts';
+import { onlineSlmSelector, referenceTokenLosses } from '../xtf/slm-online.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
 import { readScoreFile } from './score-io.ts';
 import { progressLine } from './progress.ts';
@@ -29,7 +30,8 @@ ${MODEL_USAGE}
   --data FILE          training data: JSONL / JSON / .gz with text, prompt/completion, messages, alpaca,
                        sharegpt, question/answer or input_ids/labels records
   --scores FILE        a score file from \`xtf score\`: its tokens and weights (the mask) are used as they are
-  --filter F           with --data: none (default), or score on the fly with xtf, stm, random, slm, tc
+  --filter F           with --data: none (default), or score on the fly with xtf, stm, random, slm, tc;
+                       slm-online chooses at every step (Rho-1: loss now − the reference's, top 60%)
 ${REFERENCE_USAGE}
   --full               full fine-tuning instead of LoRA
   --lora-rank R        (8)   --lora-alpha A (16)   --lora-dropout P (0)   --targets q_proj,v_proj,... (all)
@@ -80,8 +82,9 @@ export async function trainCommand(args: string[]): Promise<number> {
     return 2;
   }
   const num = (name: keyof typeof values) => numberFlag(name, values[name]);
-  const filter = values.filter as ScoreMethod;
-  if (!SCORE_METHODS.includes(filter)) throw new RangeError(`--filter must be one of ${SCORE_METHODS.join(', ')}, got '${values.filter}'`);
+  const filters = [...SCORE_METHODS, 'slm-online'] as const;
+  const filter = values.filter as (typeof filters)[number];
+  if (!filters.includes(filter)) throw new RangeError(`--filter must be one of ${filters.join(', ')}, got '${values.filter}'`);
   const targets = (values.targets?.split(',').map((t) => t.trim()) ?? [...LORA_TARGETS]) as LoraTarget[];
   const seed = num('seed')!;
 
@@ -90,6 +93,8 @@ export async function trainCommand(args: string[]): Promise<number> {
     const maxLen = Math.min(num('max-len') ?? m.model.config.maxSeqLen, m.model.config.maxSeqLen);
     // Every example as tokens + the tokens that train (the mask) + all label tokens (for validation).
     let items: TrainingExample[];
+    let selectTokens: ReturnType<typeof onlineSlmSelector> | undefined;
+    const online = { seen: 0, masked: 0 };
     if (values.scores) {
       items = [];
       for await (const ex of readScoreFile(values.scores)) items.push(scoredToTraining(ex, maxLen));
@@ -98,12 +103,28 @@ export async function trainCommand(args: string[]): Promise<number> {
       items = report.examples.map((r) => ({ id: r.id, train: r, labels: r }));
       if (report.truncatedExamples) console.error(`truncated ${report.truncatedExamples} examples (${report.truncatedTokens} tokens) to ${maxLen} tokens`);
       if (report.emptyLabels.count) console.error(`skipped ${report.emptyLabels.count} examples with no label token (${report.emptyLabels.firstIds.join(', ')}${report.emptyLabels.count > 5 ? ', ...' : ''})`);
+    } else if (filter === 'slm-online') {
+      const reference = await openReference(m.rt, values);
+      if (!reference) throw new Error("--filter slm-online needs a reference model (a model or adapter trained on clean data): pass --reference or --reference-adapter");
+      const progress = progressLine('reference losses', 'examples');
+      try {
+        const examples = parseExamples(readDataText(values.data!), values.data!);
+        const { scored, referenceLoss } = await referenceTokenLosses(reference, m.tokenizer, examples, {
+          xtf: xtfOptions({ maxSeqLen: maxLen }),
+          onProgress: (p) => progress.update(p.examplesDone, p.examples, p.tokensPerSecond, p.etaSeconds),
+        });
+        items = scored.map((ex) => scoredToTraining(ex, maxLen));
+        selectTokens = onlineSlmSelector({ referenceLoss, onToken: (_id, _at, kept) => { online.seen++; if (!kept) online.masked++; } });
+      } finally {
+        progress.done();
+        reference.release();
+      }
     } else {
       const examples = parseExamples(readDataText(values.data!), values.data!);
       const progress = progressLine(`scoring (${filter})`, 'examples');
       const reference = await openReference(m.rt, values);
       const { scored, summary } = await scoreExamples(m.model, m.tokenizer, examples, {
-        method: filter,
+        method: filter as ScoreMethod,
         reference,
         xtf: xtfOptions({ maxSeqLen: maxLen }),
         baselines: baselineOptions({ random: { seed } }),
@@ -157,8 +178,10 @@ export async function trainCommand(args: string[]): Promise<number> {
       resume: values.resume,
       onProgress: (p) => progress.update(p.step, p.totalSteps, p.tokensPerSecond, p.etaMs / 1000, `loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)}`),
       onMetrics: (r) => void appendFile(metricsFile, JSON.stringify(r) + '\n'),
+      selectTokens,
     });
     progress.done();
+    if (selectTokens) console.error(`slm-online: masked ${(100 * online.masked / Math.max(1, online.seen)).toFixed(1)}% of ${online.seen} label tokens seen in training`);
     if (!values.full) await savePeftAdapter(join(values.out, 'adapter'), m.model, { overwrite: true, baseModelName: values.model });
     const best = result.best ? `best validation loss ${result.best.valLoss.toFixed(4)} at step ${result.best.step}` : 'no validation';
     console.log(`${result.steps} steps (${result.reason}), ${best}; wrote ${values.full ? '' : join(values.out, 'adapter') + ', '}${metricsFile}`);

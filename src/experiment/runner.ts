@@ -21,7 +21,7 @@ import { scoreExamples, type ScoreProgress } from '../xtf/score.ts';
 import { labelRecord, tokenizeExample } from '../xtf/tokenize.ts';
 import { differingFields, fixedSettings, runKey, runKeys, type ExperimentConfig } from './config.ts';
 import { maskQuality, noiseTokens, randomMask, seedFreeMasks, type FilterName, type Mask, type MaskQuality } from './filters.ts';
-import { onlineSlmSelector } from '../xtf/slm-online.ts';
+import { onlineSlmSelector, referenceTokenLosses } from '../xtf/slm-online.ts';
 import { experimentHtml, experimentMarkdown, type ExperimentSummary } from './report.ts';
 import type { RunResult } from './results.ts';
 
@@ -295,8 +295,8 @@ async function prepare(config: ExperimentConfig, data: ExperimentData, ctx: Expe
       await store.saveAdapter?.('reference-adapter', reference);
       if (online) {
         emit({ type: 'phase', text: 'the reference model\'s token losses (online SLM)' });
-        const r = await scoreExamples(reference, tokenizer, data.train, { method: 'none', xtf, onProgress: (progress) => emit({ type: 'score-progress', what: 'reference', progress }) });
-        referenceLoss = r.scored.map((ex) => ex.p.map((p) => (p === null ? null : -Math.log(p))));
+        const r = await referenceTokenLosses(reference, tokenizer, data.train, { xtf, onProgress: (progress) => emit({ type: 'score-progress', what: 'reference', progress }) });
+        referenceLoss = r.scored.map((ex) => r.referenceLoss.get(ex.id)!);
       }
       for (const method of needReference) {
         emit({ type: 'phase', text: `scoring with ${method === 'slm' ? 'SLM' : 'Token Cleaning'} against the reference model` });

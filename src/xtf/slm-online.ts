@@ -3,9 +3,13 @@
 // top keepFraction of the step's label tokens train. selectSlm (./baselines.ts) is the offline form a score
 // file can carry (the "current" model frozen at the base model); this is the online one, a token selector
 // for the trainer (TrainArgs.selectTokens).
+import type { LlamaModel } from '../model/llama.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
 import type { MicroBatch } from '../train/step.ts';
 import { keepCount, topMask } from './baselines.ts';
 import { BASELINE_DEFAULTS, type BaselineOptions } from './options.ts';
+import { scoreExamples, type ScoreOptions } from './score.ts';
+import type { Example, ScoredExample } from './types.ts';
 
 /** A micro-batch that knows which example fills each row (src/data/batch.ts's batchOf, padding mode). */
 export type RowBatch = MicroBatch & { rows: readonly (readonly string[])[] };
@@ -58,4 +62,23 @@ function rowIds(mb: MicroBatch, index: number): string[] {
     throw new RangeError(`online SLM: micro-batch ${index} must hold one example per row with its id (batchOf in padding mode), to find each token's reference loss`);
   }
   return rows.map((r) => r[0]);
+}
+
+/**
+ * The reference model's loss of every token of every example (−log p, teacher-forced; null on prompt tokens),
+ * by example id, with the examples as tokenized for scoring (method 'none': every label token weighs 1).
+ */
+export async function referenceTokenLosses(
+  reference: LlamaModel,
+  tokenizer: Tokenizer,
+  examples: Example[],
+  options: Pick<ScoreOptions, 'xtf' | 'onProgress'> = {},
+): Promise<{ scored: ScoredExample[]; referenceLoss: Map<string, (number | null)[]> }> {
+  const { scored } = await scoreExamples(reference, tokenizer, examples, { ...options, method: 'none' });
+  const ids = new Set<string>();
+  for (const ex of scored) {
+    if (ids.has(ex.id)) throw new RangeError(`online SLM: example id '${ex.id}' appears twice; each example needs its own id`);
+    ids.add(ex.id);
+  }
+  return { scored, referenceLoss: new Map(scored.map((ex) => [ex.id, ex.p.map((p) => (p === null ? null : -Math.log(p)))])) };
 }

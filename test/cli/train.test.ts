@@ -31,6 +31,21 @@ describe('xtf train', () => {
     expect(JSON.parse(g.stdout).generated).toBeGreaterThan(0);
   });
 
+  it('trains with online SLM against a reference model, and says what it needs without one', async () => {
+    const out = join(dir, 'online');
+    const args = ['train', '--model', MODEL, '--data', data, '--filter', 'slm-online', '--out', out, '--batch-size', '4', '--lora-rank', '4', '--val-fraction', '0.2', '--steps', '2'];
+    const r = await xtf(...args, '--reference', MODEL);
+    expect(r.code, r.stderr).toBe(0);
+    // Each step keeps floor(60%) of its label tokens.
+    const masked = Number(/slm-online: masked (\d+\.\d)% of (\d+) label tokens/.exec(r.stderr)?.[1]);
+    expect(masked).toBeGreaterThanOrEqual(40);
+    expect(masked).toBeLessThan(42);
+    expect(existsSync(join(out, 'adapter', 'adapter_config.json'))).toBe(true);
+    const missing = await xtf(...args);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/slm-online needs a reference model.*--reference/);
+  });
+
   it('refuses contradictory inputs', async () => {
     const r = await xtf('train', '--model', MODEL, '--data', data, '--scores', data, '--out', join(dir, 'x'));
     expect(r.code).toBe(2);
