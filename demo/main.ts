@@ -1,7 +1,7 @@
 /// <reference types="vite/client" />
 // The demo page: picks a model and data, drives the engine (a Web Worker with WebGPU), and shows XTF's
 // selection, which it re-computes on the main thread when thresholds move (selection is pure CPU code).
-// Scores, finished runs, the last comparison and the last adapter are kept in IndexedDB (store.ts) and
+// Scores, finished runs, the last comparison and every run's adapter (up to 8) are kept in IndexedDB (store.ts) and
 // shown again after a reload, before any model loads and even without WebGPU.
 import { zipSync } from 'fflate';
 import { recordToExample } from '../src/data/examples.ts';
@@ -20,7 +20,7 @@ import type { createEngine } from './engine.ts';
 import { PAGE_ENGINE, type MemoryPlanReply, type ModelInfo, type ModelSource, type Reply, type Request, type TrainSettings } from './protocol.ts';
 import { lossChart, runsTable, type ChartRun } from './runs.ts';
 import engineUrl from './worker.ts?worker&url';
-import { clearSaved, loadSaved, saveAdapter, saveComparison, saveRuns, saveScores, type SavedAdapter, type SavedComparison, type SavedRun, type SavedScores, type SavedState } from './store.ts';
+import { clearSaved, loadSaved, saveAdapters, saveComparison, saveRuns, saveScores, withAdapter, type SavedAdapter, type SavedComparison, type SavedRun, type SavedScores, type SavedState } from './store.ts';
 
 const DEV = import.meta.env.DEV;
 // A built site fetches the public copies; development serves ../shared under /shared/ (vite.config.ts) and
@@ -79,14 +79,14 @@ const state = {
   /** Finished runs (saved ones first), and the run training now. */
   runs: [] as SavedRun[],
   live: null as ChartRun | null,
-  saved: { runs: [] } as SavedState,
+  saved: { runs: [], adapters: [] } as SavedState,
   busy: false,
 };
 // Read by the end-to-end test.
 const probe = {
   paused: false, generations: 0, ready: false, where: '', modelLoaded: false, loads: 0, model: '', examples: 0, scored: false,
   maskedTokens: 0, labelTokens: 0, sources: {} as Record<string, string>, losses: [] as number[], trained: false, errors: [] as string[],
-  restored: { scores: 0, runs: 0, adapter: false, comparison: false }, plan: null as MemoryPlanReply | null, cleared: false,
+  restored: { scores: 0, runs: 0, adapters: 0, comparison: false }, plan: null as MemoryPlanReply | null, cleared: false,
 };
 (window as unknown as { __demo: typeof probe }).__demo = probe;
 
@@ -151,7 +151,7 @@ function noWebGpu(why: string): void {
     Chrome and Edge 113+ on Windows, macOS and ChromeOS; Chrome 121+ on Android; Safari 26+ (macOS, iOS);
     Firefox 141+ on Windows. On Linux, Chrome needs <code>chrome://flags/#enable-unsafe-webgpu</code> (and
     <code>#enable-vulkan</code>); Firefox Nightly needs <code>dom.webgpu.enabled</code> in <code>about:config</code>.
-    ${savedSomething() ? 'What this browser saved is below: the scores (move the thresholds, download the masked dataset), the runs side by side and the last adapter.' : ''}`;
+    ${savedSomething() ? 'What this browser saved is below: the scores (move the thresholds, download the masked dataset), the runs side by side and their adapters.' : ''}`;
   for (const id of ['load-model', 'score', 'train']) $<HTMLButtonElement>(id).disabled = true;
 }
 
@@ -240,7 +240,7 @@ async function loadModelStep(choice = chosen('model') as ModelChoice): Promise<v
     probe.modelLoaded = true;
     probe.loads++;
     probe.model = info.source;
-    await adoptSavedAdapter(info);
+    await adoptSavedAdapters(info);
     $('model-status').textContent = '';
     $('model-info').innerHTML = modelFacts(info, choice === 'default' ? probe.sources.model : describeSource(source))
       .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
@@ -248,11 +248,11 @@ async function loadModelStep(choice = chosen('model') as ModelChoice): Promise<v
   requestPlan();
 }
 
-/** The saved adapter joins the comparison of generations when it was trained for a model of this shape. */
-async function adoptSavedAdapter(model: ModelInfo): Promise<void> {
-  const a = state.saved.adapter;
-  if (!a || a.modelKey !== modelKey(model)) return;
-  await call({ type: 'adopt', label: a.label, files: a.files }, 'adopted');
+/** Saved adapters join the comparison of generations when they were trained for a model of this shape. */
+async function adoptSavedAdapters(model: ModelInfo): Promise<void> {
+  for (const a of state.saved.adapters) {
+    if (a.modelKey === modelKey(model)) await call({ type: 'adopt', label: a.label, files: a.files }, 'adopted');
+  }
 }
 
 function describeSource(source: ModelSource): string {
@@ -593,9 +593,10 @@ async function trainStep(): Promise<void> {
     renderRuns();
     $('train-facts').innerHTML = runFacts(run, lossTokens(records));
     const adapter: SavedAdapter = { label: done.label, modelKey: modelKey(model), savedAt: run.savedAt, steps: done.steps, files: done.files, losses: run.points.map((p) => p.loss) };
-    showDownloads(adapter, false);
-    await Promise.all([saveRuns(state.runs), saveAdapter(adapter)]);
-    Object.assign(state.saved, { runs: [...state.runs], adapter });
+    const adapters = withAdapter(state.saved.adapters, adapter);
+    showDownloads(adapters, false);
+    await Promise.all([saveRuns(state.runs), saveAdapters(adapters)]);
+    Object.assign(state.saved, { runs: [...state.runs], adapters });
     renderSavedStrip();
     // Tests read the table, the downloads and the saved state once this is set: it comes after all three.
     probe.trained = true;
@@ -630,13 +631,21 @@ function renderRuns(): void {
     : '';
 }
 
-function showDownloads(saved: SavedAdapter, restored: boolean): void {
+/** One row per adapter, newest first: the PEFT folder as a zip, and its two files. */
+function showDownloads(adapters: readonly SavedAdapter[], restored: boolean): void {
+  $('downloads').querySelectorAll<HTMLAnchorElement>('a[href^="blob:"]').forEach((a) => URL.revokeObjectURL(a.href));
   const link = (name: string, data: Uint8Array, type: string) =>
     `<a class="button" download="${name}" href="${URL.createObjectURL(new Blob([data as BlobPart], { type }))}">${name}</a>`;
-  const zip = zipSync(Object.fromEntries(Object.entries(saved.files).map(([k, v]) => [`adapter/${k}`, v])));
-  $('downloads').innerHTML = `<h3>${restored ? 'Saved adapter' : 'Adapter'} <span class="muted small">PEFT LoRA · ${escapeHtml(saved.label)} · ${saved.steps} steps · ${when(saved.savedAt)}${restored ? '' : ' · kept in this browser'}</span></h3>` +
-    `<div class="row">${link('adapter.zip', zip, 'application/zip')}${Object.entries(saved.files).map(([k, v]) => link(k, v, k.endsWith('.json') ? 'application/json' : 'application/octet-stream')).join('')}</div>` +
-    `<p class="small muted">Load with <code>PeftModel.from_pretrained(base, "adapter")</code>, or <code>xtf generate --adapter adapter</code>.</p>`;
+  const row = (a: SavedAdapter) => {
+    const zip = zipSync(Object.fromEntries(Object.entries(a.files).map(([k, v]) => [`adapter/${k}`, v])));
+    const slug = a.label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+    return `<div class="adapter" data-adapter="${escapeHtml(a.label)}"><div class="who">${escapeHtml(a.label)} <span class="muted small">${a.steps} steps · ${when(a.savedAt)}</span></div>` +
+      `<div class="row">${link(`adapter-${slug}.zip`, zip, 'application/zip')}${Object.entries(a.files).map(([k, v]) => link(k, v, k.endsWith('.json') ? 'application/json' : 'application/octet-stream')).join('')}</div></div>`;
+  };
+  $('downloads').innerHTML = adapters.length === 0 ? '' :
+    `<h3>${restored ? 'Saved adapters' : 'Adapters'} <span class="muted small">PEFT LoRA, one per run${restored ? '' : ' · kept in this browser'}</span></h3>` +
+    [...adapters].reverse().map(row).join('') +
+    `<p class="small muted">Unzip and load with <code>PeftModel.from_pretrained(base, "adapter")</code>, or <code>xtf generate --adapter adapter</code>.</p>`;
 }
 
 // ---------------------------------------------------------------- step 5: compare
@@ -676,19 +685,19 @@ function restore(saved: SavedState): void {
     showComparison(saved.comparison, true);
     $<HTMLTextAreaElement>('prompt').value = saved.comparison.prompt;
   }
-  if (saved.adapter) showDownloads(saved.adapter, true);
-  probe.restored = { scores: saved.scores?.scored.length ?? 0, runs: saved.runs.length, adapter: !!saved.adapter, comparison: !!saved.comparison };
+  showDownloads(saved.adapters, true);
+  probe.restored = { scores: saved.scores?.scored.length ?? 0, runs: saved.runs.length, adapters: saved.adapters.length, comparison: !!saved.comparison };
   renderSavedStrip();
 }
 
-const savedSomething = () => !!(state.saved.scores || state.saved.runs.length || state.saved.adapter || state.saved.comparison);
+const savedSomething = () => !!(state.saved.scores || state.saved.runs.length || state.saved.adapters.length || state.saved.comparison);
 
 function renderSavedStrip(): void {
   const s = state.saved;
   const parts = [
     s.scores && `scores of ${count(s.scores.scored.length)} examples`,
     s.runs.length && `${s.runs.length} training run${s.runs.length > 1 ? 's' : ''}`,
-    s.adapter && `the adapter of “${escapeHtml(s.adapter.label)}”`,
+    s.adapters.length && `the adapter${s.adapters.length > 1 ? 's' : ''} of ${s.adapters.map((a) => `“${escapeHtml(a.label)}”`).join(', ')}`,
     s.comparison && 'the last comparison of generations',
   ].filter(Boolean);
   $('saved').hidden = parts.length === 0;
@@ -698,7 +707,7 @@ function renderSavedStrip(): void {
 /** Forgets everything saved and takes the results it showed off the page; the model and data stay. */
 async function clearSavedState(): Promise<void> {
   await clearSaved();
-  state.saved = { runs: [] };
+  state.saved = { runs: [], adapters: [] };
   Object.assign(state, { scored: [], view: [], summary: null, scoresFrom: null, runs: [] });
   $('score-results').hidden = true;
   for (const id of ['score-status', 'train-facts', 'downloads', 'generations', 'plan']) $(id).textContent = '';

@@ -1,17 +1,22 @@
 // What the demo keeps in this browser (IndexedDB through idb-keyval), so a reload — or a browser without
-// WebGPU — still shows the last scores, every finished run and the last adapter. Every key lives here.
+// WebGPU — still shows the last scores, every finished run and its adapter. Every key lives here.
 import { del, get, set } from 'idb-keyval';
 import type { DatasetSummary, ScoredExample } from '../src/xtf/types.ts';
 import type { TrainPoint, TrainSettings } from './protocol.ts';
 
 const KEYS = {
-  adapter: 'xtf-demo/adapter',
+  adapters: 'xtf-demo/adapters',
+  /** One adapter, as earlier versions of the page kept it: read once, then replaced by `adapters`. */
+  legacyAdapter: 'xtf-demo/adapter',
   scores: 'xtf-demo/scores',
   runs: 'xtf-demo/runs',
   comparison: 'xtf-demo/comparison',
 } as const;
 
-/** The adapter of the last finished run, as PEFT files. */
+/** Adapters kept at most; the oldest goes first (an adapter of a 0.5B model at rank 8 is ~17 MiB). */
+export const MAX_SAVED_ADAPTERS = 8;
+
+/** A finished run's adapter, as PEFT files (one per run label). */
 export interface SavedAdapter {
   label: string;
   /** The shape of the model it was trained for (see main.ts modelKey); absent in older saves. */
@@ -65,7 +70,8 @@ export interface SavedComparison {
 }
 
 export interface SavedState {
-  adapter?: SavedAdapter;
+  /** Oldest first. */
+  adapters: SavedAdapter[];
   scores?: SavedScores;
   runs: SavedRun[];
   comparison?: SavedComparison;
@@ -74,19 +80,28 @@ export interface SavedState {
 /** Everything saved, or nothing when IndexedDB is unavailable (a private window may refuse it). */
 export async function loadSaved(): Promise<SavedState> {
   const read = <T>(key: string) => get<T>(key).catch((e) => (console.warn(`could not read ${key} from IndexedDB:`, e), undefined));
-  const [adapter, scores, runs, comparison] = await Promise.all([
-    read<SavedAdapter>(KEYS.adapter),
+  const [adapters, legacy, scores, runs, comparison] = await Promise.all([
+    read<SavedAdapter[]>(KEYS.adapters),
+    read<SavedAdapter>(KEYS.legacyAdapter),
     read<SavedScores>(KEYS.scores),
     read<SavedRun[]>(KEYS.runs),
     read<SavedComparison>(KEYS.comparison),
   ]);
-  return { adapter, scores, runs: runs ?? [], comparison };
+  return { adapters: adapters ?? (legacy ? [legacy] : []), scores, runs: runs ?? [], comparison };
 }
 
 // Saving is best effort: a full or refused IndexedDB must not break the run that just finished.
 const save = (key: string, value: unknown) => set(key, value).catch((e) => console.warn(`could not save ${key} in IndexedDB:`, e));
 
-export const saveAdapter = (a: SavedAdapter) => save(KEYS.adapter, a);
+/** The adapters with `a` added: it replaces one of the same label, and only the newest MAX_SAVED_ADAPTERS stay. */
+export function withAdapter(adapters: readonly SavedAdapter[], a: SavedAdapter): SavedAdapter[] {
+  return [...adapters.filter((x) => x.label !== a.label), a].slice(-MAX_SAVED_ADAPTERS);
+}
+
+export const saveAdapters = async (adapters: SavedAdapter[]) => {
+  await save(KEYS.adapters, adapters);
+  await del(KEYS.legacyAdapter).catch(() => undefined);
+};
 export const saveScores = (s: SavedScores) => save(KEYS.scores, s);
 export const saveRuns = (runs: SavedRun[]) => save(KEYS.runs, runs);
 export const saveComparison = (c: SavedComparison) => save(KEYS.comparison, c);

@@ -3,9 +3,9 @@
 // model and data through steps 1-5 at tiny sizes: load, XTF scoring (masked tokens in the heatmap,
 // immediate re-selection, the masked-dataset JSONL download, the memory plan), two LoRA runs (steps
 // advance, the loss falls, pause/resume) on one chart and in one table, the adapter download and the
-// generations. After a reload the scores, both runs, the comparison and the adapter come back from
+// generations. After a reload the scores, both runs, the comparison and the adapters come back from
 // IndexedDB; models then load from picked files, from dropped files and from a typed URL, and the saved
-// adapter generates again. Without WebGPU the banner page still shows the saved runs and re-selects the
+// adapters generate again. Without WebGPU the banner page still shows the saved runs and re-selects the
 // saved scores; "Clear saved state" forgets them. Also the device limits in the model card, the engine in
 // the page when there is no Web Worker, and the fallback to public addresses.
 // Screenshots go to test-output/demo-*.png.
@@ -35,9 +35,9 @@ function check(ok, what) {
   log(`ok  ${what}`);
 }
 
-/** The adapter.zip a page offers, unpacked: its PEFT config and the LoRA tensor names of its safetensors. */
-async function downloadAdapter(page) {
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#downloads a[download="adapter.zip"]')]);
+/** The zip the page offers for a run's adapter, unpacked: its PEFT config and the LoRA tensor names of its safetensors. */
+async function downloadAdapter(page, label) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#downloads [data-adapter="${label}"] a[download$=".zip"]`)]);
   const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
   const config = JSON.parse(strFromU8(zip['adapter/adapter_config.json']));
   const st = zip['adapter/adapter_model.safetensors'];
@@ -151,8 +151,8 @@ async function main() {
     check(tail < head, `the loss falls: ${l.map((x) => x.toFixed(3)).join(' ')}`);
     const [firstRun] = (await shownRuns(page)).rows;
     check(/\d\s*→\s*\d/.test(firstRun[1]), `held-out loss before -> after is shown: ${firstRun.join(' | ')}`);
-    const { config, loraKeys } = await downloadAdapter(page);
-    check(config.peft_type === 'LORA' && config.r === SIZES.rank && loraKeys.length > 0, `adapter.zip is a PEFT LoRA adapter (r ${config.r}, ${loraKeys.length} tensors)`);
+    const { config, loraKeys } = await downloadAdapter(page, 'XTF mask');
+    check(config.peft_type === 'LORA' && config.r === SIZES.rank && loraKeys.length > 0, `the run's adapter zip is a PEFT LoRA adapter (r ${config.r}, ${loraKeys.length} tensors)`);
 
     // A second run on every label token, then generations from the base model and both adapters.
     await page.selectOption('#mask', 'all');
@@ -180,9 +180,9 @@ async function main() {
     check(restoredRuns.rows.length === 2 && restoredRuns.curves === 2 && restoredRuns.rows.map((r) => r.join('|')).join('/') === runs.rows.map((r) => r.join('|')).join('/'),
       'after a reload both saved runs are back: the same table rows and both curves');
     check(s.restored.comparison && (await page.locator('#generations .gen').count()) === 3, 'after a reload the saved comparison of generations is back');
-    const saved = await downloadAdapter(page);
-    check(/Saved adapter/.test(await page.textContent('#downloads')) && saved.config.peft_type === 'LORA' && saved.loraKeys.length === loraKeys.length,
-      'the persisted adapter survives the reload and still downloads as a PEFT adapter');
+    const saved = [await downloadAdapter(page, 'XTF mask'), await downloadAdapter(page, 'all label tokens')];
+    check(/Saved adapters/.test(await page.textContent('#downloads')) && s.restored.adapters === 2 && saved.every((a) => a.config.peft_type === 'LORA' && a.loraKeys.length === loraKeys.length),
+      'both runs\' adapters survive the reload and still download as PEFT adapters');
 
     // Model sources: picked files, dropped files, a typed URL (after the default loads on its own).
     await waitFor('default model after the reload', (s) => s.loads >= 1 && s.examples > 0, 60_000);
@@ -207,9 +207,9 @@ async function main() {
     await page.screenshot({ path: join(out, 'demo-4-restored.png'), fullPage: true });
     await page.fill('#max-tokens', '16');
     await page.click('#generate');
-    s = await waitFor('generation with the saved adapter', (s) => s.generations > 0, 60_000);
+    s = await waitFor('generation with the saved adapters', (s) => s.generations > 0, 60_000);
     const speakers = await page.$$eval('#generations .gen .who', (els) => els.map((e) => e.firstChild.nextSibling.textContent.trim()));
-    check(speakers.join() === 'base model,all label tokens', `after a reload the saved adapter generates beside the base model (${speakers.join(', ')})`);
+    check(speakers.join() === 'base model,XTF mask,all label tokens', `after a reload the saved adapters generate beside the base model (${speakers.join(', ')})`);
 
     // Development without ../shared's data (a 404): the page falls back to the public address and says so.
     // The public copy is served here from ../shared, so the test needs no network. The same page has no
@@ -247,7 +247,7 @@ async function main() {
     await bare.reload({ waitUntil: 'load' });
     await bare.waitForSelector('#nogpu:not([hidden])', { timeout: 30_000 });
     const after = await bare.evaluate(() => window.__demo.restored);
-    check(after.scores === 0 && after.runs === 0 && !after.adapter && !after.comparison, 'and after a reload nothing saved comes back');
+    check(after.scores === 0 && after.runs === 0 && after.adapters === 0 && !after.comparison, 'and after a reload nothing saved comes back');
     await bare.close();
     log(`screenshots: ${['demo-1-loaded.png', 'demo-2-scored.png', 'demo-3-trained.png', 'demo-4-restored.png', 'demo-5-no-webgpu.png'].map((f) => relative(root, join(out, f))).join(', ')}`);
     log('passed');
