@@ -211,11 +211,13 @@ describe('attention (GPU)', () => {
   });
 
   // Batched generation: left-padded rows (key starts 0, mid-block and past a 32-row block) over the filled
-  // prefix of a longer cache, for the prompt pass (Tq = Tk) and a decode step (Tq = 1).
+  // prefix of a longer cache, for the prompt pass (Tq = Tk) and decode steps (Tq <= 4: one invocation per
+  // workgroup), including pad rows among them.
   for (const [d, cacheRows, starts] of [
     [dims(3, 70, 70, 4, 2, 8), 79, [0, 5, 37]],
     [dims(3, 1, 70, 4, 2, 8), 79, [0, 5, 37]],
     [dims(2, 6, 41, 2, 1, 64), 50, [40, 3]],
+    [dims(2, 4, 101, 4, 2, 64), 110, [99, 0]],
   ] as [AttentionDims, number, number[]][]) {
     it(`forward with key starts ${starts.join(', ')} over ${d.tk} of ${cacheRows} cached rows, ${name(d)}`, async () => {
       const rt = await gpu();

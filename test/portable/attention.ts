@@ -39,4 +39,23 @@ export const attentionCases: PortableCase[] = [
       assertClose(await attentionProbs(rt, tq, tk, fwd.logSumExp).read(), ref.probs, 1e-6, 1e-4, 'attention probs');
     },
   },
+  {
+    name: 'attention decode step over left-padded KV caches (B 2, Tq 1 of Tk 45 in 50 rows, D 16)',
+    async run(rt) {
+      const d: AttentionDims = { batch: 2, tq: 1, tk: 45, heads: 4, kvHeads: 2, headDim: 16 };
+      const starts = [0, 40];
+      const q = randn(2 * 4 * 16, 81), k = randn(2 * 45 * 2 * 16, 82), v = randn(2 * 45 * 2 * 16, 83);
+      // The filled 45 rows of a 50-row cache per sequence; the rest must not be read.
+      const cache = (x: Float32Array) => {
+        const out = randn(2 * 50 * 2 * 16, 84, 1e3);
+        for (let b = 0; b < 2; b++) out.set(x.subarray(b * 45 * 32, (b + 1) * 45 * 32), b * 50 * 32);
+        return rt.upload(out, [2, 50, 2, 16]);
+      };
+      const keyStart = rt.upload(Uint32Array.from(starts), [2], 'u32');
+      const fwd = attentionForward(rt, rt.upload(q, [2, 1, 4, 16]), cache(k), cache(v), { kvLength: 45, keyStart });
+      const ref = attentionForwardRef(q, k, v, d, undefined, starts);
+      assertClose(await fwd.out.read(), ref.out, 2e-5, 1e-4, 'attention out');
+      assertClose(await fwd.logSumExp.read(), ref.logSumExp, 2e-5, 1e-5, 'attention logSumExp');
+    },
+  },
 ];
