@@ -146,6 +146,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   store_block(c_off, m0 + 4u, n0 + 4u, c11);
 }
 
+// ---- skinny: few output rows (KV-cached decoding: one token per sequence) ------------------------
+// The tiles above cover 16 rows, so one row would leave 15/16 of their work idle. Here an invocation
+// computes one 4x4 block: per 4-step of k, one block of op(A) (the same for every invocation in a
+// row of blocks: a broadcast load) and one of op(B). Grid: tiles = 4x4 blocks, tiles_n per row.
+
+@compute @workgroup_size(64)
+fn skinny(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let blk = (wid.y * p.groups_x + wid.x) * 64u + li;
+  if (blk >= p.tiles) { return; }
+  let m0 = (blk / p.tiles_n) * 4u;
+  let n0 = (blk % p.tiles_n) * 4u;
+  var acc = mat4x4<f32>();
+  for (var r = 0u; r < p.reduce; r++) {
+    let batch = wid.z * p.reduce + r;
+    let ab = a_block(batch * p.a_bs, m0);
+    let bb = b_block(batch * p.b_bs, n0);
+    for (var k4 = 0u; k4 < p.K4; k4++) {
+      acc += load_b(bb, k4) * load_a(ab, k4);
+    }
+  }
+  store_block(wid.z * p.c_bs, m0, n0, acc);
+}
+
 // ---- pad: copy an operand into zero-padded storage whose rows are whole vec4s ----------------
 // in [batch, rows, cols] (any cols) -> out [batch, rows_out, cols4_out·4], zeros outside the input.
 // One output vec4 per invocation. Aliases bindings 1 and 2 with other types (a different entry

@@ -29,8 +29,9 @@ const TRANS: [boolean, boolean][] = [
 // f32 sums of K products of unit normals: error grows ~ with K.
 const tol = (K: number) => ({ atol: 2e-6 * K, rtol: 1e-5 });
 
+// 'skinny' is what 'auto' picks for outputs of at most 4 rows; forced here, it must be right for any shape.
 async function kernelsOf(rt: Runtime): Promise<MatmulKernel[]> {
-  return rt.hasFeature('subgroups') ? ['portable', 'subgroups'] : ['portable'];
+  return rt.hasFeature('subgroups') ? ['portable', 'subgroups', 'skinny'] : ['portable', 'skinny'];
 }
 
 function storageShape(rows: number, cols: number, trans: boolean, batch?: number): number[] {

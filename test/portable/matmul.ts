@@ -20,6 +20,20 @@ export const matmulCases: PortableCase[] = [
     },
   },
   {
+    // A decode step's linear layers: few rows take the `skinny` kernel.
+    name: 'matmul with few rows: x·Wᵀ [3, 29]·[45, 29]ᵀ and A·B [1, 20]·[20, 40]',
+    async run(rt) {
+      let [M, N, K] = [3, 45, 29];
+      const x = randn(M * K, 98), w = randn(N * K, 99);
+      const y = await matmul(rt, rt.upload(x, [M, K]), rt.upload(w, [N, K]), { transB: true }).read();
+      assertClose(y, matmulRef(x, w, { M, N, K, batch: 1, aBatched: false, bBatched: false, transB: true }), 1e-4, 1e-5, 'x·Wᵀ');
+      [M, N, K] = [1, 40, 20];
+      const a = randn(M * K, 100), b = randn(K * N, 101);
+      const c = await matmul(rt, rt.upload(a, [M, K]), rt.upload(b, [K, N])).read();
+      assertClose(c, matmulRef(a, b, { M, N, K, batch: 1, aBatched: false, bBatched: false }), 1e-4, 1e-5, 'A·B');
+    },
+  },
+  {
     // Batched input, weight shared across the batch: dW is summed over the batch.
     name: 'matmul backward, batched x [2, 11, 18] · shared Wᵀ [21, 18]',
     async run(rt) {
