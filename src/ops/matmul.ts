@@ -6,7 +6,8 @@
 // Kernels (src/shaders/matmul.wgsl, matmul_quad.wgsl) read rows as vec4s and K in steps of 4;
 // operands whose rows are not whole vec4s, or whose K is not a multiple of 4, are first copied
 // into zero-padded scratch buffers (one cheap pass, only for such shapes). With the `subgroups`
-// feature the quad kernel shares loads between the four invocations of a quad.
+// feature the quad kernel shares loads between the four invocations of a quad. Outputs of a few rows
+// (a decode step) take `skinny`, one 4x4 block per invocation.
 import { Tensor, Uniforms, type Runtime } from '../gpu/index.ts';
 import { ceilDiv, flatGrid } from './grid.ts';
 
