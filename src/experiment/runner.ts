@@ -280,7 +280,7 @@ async function prepare(config: ExperimentConfig, data: ExperimentData, ctx: Expe
   const needReference = wanted.filter((f) => f === 'slm' || f === 'tc');
   let referenceLoss: Prepared['referenceLoss'];
   if (needReference.length > 0 || online) {
-    if (data.reference.length === 0) throw new RangeError(`filters ${needReference.join(', ')} need clean reference examples to train the reference model`);
+    if (data.reference.length === 0) throw new RangeError(`filters ${[...needReference, ...(online ? ['slm-online'] : [])].join(', ')} need clean reference examples to train the reference model`);
     emit({ type: 'phase', text: `training the reference model on ${data.reference.length} clean examples (${config.referenceEpochs} epochs)` });
     const reference = ctx.newModel();
     try {
