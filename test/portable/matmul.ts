@@ -3,35 +3,28 @@ import { assertClose } from './suite.ts';
 import { randn } from '../helpers/random.ts';
 import { matmul, matmulBackward } from '../../src/ops/matmul.ts';
 import { matmulBackwardRef, matmulRef, type MatmulRefDims } from '../reference/matmul.ts';
+import type { Runtime } from '../../src/gpu/index.ts';
+
+/** y = x·Wᵀ [M, K]·[N, K]ᵀ (a linear layer) and alpha·A·B [m, k]·[k, n], each against the CPU reference. */
+async function linearAndPlain(rt: Runtime, [M, N, K]: number[], [m, n, k]: number[], alpha: number, seed: number): Promise<void> {
+  const x = randn(M * K, seed), w = randn(N * K, seed + 1);
+  const y = await matmul(rt, rt.upload(x, [M, K]), rt.upload(w, [N, K]), { transB: true }).read();
+  assertClose(y, matmulRef(x, w, { M, N, K, batch: 1, aBatched: false, bBatched: false, transB: true }), 1e-4, 1e-5, 'x·Wᵀ');
+  const a = randn(m * k, seed + 2), b = randn(k * n, seed + 3);
+  const c = await matmul(rt, rt.upload(a, [m, k]), rt.upload(b, [k, n]), { alpha }).read();
+  assertClose(c, matmulRef(a, b, { M: m, N: n, K: k, batch: 1, aBatched: false, bBatched: false, alpha }), 1e-4, 1e-5, `${alpha}·A·B`);
+}
 
 export const matmulCases: PortableCase[] = [
   {
     // The linear-layer forward (y = x·Wᵀ) on odd sizes (padded path), and an aligned A·B.
     name: 'matmul x·Wᵀ [37, 29]·[45, 29]ᵀ and A·B [24, 20]·[20, 40]',
-    async run(rt) {
-      let [M, N, K] = [37, 45, 29];
-      const x = randn(M * K, 91), w = randn(N * K, 92);
-      const y = await matmul(rt, rt.upload(x, [M, K]), rt.upload(w, [N, K]), { transB: true }).read();
-      assertClose(y, matmulRef(x, w, { M, N, K, batch: 1, aBatched: false, bBatched: false, transB: true }), 1e-4, 1e-5, 'x·Wᵀ');
-      [M, N, K] = [24, 40, 20];
-      const a = randn(M * K, 93), b = randn(K * N, 94);
-      const c = await matmul(rt, rt.upload(a, [M, K]), rt.upload(b, [K, N]), { alpha: 0.5 }).read();
-      assertClose(c, matmulRef(a, b, { M, N, K, batch: 1, aBatched: false, bBatched: false, alpha: 0.5 }), 1e-4, 1e-5, '0.5·A·B');
-    },
+    run: (rt) => linearAndPlain(rt, [37, 45, 29], [24, 40, 20], 0.5, 91),
   },
   {
     // A decode step's linear layers: few rows take the `skinny` kernel.
     name: 'matmul with few rows: x·Wᵀ [3, 29]·[45, 29]ᵀ and A·B [1, 20]·[20, 40]',
-    async run(rt) {
-      let [M, N, K] = [3, 45, 29];
-      const x = randn(M * K, 98), w = randn(N * K, 99);
-      const y = await matmul(rt, rt.upload(x, [M, K]), rt.upload(w, [N, K]), { transB: true }).read();
-      assertClose(y, matmulRef(x, w, { M, N, K, batch: 1, aBatched: false, bBatched: false, transB: true }), 1e-4, 1e-5, 'x·Wᵀ');
-      [M, N, K] = [1, 40, 20];
-      const a = randn(M * K, 100), b = randn(K * N, 101);
-      const c = await matmul(rt, rt.upload(a, [M, K]), rt.upload(b, [K, N])).read();
-      assertClose(c, matmulRef(a, b, { M, N, K, batch: 1, aBatched: false, bBatched: false }), 1e-4, 1e-5, 'A·B');
-    },
+    run: (rt) => linearAndPlain(rt, [3, 45, 29], [1, 40, 20], 1, 98),
   },
   {
     // Batched input, weight shared across the batch: dW is summed over the batch.
