@@ -7,7 +7,7 @@ import { zipSync } from 'fflate';
 import { recordToExample } from '../src/data/examples.ts';
 import { parseRecordsText, readRecordsBlob, type RawRecord } from '../src/data/files.ts';
 import type { TokenizedRecord } from '../src/data/tokenize.ts';
-import { escapeHtml, summaryFromRecords, visiblePiece } from '../src/xtf/explain.ts';
+import { escapeHtml, summaryFromRecords } from '../src/xtf/explain.ts';
 import { exportLine } from '../src/xtf/export.ts';
 import { XTF_DEFAULTS, type XtfOptions } from '../src/xtf/options.ts';
 import { reselect } from '../src/xtf/select.ts';
@@ -19,6 +19,8 @@ import { clip, count, duration, fmt, when } from './format.ts';
 import type { createEngine } from './engine.ts';
 import { PAGE_ENGINE, type MemoryPlanReply, type ModelInfo, type ModelSource, type Reply, type Request, type TrainSettings } from './protocol.ts';
 import { lossChart, runsTable, type ChartRun } from './runs.ts';
+import { fractionsHtml, heatmapHtml, tokenTipHtml } from './heatmap.ts';
+import { describeSource, modelFacts, modelKey, type DeviceFacts } from './model-card.ts';
 import engineUrl from './worker.ts?worker&url';
 import { clearSaved, loadSaved, saveAdapters, saveComparison, saveRuns, saveScores, withAdapter, type SavedAdapter, type SavedComparison, type SavedRun, type SavedScores, type SavedState } from './store.ts';
 
@@ -62,7 +64,7 @@ type ModelChoice = 'default' | 'url' | 'file';
 interface ScoresOrigin { model: string; modelKey: string; data: string; savedAt: string }
 const state = {
   model: null as ModelInfo | null,
-  device: null as { features: string[]; limits: Record<string, number> } | null,
+  device: null as DeviceFacts | null,
   /** Model files picked or dropped, loaded when "from disk" is chosen. */
   picked: [] as File[],
   dataName: '',
@@ -242,7 +244,7 @@ async function loadModelStep(choice = chosen('model') as ModelChoice): Promise<v
     probe.model = info.source;
     await adoptSavedAdapters(info);
     $('model-status').textContent = '';
-    $('model-info').innerHTML = modelFacts(info, choice === 'default' ? probe.sources.model : describeSource(source))
+    $('model-info').innerHTML = modelFacts(info, state.device, choice === 'default' ? probe.sources.model : describeSource(source))
       .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   });
   requestPlan();
@@ -253,39 +255,6 @@ async function adoptSavedAdapters(model: ModelInfo): Promise<void> {
   for (const a of state.saved.adapters) {
     if (a.modelKey === modelKey(model)) await call({ type: 'adopt', label: a.label, files: a.files }, 'adopted');
   }
-}
-
-function describeSource(source: ModelSource): string {
-  if (source.kind === 'url') return source.url;
-  const shown = source.files.slice(0, 4).map((f) => f.name).join(', ');
-  return `this computer: ${shown}${source.files.length > 4 ? ` and ${source.files.length - 4} more files` : ''}`;
-}
-
-function modelFacts(info: ModelInfo, from: string | undefined): [string, string][] {
-  return [
-    ['model', `${info.source.split('/').pop()} (${info.format})`],
-    ['architecture', `${info.architecture} · ${info.nLayers} layers · dim ${info.dim} · ffn ${info.hiddenDim} · ${info.nHeads} heads (${info.nKvHeads} kv)`],
-    ['parameters', `${count(info.parameters)} · ${bytes(info.weightsBytes)} in f32`],
-    ['vocabulary · context', `${count(info.vocabSize)} tokens · ${info.maxSeqLen} positions`],
-    ['LoRA (rank 8, all projections)', `${count(info.loraParameters)} trainable parameters`],
-    ['GPU memory for training', `≈ ${bytes(info.trainPeakBytes)} at batch 8 × ${Math.min(256, info.maxSeqLen)} (step 4 plans your settings)`],
-    ...deviceFacts(),
-    ...(from ? [['loaded from', from] as [string, string]] : []),
-  ];
-}
-
-/** Two models share scores when they share a tokenizer; their shape is the cheap stand-in for that. */
-const modelKey = (m: ModelInfo) => `${m.architecture} · dim ${m.dim} · ${m.nLayers} layers · vocab ${m.vocabSize}`;
-
-/** The device limits and features the run depends on, from the runtime's adapter report. */
-function deviceFacts(): [string, string][] {
-  const d = state.device;
-  if (!d) return [];
-  const lim = (k: string) => (d.limits[k] === undefined ? '—' : bytes(d.limits[k]));
-  return [
-    ['device limits', `maxStorageBufferBindingSize ${lim('maxStorageBufferBindingSize')} · maxBufferSize ${lim('maxBufferSize')} · maxComputeWorkgroupStorageSize ${lim('maxComputeWorkgroupStorageSize')}`],
-    ['device features', d.features.join(', ') || 'none'],
-  ];
 }
 
 /** Model files from the file or folder picker, or dropped on the model card: load them at once. */
@@ -474,31 +443,13 @@ function downloadMasked(): void {
 const sameOptions = () => state.options.kn.threshold === XTF_DEFAULTS.kn.threshold && state.options.ri.fenceR === XTF_DEFAULTS.ri.fenceR;
 
 function renderFractions(s: DatasetSummary, ms: number): void {
-  const masked = Math.round(s.fractionMasked * s.labelTokens);
-  probe.maskedTokens = masked;
+  probe.maskedTokens = Math.round(s.fractionMasked * s.labelTokens);
   probe.labelTokens = s.labelTokens;
-  const bar = (cls: string, name: string, f: number) =>
-    `<div class="frac"><span class="tag ${cls}">${name}</span><div class="track"><div class="fill ${cls}" style="width:${(100 * f).toFixed(1)}%"></div></div><b>${(100 * f).toFixed(1)}%</b></div>`;
-  const overlaps = s.overlaps.map((o) => `${o.pair[0].toUpperCase()}∩${o.pair[1].toUpperCase()} ${o.count} (${(100 * o.overlap).toFixed(0)}%)`).join(' · ');
-  $('fractions').innerHTML =
-    bar('ri', 'RI', s.fractionFlagged.ri) + bar('kn', 'KN', s.fractionFlagged.kn) + bar('tr', 'TR', s.fractionFlagged.tr) + bar('all', 'any', s.fractionMasked) +
-    `<p class="small muted">${count(masked)} of ${count(s.labelTokens)} label tokens masked · overlaps ${overlaps || '—'} · re-selected in ${ms.toFixed(0)} ms</p>` +
-    `<p class="small muted">most masked: ${(['ri', 'kn', 'tr'] as const).map((a) => `<span class="tag ${a}">${a.toUpperCase()}</span> ${s.mostFlagged[a].slice(0, 5).map((t) => `<code>${visiblePiece(t.piece)}</code>`).join(' ') || '—'}`).join(' ')}</p>`;
+  $('fractions').innerHTML = fractionsHtml(s, ms);
 }
 
 function renderHeatmap(): void {
-  const html: string[] = [];
-  state.view.slice(0, state.shown).forEach((ex, e) => {
-    const spans = ex.pieces.map((piece, t) => {
-      if (piece === '' && !ex.label[t]) return ''; // BOS and other empty prompt pieces
-      let cls = 'tok';
-      if (!ex.label[t]) cls += ' prompt';
-      else if (ex.flags[t].length > 0) cls += ` m ${ex.flags[t].length > 1 ? 'multi' : ex.flags[t][0]}`;
-      return `<span class="${cls}" data-e="${e}" data-t="${t}">${visiblePiece(piece)}</span>`;
-    });
-    html.push(`<div class="ex"><div class="exid">${escapeHtml(ex.id)}</div><div class="toks">${spans.join('')}</div></div>`);
-  });
-  $('heatmap').innerHTML = html.join('');
+  $('heatmap').innerHTML = heatmapHtml(state.view.slice(0, state.shown));
   $('more').hidden = state.shown >= state.view.length;
 }
 
@@ -509,16 +460,7 @@ function showTip(ev: MouseEvent): void {
   const ex = state.view[Number(el.dataset.e)];
   const t = Number(el.dataset.t);
   if (!ex) return;
-  const fence = state.summary?.thresholds?.riFences[ex.id];
-  const flags = ex.flags[t];
-  tip.innerHTML = ex.label[t]
-    ? `<div class="tp">${visiblePiece(ex.pieces[t])}</div>
-       <div>p <b>${fmt(ex.p[t])}</b></div>
-       <div><span class="tag ri">RI</span> ${fmt(ex.ri[t])} <span class="muted">fence ${fmt(fence ?? null)}</span></div>
-       <div><span class="tag kn">KN</span> ${fmt(ex.kn[t])} <span class="muted">threshold ${fmt(state.options.kn.threshold)}</span></div>
-       <div><span class="tag tr">TR</span> ${fmt(ex.tr[t])}</div>
-       <div class="verdict ${flags.length ? 'masked' : 'kept'}">${flags.length ? `masked by ${flags.map((f) => f.toUpperCase()).join(' + ')}` : 'kept: trained on'}</div>`
-    : `<div class="tp">${visiblePiece(ex.pieces[t])}</div><div class="muted">prompt token: never trained on</div>`;
+  tip.innerHTML = tokenTipHtml(ex, t, state.summary?.thresholds?.riFences[ex.id] ?? null, state.options.kn.threshold);
   tip.hidden = false;
   tip.style.left = `${Math.min(ev.clientX + 14, innerWidth - 240)}px`;
   tip.style.top = `${ev.clientY + 16}px`;
