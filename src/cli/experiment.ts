@@ -1,6 +1,6 @@
 // `xtf experiment`: the grid of filters x seeds on one model and dataset (src/experiment), with a folder
 // as its store, so a stopped experiment resumes where it was.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readRecordsFile } from '../data/files-fs.ts';
@@ -18,7 +18,7 @@ import { defaultSource } from './defaults.ts';
 import { numberFlag } from './flags.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
 import { progressLine } from './progress.ts';
-import { writeFileAtomic } from './score-io.ts';
+import { readTextIfExists, writeFileAtomic } from './score-io.ts';
 
 const TASKS: readonly TaskName[] = ['gsm8k', 'pubmedqa', 'medqa', 'mbpp'];
 const D = EXPERIMENT_DEFAULTS, B = BUILTIN_DATA_DEFAULTS;
@@ -176,14 +176,7 @@ function parseSeeds(text: string | undefined): number[] | null {
 
 function folderStore(dir: string, baseModelName: string): ExperimentStore {
   return {
-    async read(name) {
-      try {
-        return await readFile(join(dir, name), 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw e;
-      }
-    },
+    read: (name) => readTextIfExists(join(dir, name)),
     async write(name, text) {
       await mkdir(dirname(join(dir, name)), { recursive: true });
       await writeFileAtomic(join(dir, name), text);

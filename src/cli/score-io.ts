@@ -38,12 +38,17 @@ export function summaryNames(path: string): string[] {
   return path.endsWith('.jsonl') ? [`${path.slice(0, -'.jsonl'.length)}.summary.json`, `${path}.summary.json`] : [`${path}.summary.json`];
 }
 
+/** A text file's content, or null when there is no such file (any other error is thrown). */
+export async function readTextIfExists(path: string): Promise<string | null> {
+  return readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  });
+}
+
 export async function readSummaryBeside(path: string): Promise<{ file: string; summary: DatasetSummary } | null> {
   for (const file of summaryNames(path)) {
-    const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return null;
-      throw e;
-    });
+    const text = await readTextIfExists(file);
     if (text === null) continue;
     try {
       return { file, summary: parseSummary(text) };
