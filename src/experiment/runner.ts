@@ -180,10 +180,7 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
       const online = filter === 'slm-online' ? onlineSlm(prepared, config) : undefined;
       result = await trainAndEvaluate(config, data, ctx, { filter, seed, key, index, runs: keys.length }, records, heldOutBatches, base.heldOutLoss, lora, padId, online?.selectTokens);
       if (online) {
-        // Every label token seen in every epoch counts once: its share masked, and (with known noise) how
-        // much of the noise and of the clean tokens that was.
-        result.maskedFraction = online.masked / Math.max(1, online.seen);
-        result.quality = isNoise ? online.quality(isNoise) : null;
+        Object.assign(result, online.counted(isNoise));
       } else {
         result.maskedFraction = mask.maskedFraction;
         result.quality = isNoise ? maskQuality(mask, normal, isNoise) : null;
@@ -221,34 +218,32 @@ export function dataFingerprint(data: ExperimentData): string {
   return `${data.train.length} train, ${data.reference.length} reference, ${data.heldOut.length} held-out, fnv1a ${h.toString(16).padStart(8, '0')}`;
 }
 
-/** The online SLM selector over the prepared examples, counting what it masks. */
+/** The online SLM selector over the prepared examples, counting per token how often a step saw it and left it out. */
 function onlineSlm(prepared: Prepared, config: ExperimentConfig) {
   if (!prepared.referenceLoss) throw new Error("filter 'slm-online' needs the reference model's token losses (prepare did not compute them)");
   const index = new Map(prepared.ids.map((id, e) => [id, e]));
   const referenceLoss = new Map(prepared.ids.map((id, e) => [id, prepared.referenceLoss![e]]));
   const seen = prepared.tokens.map((t) => new Uint32Array(t.length)), masked = prepared.tokens.map((t) => new Uint32Array(t.length));
-  const counts = { seen: 0, masked: 0 };
   const selectTokens = onlineSlmSelector({
     referenceLoss,
     keepFraction: config.baselines.slm.keepFraction,
     onToken: (id, position, kept) => {
       const e = index.get(id)!;
       seen[e][position]++;
-      counts.seen++;
-      if (!kept) {
-        masked[e][position]++;
-        counts.masked++;
-      }
+      if (!kept) masked[e][position]++;
     },
   });
-  const quality = (isNoise: boolean[][]): MaskQuality => {
+  /** Every label token counts once per step that saw it: the share left out, and (with known noise) how
+   *  much of the noise and of the clean tokens that was. */
+  const counted = (isNoise: boolean[][] | null): { maskedFraction: number; quality: MaskQuality | null } => {
     let noise = 0, noiseMasked = 0, clean = 0, cleanMasked = 0;
     seen.forEach((row, e) => row.forEach((n, i) => {
-      if (isNoise[e][i]) { noise += n; noiseMasked += masked[e][i]; } else { clean += n; cleanMasked += masked[e][i]; }
+      if (isNoise?.[e][i]) { noise += n; noiseMasked += masked[e][i]; } else { clean += n; cleanMasked += masked[e][i]; }
     }));
-    return { noiseRecall: noise > 0 ? noiseMasked / noise : 0, cleanMasked: clean > 0 ? cleanMasked / clean : 0 };
+    const maskedFraction = (noiseMasked + cleanMasked) / Math.max(1, noise + clean);
+    return { maskedFraction, quality: isNoise ? { noiseRecall: noise > 0 ? noiseMasked / noise : 0, cleanMasked: clean > 0 ? cleanMasked / clean : 0 } : null };
   };
-  return { selectTokens, quality, get seen() { return counts.seen; }, get masked() { return counts.masked; } };
+  return { selectTokens, counted };
 }
 
 function parseOr<T>(text: string | null): T | null {
