@@ -2,7 +2,12 @@
 // Several prompts decode side by side (generateBatch): shorter prompts are left-padded, and attention
 // hides the padding (attentionForward's keyStart). RoPE scores depend only on the distance between
 // two positions, so a sequence shifted right by its padding attends as it would alone.
-import { releaseKvCache, type LlamaModel } from './llama.ts';
+import type { Tensor } from '../gpu/index.ts';
+import { embeddingForward } from '../ops/embedding.ts';
+import { matmul } from '../ops/matmul.ts';
+import { rmsnormForward } from '../ops/rmsnorm.ts';
+import { attendCached, newKvCache, releaseKvCache, type KvCache } from './kv-cache.ts';
+import type { LlamaModel } from './llama.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { createSampler, type SamplingOptions } from './sampling.ts';
 
@@ -23,6 +28,41 @@ export interface Generation {
   generated: number[];
   /** 'stop' when a stop token was produced, 'length' when maxTokens or the context ran out. */
   finishReason: 'stop' | 'length';
+}
+
+/**
+ * One step of incremental decoding: run `ids` [B, n] at positions cache.length .. cache.length + n − 1, append
+ * their keys and values to the cache (B = cache.batch), and return the logits of each row's LAST position [B, vocab].
+ */
+export function decodeStep(model: LlamaModel, ids: Tensor, cache: KvCache): Tensor {
+  const c = model.config;
+  const [batch, n] = ids.shape;
+  if (ids.shape.length !== 2 || batch !== cache.batch || ids.dtype !== 'u32') {
+    throw new RangeError(`decode: ids ${ids} must be u32 [${cache.batch}, n] (the cache's batch)`);
+  }
+  if (cache.length + n > cache.capacity) {
+    throw new RangeError(`decode: ${cache.length} cached + ${n} new positions exceed the cache capacity ${cache.capacity}`);
+  }
+  const rt = model.rt;
+  let x = embeddingForward(rt, ids.view([batch * n]), model.params.tokEmbedding).view([batch * n, c.dim]);
+  for (let l = 0; l < c.nLayers; l++) {
+    x = model.layerStep(l, x, batch, n, { startPos: cache.length, attend: (q, k, v) => attendCached(model, cache, l, q, k, v) });
+  }
+  cache.length += n;
+  let last = x;
+  if (n > 1) {
+    // Each row's last position: a gather of rows (b + 1)·n − 1 of the hidden states.
+    const rows = rt.upload(Uint32Array.from({ length: batch }, (_, b) => (b + 1) * n - 1), [batch], 'u32', 'last positions');
+    last = embeddingForward(rt, rows, x);
+    rows.release();
+    x.release();
+  }
+  const norm = rmsnormForward(rt, last, model.params.finalNorm, c.normEps);
+  const logits = matmul(rt, norm.y, model.classifier(), { transB: true });
+  last.release();
+  norm.y.release();
+  norm.rstd.release();
+  return logits;
 }
 
 export async function generateIds(model: LlamaModel, promptIds: number[], options: GenerateOptions): Promise<Generation> {
@@ -48,7 +88,7 @@ export async function generateBatch(model: LlamaModel, prompts: readonly number[
   const stop = new Set(options.stopTokens ?? []);
   const samplers = prompts.map(() => createSampler(options));
   const padding = prompts.map((p) => width - p.length);
-  const cache = model.newKvCache(capacity, prompts.length, padding);
+  const cache = newKvCache(model, capacity, prompts.length, padding);
   const generated: number[][] = prompts.map(() => []);
   const finish: (Generation['finishReason'] | null)[] = prompts.map(() => null);
   try {
@@ -57,7 +97,7 @@ export async function generateBatch(model: LlamaModel, prompts: readonly number[
     let steps = 0;
     while (steps < options.maxTokens && cache.length + input[0].length <= capacity && finish.some((f) => f === null)) {
       const ids = rt.upload(new Uint32Array(input.flat()), [prompts.length, input[0].length], 'u32', 'decode ids');
-      const logits = model.decode(ids, cache);
+      const logits = decodeStep(model, ids, cache);
       const host = await logits.read();
       ids.release();
       logits.release();

@@ -1,5 +1,6 @@
 // The Llama decoder on the GPU: explicit forward and backward per layer (llm.c style), no autograd
 // tape. Training keeps each layer's activations in a SavedLayer; inference releases them at once.
+// Decoding with a KV cache (kv-cache.ts, generate.ts's decodeStep) runs the layers through layerStep.
 //
 //   x0 = E[ids]
 //   per layer:  h = rmsnorm(x) ; q,k,v = rope(h·Wqᵀ), rope(h·Wkᵀ), h·Wvᵀ ; a = attention(q,k,v)
@@ -60,23 +61,14 @@ export interface ForwardResult {
   saved: { ids: Tensor; layers: SavedLayer[]; xFinal: Tensor; finalNorm: RmsNormForward } | null;
 }
 
-/** Keys and values of the positions decoded so far, per layer: [batch, capacity, nKvHeads, headDim] each. */
-export interface KvCache {
-  keys: Tensor[];
-  values: Tensor[];
-  /** Sequences decoded side by side. */
-  batch: number;
-  capacity: number;
-  /** Positions filled (the same for every sequence: shorter prompts are left-padded). */
-  length: number;
-  /** [batch] u32: where each left-padded sequence's real tokens start (see attentionForward's keyStart). */
-  keyStart?: Tensor;
-}
-
-/** Frees a cache's GPU buffers. */
-export function releaseKvCache(cache: KvCache): void {
-  for (const t of [...cache.keys, ...cache.values]) t.release();
-  cache.keyStart?.release();
+/**
+ * A layer inside incremental decoding (layerStep). startPos: the first row's position (RoPE), default 0.
+ * attend: replaces self-attention over the step's own rotated q [B, T, nHeads, headDim], k and v [B, T,
+ * nKvHeads, headDim] (kv-cache.ts appends k, v and attends over the cache); the layer releases all four.
+ */
+export interface LayerStepOptions {
+  startPos?: number;
+  attend?: (q: Tensor, k: Tensor, v: Tensor) => AttentionForwardResult;
 }
 
 export class LlamaModel {
@@ -237,63 +229,6 @@ export class LlamaModel {
     }
   }
 
-  /**
-   * A cache for `batch` sequences of up to `capacity` positions. `keyStart` (one per sequence) is where a
-   * left-padded sequence's real tokens begin; the cache takes ownership of its upload.
-   */
-  newKvCache(capacity = this.config.maxSeqLen, batch = 1, keyStart?: readonly number[]): KvCache {
-    const c = this.config;
-    if (capacity > c.maxSeqLen) throw new RangeError(`KV cache of ${capacity} positions exceeds the model's maxSeqLen ${c.maxSeqLen}`);
-    if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`KV cache batch must be a whole number >= 1, got ${batch}`);
-    if (keyStart && (keyStart.length !== batch || keyStart.some((s) => !Number.isInteger(s) || s < 0 || s >= capacity))) {
-      throw new RangeError(`KV cache keyStart [${keyStart.join(', ')}] must hold ${batch} positions below the capacity ${capacity}`);
-    }
-    const shape = [batch, capacity, c.nKvHeads, this.headDim];
-    return {
-      keys: Array.from({ length: c.nLayers }, (_, l) => this.rt.zeros(shape, 'f32', `kv cache keys ${l}`)),
-      values: Array.from({ length: c.nLayers }, (_, l) => this.rt.zeros(shape, 'f32', `kv cache values ${l}`)),
-      batch,
-      capacity,
-      length: 0,
-      keyStart: keyStart && keyStart.some((s) => s > 0) ? this.rt.upload(Uint32Array.from(keyStart), [batch], 'u32', 'kv cache key starts') : undefined,
-    };
-  }
-
-  /**
-   * Incremental decoding: run `ids` [B, n] at positions cache.length .. cache.length + n − 1, append their
-   * keys and values to the cache (B = cache.batch), and return the logits of each row's LAST position [B, vocab].
-   */
-  decode(ids: Tensor, cache: KvCache): Tensor {
-    const c = this.config;
-    const [batch, n] = ids.shape;
-    if (ids.shape.length !== 2 || batch !== cache.batch || ids.dtype !== 'u32') {
-      throw new RangeError(`decode: ids ${ids} must be u32 [${cache.batch}, n] (the cache's batch)`);
-    }
-    if (cache.length + n > cache.capacity) {
-      throw new RangeError(`decode: ${cache.length} cached + ${n} new positions exceed the cache capacity ${cache.capacity}`);
-    }
-    const rt = this.rt;
-    let x = embeddingForward(rt, ids.view([batch * n]), this.params.tokEmbedding).view([batch * n, c.dim]);
-    for (let l = 0; l < c.nLayers; l++) {
-      const s = this.layerForward(l, x, batch, n, false, { keys: cache.keys[l], values: cache.values[l], start: cache.length, keyStart: cache.keyStart });
-      releaseSaved(s.saved);
-      x.release();
-      x = s.xOut;
-    }
-    cache.length += n;
-    let last = x;
-    if (n > 1) {
-      // Each row's last position: a gather of rows (b + 1)·n − 1 of the hidden states.
-      const rows = rt.upload(Uint32Array.from({ length: batch }, (_, b) => (b + 1) * n - 1), [batch], 'u32', 'last positions');
-      last = embeddingForward(rt, rows, x);
-      releaseAll(rows, x);
-    }
-    const norm = rmsnormForward(rt, last, this.params.finalNorm, c.normEps);
-    const logits = matmul(rt, norm.y, this.classifier(), { transB: true });
-    releaseAll(last, norm.y, norm.rstd);
-    return logits;
-  }
-
   /** Release every GPU tensor of the model. */
   release(): void {
     this.removeLora();
@@ -301,8 +236,20 @@ export class LlamaModel {
     this.rope.frequencies.release();
   }
 
-  private classifier(): Tensor {
+  /** The output projection [vocab, dim]: the token embedding when the embeddings are tied. */
+  classifier(): Tensor {
     return this.config.tiedEmbeddings ? this.params.tokEmbedding : this.params.classifier;
+  }
+
+  /**
+   * Layer `l`'s inference forward, for incremental decoding (generate.ts's decodeStep): x [B·T, dim] in,
+   * the layer's output residual out; x and the layer's activations are released. See LayerStepOptions.
+   */
+  layerStep(l: number, x: Tensor, batch: number, seqLen: number, options: LayerStepOptions = {}): Tensor {
+    const s = this.layerForward(l, x, batch, seqLen, false, options);
+    releaseSaved(s.saved);
+    x.release();
+    return s.xOut;
   }
 
   private linear(l: number, weight: 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w3' | 'w2'): LinearParams {
@@ -323,13 +270,13 @@ export class LlamaModel {
     batch: number,
     seqLen: number,
     train: boolean,
-    cache?: { keys: Tensor; values: Tensor; start: number; keyStart?: Tensor },
+    step: LayerStepOptions = {},
   ): { saved: SavedLayer; xOut: Tensor } {
     const rt = this.rt;
     const c = this.config;
     const p = `layers.${l}.`;
     const n = batch * seqLen;
-    const ropeOptions = { layout: c.ropeLayout, startPos: cache?.start ?? 0 };
+    const ropeOptions = { layout: c.ropeLayout, startPos: step.startPos ?? 0 };
     // A distinct dropout mask per training forward, layer and projection.
     const seed = (w: number) => mixSeed(this.dropoutSeed, this.dropoutStep, l, w);
     const attnNorm = rmsnormForward(rt, x, this.params[p + 'attnNorm'], c.normEps);
@@ -341,19 +288,7 @@ export class LlamaModel {
     qLin.y.release();
     kLin.y.release();
     const v = vLin.y.view([batch, seqLen, c.nKvHeads, this.headDim]);
-    let attn: AttentionForwardResult;
-    if (cache) {
-      // Append this step's keys/values to each sequence, then attend over everything cached (queries are the last rows).
-      const rowSize = c.nKvHeads * this.headDim;
-      const capacity = cache.keys.shape[1];
-      for (let b = 0; b < batch; b++) {
-        rt.copy(k, cache.keys, seqLen * rowSize, b * seqLen * rowSize, (b * capacity + cache.start) * rowSize);
-        rt.copy(v, cache.values, seqLen * rowSize, b * seqLen * rowSize, (b * capacity + cache.start) * rowSize);
-      }
-      attn = attentionForward(rt, q, cache.keys, cache.values, { kvLength: cache.start + seqLen, keyStart: cache.keyStart });
-    } else {
-      attn = attentionForward(rt, q, k, v);
-    }
+    const attn = step.attend ? step.attend(q, k, v) : attentionForward(rt, q, k, v);
     const oLin = linearForward(rt, attn.out.view([n, c.dim]), this.linear(l, 'wo'), train, seed(3));
     const x2 = addForward(rt, x, oLin.y);
     oLin.y.release();

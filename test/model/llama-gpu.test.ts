@@ -6,14 +6,15 @@ import { expectClose } from '../helpers/compare.ts';
 import { randn, rng } from '../helpers/random.ts';
 import { randomWeights, tinyConfig } from '../helpers/tiny-llama.ts';
 import { loadModel, loadTokenizer, reference } from './stories260k.ts';
-import { generateBatch, generateIds, generateText } from '../../src/model/generate.ts';
+import { decodeStep, generateBatch, generateIds, generateText } from '../../src/model/generate.ts';
+import { newKvCache, releaseKvCache } from '../../src/model/kv-cache.ts';
 import { hfFolderFiles } from '../../src/model/hf-export.ts';
 import { loadHfFolder } from '../../src/model/hf.ts';
 import { checkMemoryPlan, formatMemoryReport, memoryReport } from '../../src/model/memory.ts';
 import { llamaConfig } from '../../src/model/config.ts';
 import { LimitExceededError, OutOfMemoryError } from '../../src/gpu/index.ts';
 import { llamaReferenceForward, logSoftmax } from '../reference/llama.ts';
-import { LlamaModel, releaseKvCache, type TrainableSet } from '../../src/model/llama.ts';
+import { LlamaModel, type TrainableSet } from '../../src/model/llama.ts';
 import { crossEntropyForward, crossEntropyForwardBackward } from '../../src/ops/cross-entropy.ts';
 import { LORA_TARGET_WEIGHT, loraScale, type LoraConfig } from '../../src/model/lora.ts';
 import type { LlamaWeights } from '../../src/model/weights.ts';
@@ -234,12 +235,12 @@ describe('Llama on the GPU', () => {
     const weights = randomWeights(tinyConfig({ nKvHeads: 2, ropeLayout: 'half', attentionBias: true }), 13);
     const model = LlamaModel.fromWeights(rt, weights);
     const seq = [3, 8, 1, 30, 22, 5, 17];
-    const cache = model.newKvCache(16);
+    const cache = newKvCache(model, 16);
     // Prefill 4 positions, then one at a time.
     const steps = [seq.slice(0, 4), ...seq.slice(4).map((t) => [t])];
     let seen = 0;
     for (const chunk of steps) {
-      const logits = await model.decode(rt.upload(new Uint32Array(chunk), [1, chunk.length], 'u32'), cache).read();
+      const logits = await decodeStep(model, rt.upload(new Uint32Array(chunk), [1, chunk.length], 'u32'), cache).read();
       seen += chunk.length;
       const ref = llamaReferenceForward(weights, seq.slice(0, seen)).logits[seen - 1];
       expectClose(logits, ref, 2e-4, 1e-4, `logits after ${seen} tokens`);
@@ -254,11 +255,11 @@ describe('Llama on the GPU', () => {
     const model = LlamaModel.fromWeights(rt, weights);
     const prompts = [[3, 8], [1, 30, 22, 5, 17, 9, 2], [4, 4, 11, 6]];
     const width = 7;
-    const cache = model.newKvCache(12, prompts.length, prompts.map((p) => width - p.length));
+    const cache = newKvCache(model, 12, prompts.length, prompts.map((p) => width - p.length));
     const seqs = prompts.map((p) => [...p]);
     let input = prompts.map((p) => [...Array<number>(width - p.length).fill(p[0]), ...p]);
     for (let step = 0; step < 4; step++) {
-      const logits = await model.decode(rt.upload(new Uint32Array(input.flat()), [prompts.length, input[0].length], 'u32'), cache).read();
+      const logits = await decodeStep(model, rt.upload(new Uint32Array(input.flat()), [prompts.length, input[0].length], 'u32'), cache).read();
       const vocab = weights.config.vocabSize;
       expect(logits.length).toBe(prompts.length * vocab);
       seqs.forEach((seq, b) => {
@@ -269,8 +270,8 @@ describe('Llama on the GPU', () => {
       seqs.forEach((seq, b) => seq.push(input[b][0]));
     }
     releaseKvCache(cache);
-    expect(() => model.decode(rt.upload(new Uint32Array(2), [2, 1], 'u32'), model.newKvCache(4, 3))).toThrow(/must be u32 \[3, n\]/);
-    expect(() => model.newKvCache(4, 2, [0, 4])).toThrow(/below the capacity 4/);
+    expect(() => decodeStep(model, rt.upload(new Uint32Array(2), [2, 1], 'u32'), newKvCache(model, 4, 3))).toThrow(/must be u32 \[3, n\]/);
+    expect(() => newKvCache(model, 4, 2, [0, 4])).toThrow(/below the capacity 4/);
     model.release();
   });
 
