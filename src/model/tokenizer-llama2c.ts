@@ -23,12 +23,15 @@ export class Llama2cTokenizer implements Tokenizer {
   private readonly keys: string[];
   private readonly idOfKey = new Map<string, number>();
   private readonly utf8 = new TextEncoder();
+  /** The longest piece in bytes: a pair longer than this cannot be a piece. */
+  private readonly longestKey: number;
 
   constructor(readonly pieces: readonly Uint8Array[], readonly scores: Float32Array, readonly maxTokenLength: number) {
     this.vocabSize = pieces.length;
     this.keys = pieces.map((p) => String.fromCharCode(...p));
     // run.c's bsearch would find any of a duplicated piece; the first id is as good and deterministic.
     this.keys.forEach((k, id) => this.idOfKey.has(k) || this.idOfKey.set(k, id));
+    this.longestKey = this.keys.reduce((longest, k) => Math.max(longest, k.length), 0);
   }
 
   encode(text: string, { bos = true, eos = false }: EncodeOptions = {}): number[] {
@@ -47,17 +50,52 @@ export class Llama2cTokenizer implements Tokenizer {
     }
     // Greedy BPE: merge the adjacent pair whose concatenation is the highest-scoring piece, leftmost on ties.
     // Like run.c this also tries pairs with BOS (whose piece "\n<s>\n" never occurs inside a merge).
-    for (;;) {
-      let bestScore = NO_MERGE_SCORE, bestId = -1, bestAt = -1;
-      for (let i = 0; i + 1 < tokens.length; i++) {
-        const id = this.idOfKey.get(this.keys[tokens[i]] + this.keys[tokens[i + 1]]);
-        if (id !== undefined && this.scores[id] > bestScore) [bestScore, bestId, bestAt] = [this.scores[id], id, i];
-      }
-      if (bestAt < 0) break;
-      tokens.splice(bestAt, 2, bestId);
+    const merged = this.mergePairs(tokens);
+    if (eos) merged.push(this.eosId);
+    return merged;
+  }
+
+  /**
+   * run.c's merge loop — repeatedly merge the best-scoring adjacent pair, leftmost on ties — in
+   * O(n log n) instead of O(n²): the symbols form a doubly linked list (a merged symbol keeps its left
+   * half's index, so index order is sequence order) and every mergeable adjacent pair waits in a max-heap
+   * ordered by (score desc, left index asc), as in SentencePiece's bpe_model.cc. A popped entry whose
+   * symbols changed since it was pushed is stale and skipped; the rest is exactly run.c's choice order.
+   */
+  private mergePairs(tokens: number[]): number[] {
+    const n = tokens.length;
+    if (n < 2) return tokens;
+    const tok = Int32Array.from(tokens); // -1: merged into its left neighbour
+    const prev = new Int32Array(n), next = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      prev[i] = i - 1;
+      next[i] = i + 1 < n ? i + 1 : -1;
     }
-    if (eos) tokens.push(this.eosId);
-    return tokens;
+    const queue = new MergeQueue(n);
+    const consider = (left: number) => {
+      const right = next[left];
+      if (right < 0) return;
+      const a = tok[left], b = tok[right];
+      if (this.keys[a].length + this.keys[b].length > this.longestKey) return;
+      const id = this.idOfKey.get(this.keys[a] + this.keys[b]);
+      if (id !== undefined && this.scores[id] > NO_MERGE_SCORE) queue.push(this.scores[id], left, right, a, b, id);
+    };
+    for (let i = 0; i + 1 < n; i++) consider(i);
+    while (queue.size > 0) {
+      queue.pop();
+      const left = queue.topLeft, right = queue.topRight, id = queue.topId;
+      if (tok[left] !== queue.topLeftId || next[left] !== right || tok[right] !== queue.topRightId) continue; // stale
+      tok[left] = id;
+      tok[right] = -1;
+      const after = next[right];
+      next[left] = after;
+      if (after >= 0) prev[after] = left;
+      if (prev[left] >= 0) consider(prev[left]);
+      consider(left);
+    }
+    const out: number[] = [];
+    for (let i = 0; i >= 0; i = next[i]) out.push(tok[i]); // index 0 is never merged away
+    return out;
   }
 
   /** run.c's decode(prev, token): the bytes one token prints, given the token before it. */
@@ -122,4 +160,100 @@ export function parseLlama2cTokenizer(bytes: ArrayBuffer | Uint8Array, options: 
   }
   if (pieces.length < 259) fail(at, `holds ${pieces.length} tokens; a llama2.c vocabulary has at least 259 (<unk>, BOS, EOS and 256 byte tokens)`);
   return new Llama2cTokenizer(pieces, Float32Array.from(scores), maxTokenLength);
+}
+
+/** Heap order: the higher score first, then the leftmost pair. */
+function before(score: number, left: number, otherScore: number, otherLeft: number): boolean {
+  return score > otherScore || (score === otherScore && left < otherLeft);
+}
+
+/**
+ * A binary max-heap of candidate merges in parallel typed arrays (no object per entry): the top is the
+ * highest score, and among equal scores the smallest left index (the leftmost pair).
+ */
+class MergeQueue {
+  size = 0;
+  topLeft = 0;
+  topRight = 0;
+  topLeftId = 0;
+  topRightId = 0;
+  topId = 0;
+  private score: Float64Array;
+  private left: Int32Array;
+  private right: Int32Array;
+  private leftId: Int32Array;
+  private rightId: Int32Array;
+  private id: Int32Array;
+
+  constructor(capacity: number) {
+    capacity = Math.max(16, capacity);
+    this.score = new Float64Array(capacity);
+    this.left = new Int32Array(capacity);
+    this.right = new Int32Array(capacity);
+    this.leftId = new Int32Array(capacity);
+    this.rightId = new Int32Array(capacity);
+    this.id = new Int32Array(capacity);
+  }
+
+  push(score: number, left: number, right: number, leftId: number, rightId: number, id: number): void {
+    if (this.size === this.score.length) this.grow();
+    let at = this.size++;
+    while (at > 0) {
+      const parent = (at - 1) >> 1;
+      if (!before(score, left, this.score[parent], this.left[parent])) break;
+      this.move(parent, at);
+      at = parent;
+    }
+    this.set(at, score, left, right, leftId, rightId, id);
+  }
+
+  /** Removes the top entry; its fields are then in topLeft, topRight, topLeftId, topRightId and topId. */
+  pop(): void {
+    this.topLeft = this.left[0];
+    this.topRight = this.right[0];
+    this.topLeftId = this.leftId[0];
+    this.topRightId = this.rightId[0];
+    this.topId = this.id[0];
+    const last = --this.size;
+    if (last === 0) return;
+    // Sift the last entry down from the root.
+    const score = this.score[last], left = this.left[last];
+    let at = 0;
+    for (;;) {
+      let child = 2 * at + 1;
+      if (child >= last) break;
+      if (child + 1 < last && before(this.score[child + 1], this.left[child + 1], this.score[child], this.left[child])) child++;
+      if (!before(this.score[child], this.left[child], score, left)) break;
+      this.move(child, at);
+      at = child;
+    }
+    this.move(last, at);
+  }
+
+  private move(from: number, to: number): void {
+    this.set(to, this.score[from], this.left[from], this.right[from], this.leftId[from], this.rightId[from], this.id[from]);
+  }
+
+  private set(at: number, score: number, left: number, right: number, leftId: number, rightId: number, id: number): void {
+    this.score[at] = score;
+    this.left[at] = left;
+    this.right[at] = right;
+    this.leftId[at] = leftId;
+    this.rightId[at] = rightId;
+    this.id[at] = id;
+  }
+
+  private grow(): void {
+    const grown = <T extends Float64Array | Int32Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.score = grown(this.score);
+    this.left = grown(this.left);
+    this.right = grown(this.right);
+    this.leftId = grown(this.leftId);
+    this.rightId = grown(this.rightId);
+    this.id = grown(this.id);
+  }
 }
