@@ -1,7 +1,7 @@
 // The score step's HTML: how much each attribute masks (and their overlaps), the token heatmap (masked
 // tokens coloured by the attribute that flagged them) and the tooltip of one token's scores. Pure: the
 // page puts the strings where they go.
-import { escapeHtml, visiblePiece } from '../src/xtf/explain.ts';
+import { escapeHtml, visiblePiece } from '../src/report/html.ts';
 import type { DatasetSummary, ScoredExample } from '../src/xtf/types.ts';
 import { count, fmt } from './format.ts';
 

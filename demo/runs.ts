@@ -1,6 +1,6 @@
 // Training runs side by side: their loss curves on one chart, and a table of what each run cost and bought
 // (the held-out loss is measured on the same tokens for every run, so the numbers compare).
-import { escapeHtml } from '../src/xtf/explain.ts';
+import { escapeHtml } from '../src/report/html.ts';
 import { count, duration, fmt, when } from './format.ts';
 import type { SavedRun } from './store.ts';
 

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_EXPLAIN_EXAMPLES, explainHtml, summaryFromRecords } from '../xtf/explain.ts';
+import { explainHtml } from '../report/xtf-explain.ts';
+import { DEFAULT_EXPLAIN_EXAMPLES, summaryFromRecords } from '../xtf/explain.ts';
 import type { ScoredExample } from '../xtf/types.ts';
 import { readScoreFile, readSummaryBeside, summaryNames, writeFileAtomic } from './score-io.ts';
 

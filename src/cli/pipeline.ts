@@ -8,7 +8,7 @@ import { batchOf, makeBatches } from '../data/batch.ts';
 import { parseExamples } from '../data/examples.ts';
 import { evaluateLoss } from '../train/step.ts';
 import { shuffledSteps, train, type MetricRecord } from '../train/trainer.ts';
-import { explainHtml } from '../xtf/explain.ts';
+import { explainHtml } from '../report/xtf-explain.ts';
 import { scoreExamples } from '../xtf/score.ts';
 import { formatSummary } from '../xtf/summary.ts';
 import { scoredToTraining } from '../xtf/to-training.ts';

@@ -2,7 +2,7 @@
 // held-out loss and accuracy per filter (mean ± sd over seeds, each seed a dot, the normal run as a
 // reference line) and the held-out loss curves averaged over seeds.
 import { barChart, lineChart, PAGE_CSS } from '../report/charts.ts';
-import { escapeHtml as esc } from '../xtf/explain.ts';
+import { escapeHtml as esc } from '../report/html.ts';
 import type { ExperimentConfig } from './config.ts';
 import { FILTERS, type FilterName } from './filters.ts';
 import { resultTable, type RunResult, type Spread, type TableRow } from './results.ts';

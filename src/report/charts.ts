@@ -1,6 +1,6 @@
 // SVG charts and the page style of the self-contained HTML reports (the main job's and the experiment's):
 // no scripts, no external assets, so a report is one file that opens anywhere.
-import { escapeHtml as esc } from '../xtf/explain.ts';
+import { escapeHtml as esc } from './html.ts';
 
 export const PAGE_CSS = `body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;background:#f6f7fb;margin:0;padding:28px 40px;max-width:1240px}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 10px}.sub{color:#6b7280;margin:0 0 18px}

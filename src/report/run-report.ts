@@ -2,7 +2,7 @@
 // self-contained HTML page — the comparison table, both loss curves drawn as SVG charts, and the
 // XTF summary, with the token heatmap on its own page (xtf explain) linked from here.
 import type { DatasetSummary } from '../xtf/types.ts';
-import { escapeHtml as esc } from '../xtf/explain.ts';
+import { escapeHtml as esc } from './html.ts';
 import { lineChart, PAGE_CSS } from './charts.ts';
 
 export interface RunCurve {

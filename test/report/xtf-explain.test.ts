@@ -2,9 +2,12 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explainHtml, fmtNum, summaryFromRecords, visiblePiece } from '../../src/xtf/explain.ts';
+import { visiblePiece } from '../../src/report/html.ts';
+import { explainHtml } from '../../src/report/xtf-explain.ts';
+import { fmtNum } from '../../src/report/xtf-format.ts';
+import { summaryFromRecords } from '../../src/xtf/explain.ts';
 import type { Attribute } from '../../src/xtf/types.ts';
-import { fakeScoreFile } from './fake-scores.ts';
+import { fakeScoreFile } from '../xtf/fake-scores.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const OUT = new URL('../../test-output/', import.meta.url);
