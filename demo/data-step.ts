@@ -1,0 +1,93 @@
+// Step 2, the data: the GSM8K sample or a file from disk, parsed into examples (bad records rejected with
+// the reason), plus a held-out set that every run's loss is measured on.
+import { recordToExample } from '../src/data/examples.ts';
+import { parseRecordsText, readRecordsBlob, type RawRecord } from '../src/data/files.ts';
+import { escapeHtml } from '../src/report/html.ts';
+import type { Example } from '../src/xtf/types.ts';
+import { $, choose, chosen } from './dom.ts';
+import { clip } from './format.ts';
+import { busy, probe, state } from './session.ts';
+import { defaultSource } from './sources.ts';
+
+export async function loadDataStep(): Promise<void> {
+  const fromFile = chosen('data') === 'file';
+  const limit = Math.max(1, Number($<HTMLInputElement>('examples').value) || 200);
+  await busy('load-data', async () => {
+    let name: string;
+    let records: RawRecord[];
+    const rejected: { line: number; why: string }[] = [];
+    if (fromFile) {
+      const file = $<HTMLInputElement>('data-file').files?.[0];
+      if (!file) return void $<HTMLInputElement>('data-file').click();
+      name = file.name;
+      try {
+        records = await readRecordsBlob(file);
+      } catch {
+        records = tolerantJsonl(await file.text(), rejected);
+      }
+    } else {
+      name = 'GSM8K train.jsonl';
+      $('data-status').textContent = 'fetching…';
+      const d = await defaultSource('data');
+      probe.sources.data = d.note;
+      const response = await fetch(d.url);
+      if (!response.ok) throw new Error(`${d.url}: HTTP ${response.status}`);
+      // The sample is the file's first lines: no need to parse thousands of records.
+      const text = (await response.text()).split('\n').slice(0, limit).join('\n');
+      records = parseRecordsText(text, name);
+    }
+    const examples: Example[] = [];
+    for (const r of records) {
+      if (examples.length >= limit) break;
+      try {
+        const ex = recordToExample(r.value, name, r.line, {}, r.key);
+        if (ex.completion.trim() === '') rejected.push({ line: r.line, why: 'the completion is empty: nothing to train on' });
+        else examples.push(ex);
+      } catch (e) {
+        rejected.push({ line: r.line, why: (e as Error).message });
+      }
+    }
+    // Held-out: the first lines of GSM8K's test split for the sample; a tenth of a file's examples otherwise.
+    let heldOut: Example[] = [];
+    const heldOutCount = Math.min(64, Math.max(4, Math.round(limit / 4)));
+    if (!fromFile) {
+      const r = await fetch((await defaultSource('heldOut')).url);
+      if (r.ok) heldOut = parseRecordsText((await r.text()).split('\n').slice(0, heldOutCount).join('\n'), 'GSM8K test.jsonl').map((x) => recordToExample(x.value, 'GSM8K test.jsonl', x.line));
+    } else if (examples.length >= 10) heldOut = examples.splice(examples.length - Math.max(1, Math.round(examples.length / 10)));
+    state.dataName = name;
+    state.examples = examples;
+    state.heldOut = heldOut;
+    const promptBox = $<HTMLTextAreaElement>('prompt');
+    if (!promptBox.value) promptBox.value = (heldOut[0] ?? examples[0])?.prompt ?? '';
+    probe.examples = examples.length;
+    $('data-status').textContent = '';
+    const first = examples[0];
+    $('data-info').innerHTML = `<p><b>${examples.length}</b> training examples from <code>${escapeHtml(name)}</code>${rejected.length ? `, <b class="warn">${rejected.length} rejected</b>` : ', none rejected'}; ${heldOut.length ? `<b>${heldOut.length}</b> held out (${fromFile ? 'the last tenth of the file' : 'GSM8K test split'}) to compare runs` : 'no held-out set (too few examples)'}.</p>` +
+      (fromFile ? '' : `<p class="small muted" data-testid="data-source">loaded from ${escapeHtml(probe.sources.data ?? '')}</p>`) +
+      (rejected.length ? `<ul class="rejects">${rejected.slice(0, 8).map((r) => `<li>line ${r.line}: ${escapeHtml(r.why)}</li>`).join('')}${rejected.length > 8 ? `<li>… and ${rejected.length - 8} more</li>` : ''}</ul>` : '') +
+      (first ? `<div class="sample"><div><span class="k">prompt</span>${escapeHtml(clip(first.prompt, 220))}</div><div><span class="k">completion</span>${escapeHtml(clip(first.completion, 260))}</div></div>` : '');
+  });
+}
+
+/** JSONL with some broken lines: keep the good ones, say why the others were rejected. */
+function tolerantJsonl(text: string, rejected: { line: number; why: string }[]): RawRecord[] {
+  const out: RawRecord[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      out.push({ line: i + 1, value: JSON.parse(line) });
+    } catch (e) {
+      rejected.push({ line: i + 1, why: `not valid JSON (${(e as Error).message})` });
+    }
+  });
+  return out;
+}
+
+export function wireDataStep(): void {
+  $('load-data').onclick = () => void loadDataStep();
+  $('data-file').onchange = () => {
+    choose('data', 'file');
+    void loadDataStep();
+  };
+  for (const r of Array.from(document.querySelectorAll<HTMLInputElement>('input[name=data]'))) r.onchange = () => r.value === 'file' && $<HTMLInputElement>('data-file').click();
+}
