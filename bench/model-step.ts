@@ -42,7 +42,7 @@ const mb = {
   seqLen,
   ids: Uint32Array.from({ length: n }, () => Math.floor(random() * config.vocabSize)),
   targets: Uint32Array.from({ length: n }, () => Math.floor(random() * config.vocabSize)),
-  weights: new Float32Array(n).fill(1),
+  lossMask: new Float32Array(n).fill(1),
 };
 await rt.sync();
 rt.pool.resetPeak();

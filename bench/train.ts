@@ -12,7 +12,8 @@ import { LlamaModel } from '../src/model/llama.ts';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
 import type { LlamaWeights } from '../src/model/weights.ts';
 import { AdamW } from '../src/train/optimizer.ts';
-import { trainStep, type MicroBatch } from '../src/train/step.ts';
+import type { TokenBatch } from '../src/data/batch.ts';
+import { trainStep } from '../src/train/step.ts';
 import { seededRandom } from '../src/model/random.ts';
 import { randomLlamaWeights } from './random-weights.ts';
 
@@ -31,12 +32,12 @@ const seqLen = Number(args['seq-len']);
 const CHECKPOINT = new URL('../../shared/models/stories260K/stories260K.bin', import.meta.url);
 const lora = { ...LORA_DEFAULTS, rank: 8, alpha: 16 };
 
-function randomBatch(vocab: number): MicroBatch {
+function randomBatch(vocab: number): TokenBatch {
   const random = seededRandom(7);
   const n = batch * seqLen;
   const ids = Uint32Array.from({ length: n }, () => Math.floor(random() * vocab));
   const targets = Uint32Array.from({ length: n }, () => Math.floor(random() * vocab));
-  return { batch, seqLen, ids, targets, weights: new Float32Array(n).fill(1) };
+  return { batch, seqLen, ids, targets, lossMask: new Float32Array(n).fill(1) };
 }
 
 interface Result {

@@ -6,6 +6,7 @@
 // constants r (a sensitivity check: with r = 1 the per-example fence can lie below every score).
 // Writes the tables to test-output/xtf-noise-bench.md. Last line: one JSON object.
 //   npm run bench:xtf-noise [-- --examples 300 --seed 0 --rate 0.12 --chars 500 --batch 8]
+import { exampleRecord } from '../src/data/records.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Runtime } from '../src/gpu/index.ts';
@@ -40,7 +41,7 @@ const model = LlamaModel.fromWeights(rt, weights);
 const xtf = xtfOptions({ batchSize: Number(args.batch) });
 
 const t0 = performance.now();
-const { scored, summary } = await scoreExamples(model, tokenizer, examples, {
+const { scored, summary } = await scoreExamples(model, tokenizer, examples.map(exampleRecord), {
   xtf,
   onProgress: (p) => process.stderr.write(`\r${p.examplesDone}/${p.examples} examples, ${Math.round(p.tokensPerSecond)} tokens/s   `),
 });

@@ -2,7 +2,8 @@
 // the files in ../shared beside the project when they are there, else their public addresses.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readDataText } from '../data/files-fs.ts';
+import { readDataText, readRecordsFile } from '../data/files-fs.ts';
+import { parseRecordsBytes, type RawRecord } from '../data/files.ts';
 import { isUrl } from '../model/source.ts';
 
 const SHARED = resolve('../shared');
@@ -24,4 +25,12 @@ export async function readText(pathOrUrl: string): Promise<string> {
   const r = await fetch(pathOrUrl);
   if (!r.ok) throw new Error(`${pathOrUrl}: HTTP ${r.status}`);
   return r.text();
+}
+
+/** A data file's records from a path or an https URL (JSONL / JSON, gzip or not). */
+export async function readRecords(pathOrUrl: string): Promise<RawRecord[]> {
+  if (!isUrl(pathOrUrl)) return readRecordsFile(pathOrUrl);
+  const r = await fetch(pathOrUrl);
+  if (!r.ok) throw new Error(`${pathOrUrl}: HTTP ${r.status}`);
+  return parseRecordsBytes(new Uint8Array(await r.arrayBuffer()), pathOrUrl);
 }

@@ -1,23 +1,28 @@
 import { parseArgs } from 'node:util';
+import { chatOptionsFor } from '../data/chat.ts';
 import { readRecordsFile } from '../data/files-fs.ts';
-import { taskExamples } from '../data/tasks.ts';
+import { exampleRecord, toTrainRecords, type TrainRecord } from '../data/records.ts';
+import { taskExamples, type TaskExample, type TaskName } from '../data/tasks.ts';
 import { EVAL_TASKS, evaluateHeldOutLoss, evaluateTask, type EvalTask } from '../eval/metrics.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
 import { progressLine } from './progress.ts';
 import { writeFileAtomic } from './score-io.ts';
 
-const USAGE = `usage: xtf eval --model M [--adapter DIR] --task gsm8k|pubmedqa|medqa --data FILE [--limit N] [--max-new-tokens N] [--json] [--out FILE]
+const USAGE = `usage: xtf eval --model M [--adapter DIR] --data FILE [--task gsm8k|pubmedqa|medqa] [--limit N] [--max-new-tokens N] [--json] [--out FILE]
 
-Evaluates a model (optionally with a LoRA adapter) on a task file: the held-out loss and perplexity over the
-answer tokens (teacher-forced), then the task accuracy of greedy generations (GSM8K: exact match of the final
-number; PubMedQA: yes/no/maybe; MedQA: the option letter).
+Evaluates a model (optionally with a LoRA adapter) on held-out data: the loss and perplexity over its label
+(answer) tokens, teacher-forced and tokenized exactly as xtf train tokenizes them; with --task, also the
+accuracy of greedy generations (GSM8K: exact match of the final number; PubMedQA: yes/no/maybe; MedQA: the
+option letter).
 ${MODEL_USAGE}
-  --task T             gsm8k | pubmedqa | medqa
-  --data FILE          the task's file (e.g. ../shared/data/gsm8k/test.jsonl, pubmedqa/ori_pqal.json)
+  --data FILE          held-out data in any format xtf train reads (text, prompt/completion, messages,
+                       alpaca, sharegpt, question/answer, input_ids/labels), or with --task the task's file
+                       (e.g. ../shared/data/gsm8k/test.jsonl, pubmedqa/ori_pqal.json)
+  --task T             gsm8k | pubmedqa | medqa | mbpp: read --data as that task (mbpp: loss only)
   --limit N            evaluate only the first N examples
   --max-new-tokens N   tokens generated per example (default 256)
   --batch-size N       examples per forward pass for the loss (default 4)
-  --no-generate        only the held-out loss and perplexity
+  --no-generate        only the held-out loss and perplexity (always so without --task)
   --out FILE           write one JSON line per example (id, target, predicted, correct, output), atomically
   --json               print the result as JSON on stdout`;
 
@@ -40,12 +45,14 @@ export async function evalCommand(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (!values.model || !values.task || !values.data) {
+  if (!values.model || !values.data) {
     console.error(USAGE);
     return 2;
   }
-  const task = values.task as EvalTask;
-  if (!EVAL_TASKS.includes(task)) throw new RangeError(`--task must be one of ${EVAL_TASKS.join(', ')}, got '${values.task}'`);
+  const TASKS: readonly TaskName[] = ['gsm8k', 'pubmedqa', 'medqa', 'mbpp'];
+  const taskName = values.task as TaskName | undefined;
+  if (taskName !== undefined && !TASKS.includes(taskName)) throw new RangeError(`--task must be one of ${TASKS.join(', ')}, got '${values.task}'`);
+  const task = taskName && (EVAL_TASKS as readonly string[]).includes(taskName) ? (taskName as EvalTask) : null;
   const whole = (v: string | undefined, name: string, min: number): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -56,18 +63,21 @@ export async function evalCommand(args: string[]): Promise<number> {
   const maxNewTokens = whole(values['max-new-tokens'], 'max-new-tokens', 1)!;
   const batchSize = whole(values['batch-size'], 'batch-size', 1)!;
 
-  const all = taskExamples(task, readRecordsFile(values.data), values.data);
-  const examples = limit === undefined ? all : all.slice(0, limit);
-  if (examples.length === 0) throw new RangeError(`${values.data} has no examples`);
+  const raw = readRecordsFile(values.data);
+  const picked = limit === undefined ? raw : raw.slice(0, limit);
+  if (picked.length === 0) throw new RangeError(`${values.data} has no examples`);
+  // A task's file reads through its adapter (prompts and checkable answers); anything else as training records.
+  const examples: TaskExample[] = taskName ? taskExamples(taskName, picked, values.data) : [];
 
   const m = await openModel(values);
   try {
+    const records: TrainRecord[] = taskName ? examples.map(exampleRecord) : toTrainRecords(picked, values.data, { chat: chatOptionsFor(m.tokenizer) });
     const t0 = performance.now();
-    const loss = await evaluateHeldOutLoss(m.model, m.tokenizer, examples, { batchSize });
+    const loss = await evaluateHeldOutLoss(m.model, m.tokenizer, records, { batchSize });
     const lossSeconds = (performance.now() - t0) / 1000;
     let result: Awaited<ReturnType<typeof evaluateTask>> | null = null;
     let genSeconds = 0;
-    if (!values['no-generate']) {
+    if (!values['no-generate'] && task) {
       const progress = progressLine(`eval ${task}`, 'examples');
       const t1 = performance.now();
       let correct = 0;
@@ -85,9 +95,9 @@ export async function evalCommand(args: string[]): Promise<number> {
       if (values.out) await writeFileAtomic(values.out, result.perExample.map((r) => JSON.stringify(r) + '\n').join(''));
     }
     const summary = {
-      task,
+      task: taskName ?? null,
       data: values.data,
-      examples: examples.length,
+      examples: records.length,
       loss: loss.loss,
       perplexity: loss.perplexity,
       lossTokens: loss.tokens,
@@ -98,8 +108,8 @@ export async function evalCommand(args: string[]): Promise<number> {
     };
     if (values.json) console.log(JSON.stringify(summary));
     else {
-      console.log(`task        ${task} (${examples.length} examples from ${values.data})`);
-      console.log(`loss        ${loss.loss.toFixed(4)} nats/token over ${loss.tokens} answer tokens${loss.truncatedExamples ? ` (${loss.truncatedExamples} examples cut to the context)` : ''}`);
+      console.log(`data        ${values.data} (${records.length} examples${taskName ? `, task ${taskName}` : ''})`);
+      console.log(`loss        ${loss.loss.toFixed(4)} nats/token over ${loss.tokens} label tokens of ${loss.examples} examples${loss.truncatedExamples ? ` (${loss.truncatedExamples} cut to the context)` : ''}`);
       console.log(`perplexity  ${loss.perplexity.toFixed(3)}`);
       if (result) {
         console.log(`accuracy    ${(100 * result.accuracy).toFixed(1)}% (${result.correct}/${result.total}; an answer parsed in ${summary.parsed}/${result.total})`);

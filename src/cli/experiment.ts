@@ -3,18 +3,24 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readRecordsFile } from '../data/files-fs.ts';
+import { exampleOf, withCompletion } from '../data/examples.ts';
+import { toTrainRecords, type RecordOptions } from '../data/records.ts';
+import type { TrainRecord } from '../data/records.ts';
+import type { RawRecord } from '../data/files.ts';
 import { splitTrainValidation, taskExamples, type TaskExample, type TaskName } from '../data/tasks.ts';
+import { chatOptionsFor } from '../data/chat.ts';
 import { EVAL_TASKS, type EvalTask } from '../eval/metrics.ts';
 import type { LlamaModel } from '../model/llama.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
 import { savePeftAdapter } from '../model/peft-fs.ts';
 import { BUILTIN_DATA_DEFAULTS, builtinData, withAnswerNoise } from '../experiment/builtin-data.ts';
-import { checkExperimentConfig, EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../experiment/config.ts';
-import { FILTERS, NEEDS_REFERENCE, parseFilters } from '../experiment/filters.ts';
+import { BUILTIN_RECIPE, checkExperimentConfig, EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../experiment/config.ts';
+import { FILTERS, NEEDS_REFERENCE, parseFilters, type FilterName } from '../experiment/filters.ts';
 import { experimentMarkdown } from '../experiment/report.ts';
-import { runExperiment, type ExperimentData, type ExperimentEvent, type ExperimentStore } from '../experiment/runner.ts';
+import { examplesData, runExperiment, type ExperimentData, type ExperimentEvent, type ExperimentStore } from '../experiment/runner.ts';
 import { NOISE_KINDS } from '../xtf/noise.ts';
-import { defaultSource } from './defaults.ts';
+import { defaultSource, readRecords } from './defaults.ts';
+import { baselineOptionsFromFlags, finetuneConfigFromFlags, TRAINING_OPTIONS, trainingUsage, XTF_FLAG_OPTIONS, XTF_USAGE, xtfOptionsFromFlags } from './flag-blocks.ts';
 import { numberFlag } from './flags.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
 import { progressLine } from './progress.ts';
@@ -23,112 +29,144 @@ import { readTextIfExists, writeFileAtomic } from './score-io.ts';
 const TASKS: readonly TaskName[] = ['gsm8k', 'pubmedqa', 'medqa', 'mbpp'];
 const D = EXPERIMENT_DEFAULTS, B = BUILTIN_DATA_DEFAULTS;
 
-const USAGE = `usage: xtf experiment [--model M] [--data FILE --task T [--held-out FILE]] [options]
+const USAGE = `usage: xtf experiment [--model M] [--data FILE [--task T] [--held-out FILE]] [options]
 
 Compares filters on one model and dataset: for each seed and each filter, a fresh LoRA adapter trained
-with the same initialisation, data order, steps and hyper-parameters (only the loss mask differs), then
-evaluated on the same clean held-out set. Writes DIR/results.md, DIR/results.json, DIR/index.html
-(table and charts), DIR/runs/*.json and DIR/adapters/* (PEFT). Run it again to resume.
+with the one fine-tuning recipe — the same initialisation, data order, steps and validation split, only
+the loss mask differing — then evaluated on the same held-out set, which chooses nothing (a validation
+split of the training examples picks each run's checkpoint). Writes DIR/results.md, DIR/results.json,
+DIR/index.html (table and charts), DIR/scores.jsonl (XTF's scores), DIR/runs/*.json and DIR/adapters/*
+(PEFT). Run it again to resume.
 
 Without --data: the built-in experiment — generated arithmetic word problems with worked answers, noise
 injected into the training answers only (filler, off-domain words, duplicates, story formulae,
-formatting debris), clean held-out and reference sets; the model defaults to stories260K.
+formatting debris), clean held-out and reference sets; the model defaults to stories260K, and the recipe
+is the built-in one (lr ${BUILTIN_RECIPE.lr}, ${BUILTIN_RECIPE.epochs} epochs).
 ${MODEL_USAGE}
-  --data FILE            training data of a task (JSONL/JSON/.gz); --task gsm8k|pubmedqa|medqa|mbpp
-  --held-out FILE        the task's held-out file (default: a seeded split of --data)
+  --data FILE            training data in any format xtf train reads (JSONL/JSON/.gz: text, prompt/completion,
+                         messages, alpaca, sharegpt, question/answer, input_ids/labels)
+  --task T               ${TASKS.join('|')}: read --data and --held-out as that task's files and also
+                         report the answer accuracy (gsm8k, pubmedqa, medqa); without it: loss and perplexity
+  --held-out FILE        the reported set, any format (default: a seeded split of --data)
   --examples N           training examples (built-in ${B.train}; with --data: all)
   --held-out-examples N  (built-in ${B.heldOut}; with --data: 64)   --reference-examples N (built-in ${B.reference}; with --data: 64, taken from --data)
   --noise-rate R         injected share of a noisy answer's characters (built-in ${B.noiseRate}; with --data: 0 = none)
   --filters LIST         ${FILTERS.join(',')} or all (default: all that apply)
   --seeds LIST|N         seeds, e.g. 0,1,2 or 3 (default ${D.seeds.join(',')})
-  --epochs E (${D.training.epochs})  --batch-size B (${D.training.batchSize})  --grad-accum G (1)  --lr LR (${D.training.lr})  --warmup N (${D.training.warmupSteps})
-  --lora-rank R (${D.training.loraRank})  --lora-alpha A (${D.training.loraAlpha})  --eval-points N (${D.training.evalPoints})  --reference-epochs E (${D.referenceEpochs})
+  --reference-epochs E   epochs of the reference model of SLM / Token Cleaning (${D.referenceEpochs})
   --accuracy-examples N  held-out questions answered by generation (${D.accuracyExamples}; 0 = loss only)
   --max-new-tokens N     (${D.maxNewTokens})
-  --out DIR              (xtf-experiment)`;
+  --out DIR              (xtf-experiment)
+training (defaults: the recipe's; the built-in experiment's in brackets where they differ):
+${trainingUsage(D.finetune)}
+XTF:
+${XTF_USAGE}`;
+
+export const EXPERIMENT_OPTIONS = {
+  ...MODEL_OPTIONS,
+  ...TRAINING_OPTIONS,
+  ...XTF_FLAG_OPTIONS,
+  data: { type: 'string' },
+  task: { type: 'string' },
+  'held-out': { type: 'string' },
+  examples: { type: 'string' },
+  'held-out-examples': { type: 'string' },
+  'reference-examples': { type: 'string' },
+  'noise-rate': { type: 'string' },
+  filters: { type: 'string' },
+  seeds: { type: 'string' },
+  'reference-epochs': { type: 'string' },
+  'accuracy-examples': { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  out: { type: 'string', default: 'xtf-experiment' },
+} as const;
 
 export async function experimentCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...MODEL_OPTIONS,
-      data: { type: 'string' },
-      task: { type: 'string' },
-      'held-out': { type: 'string' },
-      examples: { type: 'string' },
-      'held-out-examples': { type: 'string' },
-      'reference-examples': { type: 'string' },
-      'noise-rate': { type: 'string' },
-      filters: { type: 'string' },
-      seeds: { type: 'string' },
-      epochs: { type: 'string' },
-      'batch-size': { type: 'string' },
-      'grad-accum': { type: 'string' },
-      lr: { type: 'string' },
-      warmup: { type: 'string' },
-      'lora-rank': { type: 'string' },
-      'lora-alpha': { type: 'string' },
-      'eval-points': { type: 'string' },
-      'reference-epochs': { type: 'string' },
-      'accuracy-examples': { type: 'string' },
-      'max-new-tokens': { type: 'string' },
-      out: { type: 'string', default: 'xtf-experiment' },
-    },
-  });
+  const { values } = parseArgs({ args, options: EXPERIMENT_OPTIONS });
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  const num = (name: keyof typeof values, fallback: number): number => numberFlag(name, values[name]) ?? fallback;
-  if (values.data && !values.task) throw new RangeError(`--data needs --task (${TASKS.join(', ')}): it says how to read the records and score the answers`);
-  if (values.task && !TASKS.includes(values.task as TaskName)) throw new RangeError(`--task must be one of ${TASKS.join(', ')}, got '${values.task}'`);
-  if (values.task && !values.data) throw new RangeError('--task needs --data (the task\'s training file)');
+  const plan = experimentPlan(values);
+  return runPlan(plan, values.out!, values);
+}
 
-  const data = values.data ? taskData(values.data, values.task as TaskName, values['held-out'], num) : builtin(num);
-  const hasNoise = data.train.some((e) => (e.noise?.length ?? 0) > 0);
-  const seeds = parseSeeds(values.seeds) ?? D.seeds;
-  // Default filters: all that apply (the oracle needs known noise, SLM / TC a reference set).
-  const filters = values.filters
-    ? parseFilters(values.filters)
-    : FILTERS.filter((f) => (f !== 'oracle' || hasNoise) && (!NEEDS_REFERENCE.includes(f) || data.reference.length > 0));
+type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof EXPERIMENT_OPTIONS }>>['values'];
+
+export interface ExperimentPlan {
+  config: ExperimentConfig;
+  /** Reads the data once the model's tokenizer is known (chat templates need it). */
+  data: (tokenizer: Tokenizer) => Promise<ExperimentData>;
+}
+
+/** Every flag checked and the config built before anything is loaded or written. */
+export function experimentPlan(values: Values, preset: { filters?: FilterName[]; seeds?: number[]; data?: string; heldOut?: string; task?: TaskName } = {}): ExperimentPlan {
+  const num = (name: keyof Values, fallback: number): number => numberFlag(name, values[name] as string | undefined) ?? fallback;
+  const task = (values.task ?? preset.task) as TaskName | undefined;
+  const dataPath = values.data ?? preset.data;
+  const heldOutPath = values['held-out'] ?? preset.heldOut;
+  if (task !== undefined && !TASKS.includes(task)) throw new RangeError(`--task must be one of ${TASKS.join(', ')}, got '${task}'`);
+  if (task !== undefined && !dataPath) throw new RangeError("--task needs --data (the task's training file)");
+  if (heldOutPath && !dataPath) throw new RangeError('--held-out needs --data (the built-in experiment makes its own held-out set)');
+  const builtin = !dataPath;
+  const noiseRate = num('noise-rate', builtin ? B.noiseRate : 0);
+  const seeds = parseSeeds(values.seeds) ?? preset.seeds ?? D.seeds;
+  const finetune = finetuneConfigFromFlags(values, builtin || preset.data ? BUILTIN_RECIPE : D.finetune);
+  const xtf = xtfOptionsFromFlags(values, D.xtf);
+  const baselines = baselineOptionsFromFlags(values, 0, D.baselines);
+  const counts = { examples: num('examples', builtin ? B.train : Infinity), heldOut: num('held-out-examples', builtin ? B.heldOut : 64), reference: num('reference-examples', builtin ? B.reference : 64) };
   const modelPath = values.model ?? defaultSource('model');
-  const task: EvalTask | null = values.data ? ((EVAL_TASKS as readonly string[]).includes(values.task!) ? (values.task as EvalTask) : null) : 'gsm8k';
+  const evalTask: EvalTask | null = builtin ? 'gsm8k' : task && (EVAL_TASKS as readonly string[]).includes(task) ? (task as EvalTask) : null;
+  const describe = builtin
+    ? `built-in word problems (noise rate ${noiseRate})`
+    : `${task ? `${task} ` : ''}${dataPath}${heldOutPath ? `, held out ${heldOutPath}` : ''}${noiseRate > 0 ? `, noise rate ${noiseRate}` : ''}`;
   const config = checkExperimentConfig({
     ...D,
     model: modelPath,
-    data: values.data
-      ? `${values.task} ${values.data}${values['held-out'] ? `, held out ${values['held-out']}` : ''}${hasNoise ? `, noise rate ${num('noise-rate', 0)}` : ''}`
-      : `built-in word problems (noise rate ${num('noise-rate', B.noiseRate)})`,
-    task,
-    filters,
+    data: describe,
+    task: evalTask,
+    filters: D.filters, // chosen below, once the data says which apply
     seeds,
-    training: {
-      epochs: num('epochs', D.training.epochs),
-      batchSize: num('batch-size', D.training.batchSize),
-      // Only present when given, so experiments started without it resume unchanged.
-      ...(values['grad-accum'] !== undefined ? { gradientAccumulation: num('grad-accum', 1) } : {}),
-      lr: num('lr', D.training.lr),
-      warmupSteps: num('warmup', D.training.warmupSteps),
-      loraRank: num('lora-rank', D.training.loraRank),
-      loraAlpha: num('lora-alpha', D.training.loraAlpha),
-      evalPoints: num('eval-points', D.training.evalPoints),
-    },
+    finetune,
     referenceEpochs: num('reference-epochs', D.referenceEpochs),
-    accuracyExamples: Math.min(num('accuracy-examples', D.accuracyExamples), data.heldOut.length),
+    accuracyExamples: evalTask ? num('accuracy-examples', D.accuracyExamples) : 0,
     maxNewTokens: num('max-new-tokens', D.maxNewTokens),
+    xtf,
+    baselines,
   } satisfies ExperimentConfig);
+  const explicit = values.filters ? parseFilters(values.filters) : preset.filters;
+  return {
+    config,
+    data: async (tokenizer) => {
+      const files = builtin ? null : { data: await readRecords(dataPath!), heldOut: heldOutPath ? await readRecords(heldOutPath) : null };
+      const data = files === null
+        ? builtinExperimentData(counts, noiseRate)
+        : task
+          ? taskData(files, dataPath!, task, heldOutPath, counts, noiseRate)
+          : recordData(files, dataPath!, heldOutPath, counts, noiseRate, { chat: chatOptionsFor(tokenizer) });
+      // Default filters: all that apply (the oracle needs known noise, SLM / TC a reference set).
+      config.filters = explicit ?? FILTERS.filter((f) => (f !== 'oracle' || data.noise !== null) && (!NEEDS_REFERENCE.includes(f) || data.reference.length > 0));
+      config.accuracyExamples = Math.min(config.accuracyExamples, data.heldOutTasks.length);
+      return checkExperimentConfig(config) && data;
+    },
+  };
+}
 
-  const out = resolve(values.out!);
-  await mkdir(out, { recursive: true });
-  const m = await openModel({ ...values, model: modelPath });
+/** Loads the model, reads the data and runs the grid with a folder as the store. */
+export async function runPlan(plan: ExperimentPlan, outDir: string, values: { model?: string; tokenizer?: string; adapter?: string }): Promise<number> {
+  const out = resolve(outDir);
+  const m = await openModel({ ...values, model: plan.config.model });
   try {
-    console.error(`experiment: ${filters.length} filters x ${seeds.length} seeds on ${m.rt.report.summary}; ${data.train.length} training, ${data.heldOut.length} held-out, ${data.reference.length} reference examples -> ${out}`);
+    const data = await plan.data(m.tokenizer);
+    await mkdir(out, { recursive: true });
+    const { config } = plan;
+    console.error(`experiment: ${config.filters.length} filters x ${config.seeds.length} seeds on ${m.rt.report.summary}; ${data.train.length} training, ${data.heldOut.length} held-out, ${data.reference.length} reference examples -> ${out}`);
     const progress = new ExperimentProgress();
     const summary = await runExperiment(config, data, {
       model: m.model,
       tokenizer: m.tokenizer,
       newModel: m.newModel,
-      store: folderStore(out, modelPath),
+      store: folderStore(out, config.model),
       device: m.rt.report.summary,
       onEvent: (e) => progress.on(e),
     });
@@ -139,31 +177,50 @@ export async function experimentCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-type Num = (name: 'examples' | 'held-out-examples' | 'reference-examples' | 'noise-rate', fallback: number) => number;
+interface Counts { examples: number; heldOut: number; reference: number }
 
-function builtin(num: Num): ExperimentData {
-  const d = builtinData({ train: num('examples', B.train), heldOut: num('held-out-examples', B.heldOut), reference: num('reference-examples', B.reference), noiseRate: num('noise-rate', B.noiseRate) });
-  return { train: d.train, reference: d.reference, heldOut: d.heldOut };
+function builtinExperimentData(counts: Counts, noiseRate: number): ExperimentData {
+  const d = builtinData({ train: counts.examples, heldOut: counts.heldOut, reference: counts.reference, noiseRate });
+  return examplesData(d.train, d.reference, d.heldOut);
 }
 
-/** A task file: held-out from --held-out or a seeded split, reference examples carved from the training
- *  file (assumed clean), optional injected noise in the training answers. */
-function taskData(path: string, task: TaskName, heldOutPath: string | undefined, num: Num): ExperimentData {
-  const all = taskExamples(task, readRecordsFile(path), path);
-  const heldOutCount = num('held-out-examples', 64);
-  let pool: TaskExample[] = all, heldOut: TaskExample[];
-  if (heldOutPath) heldOut = taskExamples(task, readRecordsFile(heldOutPath), heldOutPath).slice(0, heldOutCount);
+/** Held-out from its own file or a seeded split; reference examples carved from the training pool (assumed clean). */
+function carve<T extends { id: string }>(all: T[], heldOutFile: T[] | null, counts: Counts): { train: T[]; reference: T[]; heldOut: T[] } {
+  let pool = all, heldOut: T[];
+  if (heldOutFile) heldOut = heldOutFile.slice(0, counts.heldOut);
   else {
-    const split = splitTrainValidation(all, { validationFraction: Math.min(1, heldOutCount / all.length), seed: 0 });
+    const split = splitTrainValidation(all, { validationFraction: Math.min(1, counts.heldOut / Math.max(1, all.length)), seed: 0 });
     pool = split.train;
     heldOut = split.validation;
   }
-  const referenceCount = num('reference-examples', 64);
-  const reference = pool.slice(pool.length - Math.min(referenceCount, pool.length));
+  const reference = pool.slice(pool.length - Math.min(counts.reference, pool.length));
   const rest = pool.slice(0, pool.length - reference.length);
-  const train = rest.slice(0, num('examples', rest.length));
-  const rate = num('noise-rate', 0);
-  return { train: rate > 0 ? withAnswerNoise(train, { rate, groups: [...NOISE_KINDS, 'clean'], seed: 0 }) : train, reference, heldOut };
+  return { train: rest.slice(0, counts.examples), reference, heldOut };
+}
+
+/** A task's files: its prompts, and the answers checked for accuracy. */
+type Files = { data: RawRecord[]; heldOut: RawRecord[] | null };
+
+function taskData(files: Files, path: string, task: TaskName, heldOutPath: string | undefined, counts: Counts, noiseRate: number): ExperimentData {
+  const all = taskExamples(task, files.data, path);
+  const heldOutFile = files.heldOut ? taskExamples(task, files.heldOut, heldOutPath!) : null;
+  const { train, reference, heldOut } = carve<TaskExample>(all, heldOutFile, counts);
+  return examplesData(noiseRate > 0 ? withAnswerNoise(train, { rate: noiseRate, groups: [...NOISE_KINDS, 'clean'], seed: 0 }) : train, reference, heldOut);
+}
+
+/** Any data file (no task): records as xtf train reads them; loss and perplexity only. */
+function recordData(files: Files, path: string, heldOutPath: string | undefined, counts: Counts, noiseRate: number, options: RecordOptions): ExperimentData {
+  const all = toTrainRecords(files.data, path, options);
+  const heldOutFile = files.heldOut ? toTrainRecords(files.heldOut, heldOutPath!, options) : null;
+  const { train, reference, heldOut } = carve<TrainRecord>(all, heldOutFile, counts);
+  if (noiseRate <= 0) return { train, noise: null, reference, heldOut, heldOutTasks: [] };
+  const examples = train.map((r) => {
+    const e = exampleOf(r);
+    if (typeof e === 'string') throw new RangeError(`--noise-rate: record ${r.id} of ${path} ${e}; noise goes into one completion per record`);
+    return e;
+  });
+  const noisy = withAnswerNoise(examples, { rate: noiseRate, groups: [...NOISE_KINDS, 'clean'], seed: 0 });
+  return { train: train.map((r, i) => withCompletion(r, noisy[i].completion)), noise: noisy.map((e) => ({ completion: e.completion, noise: e.noise })), reference, heldOut, heldOutTasks: [] };
 }
 
 function parseSeeds(text: string | undefined): number[] | null {

@@ -57,7 +57,7 @@ export async function exportCommand(args: string[]): Promise<number> {
     for (let r = first; !r.done; r = await records.next()) {
       const ex = r.value;
       examples++;
-      ex.label.forEach((l, i) => l && (labels++, ex.weight[i] !== 0 && kept++));
+      ex.label.forEach((l, i) => l && (labels++, ex.lossMask[i] !== 0 && kept++));
       await out.write(exportLine(ex, format, opts));
     }
     await out.commit();

@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
-import { parseExamples } from '../data/examples.ts';
-import { readDataText } from '../data/files-fs.ts';
-import { baselineOptions, xtfOptions } from '../xtf/options.ts';
+import { chatOptionsFor } from '../data/chat.ts';
+import { readRecordsFile } from '../data/files-fs.ts';
+import { toTrainRecords } from '../data/records.ts';
 import { SCORE_METHODS, scoreStream, type ScoreMethod } from '../xtf/score.ts';
 import { formatSummary } from '../xtf/summary.ts';
 import { LlamaModel } from '../model/llama.ts';
+import { baselineOptionsFromFlags, XTF_FLAG_OPTIONS, XTF_USAGE, xtfOptionsFromFlags } from './flag-blocks.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
 import { AtomicLineWriter, summaryNames, writeFileAtomic } from './score-io.ts';
 import { progressLine } from './progress.ts';
@@ -14,48 +15,29 @@ const USAGE = `usage: xtf score --model M --data D.jsonl --out S.jsonl [--method
 
 Scores every label token of the dataset on the GPU (XTF: reasoning importance, knowledge novelty, task
 relevance), selects the noisy ones, and writes one JSON line per example (tokens, pieces, label, p, ri, kn,
-tr, flags, weight) plus S.summary.json. Data: JSONL with prompt/completion (or question/answer,
-instruction/input/output).
+tr, flags, lossMask) plus S.summary.json. The tokens are exactly those \`xtf train\` trains on (one token
+path). Data: any format xtf train reads (text, prompt/completion, messages, alpaca, sharegpt,
+question/answer, input_ids/labels).
 ${MODEL_USAGE}
-  --data FILE          the examples (JSONL)
+  --data FILE          the examples (JSONL / JSON / .gz)
   --out FILE           the score file to write (atomically)
   --limit N            score only the first N examples
   --method M           xtf (default), stm, slm, tc (Token Cleaning), random (XTF's masked fraction), none
 ${REFERENCE_USAGE}
-  --batch-size N       examples per GPU batch (default 8)
-  --ri-layers L        all | last | comma list (default all)
-  --ri-heads H         mean | max (default mean)
-  --ri-queries Q       all | output (default all)
-  --ri-r R             Tukey fence constant (default 1.0)
-  --kn-threshold T     S_KN threshold (default 0.05)
-  --tr-distance D      cosine | euclidean (default cosine)
-  --tr-classes K       Multi-Otsu classes (default 3)
-  --expert-words W     comma-separated domain words for the TR domain vector
-  --attributes A       which attributes take part, e.g. ri,kn (default ri,kn,tr)
-  --keep K             keep fraction for slm / tc (default 0.6)
-  --seed S             seed for random (default 0)`;
+  --seed S             seed for random (default 0)
+${XTF_USAGE}`;
 
 export async function scoreCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
       ...MODEL_OPTIONS,
+      ...XTF_FLAG_OPTIONS,
       data: { type: 'string' },
       out: { type: 'string', short: 'o' },
       limit: { type: 'string' },
       method: { type: 'string', default: 'xtf' },
       ...REFERENCE_OPTIONS,
-      'batch-size': { type: 'string' },
-      'ri-layers': { type: 'string' },
-      'ri-heads': { type: 'string' },
-      'ri-queries': { type: 'string' },
-      'ri-r': { type: 'string' },
-      'kn-threshold': { type: 'string' },
-      'tr-distance': { type: 'string' },
-      'tr-classes': { type: 'string' },
-      'expert-words': { type: 'string' },
-      attributes: { type: 'string' },
-      keep: { type: 'string' },
       seed: { type: 'string' },
     },
   });
@@ -69,35 +51,18 @@ export async function scoreCommand(args: string[]): Promise<number> {
   }
   const method = values.method as ScoreMethod;
   if (!SCORE_METHODS.includes(method)) throw new RangeError(`--method must be one of ${SCORE_METHODS.join(', ')}, got '${values.method}'`);
-  const num = (v: string | undefined, name: string) => numberFlag(name, v);
-  const attrs = values.attributes?.split(',').map((s) => s.trim());
-  const xtf = xtfOptions({
-    batchSize: num(values['batch-size'], 'batch-size'),
-    ri: {
-      layers: values['ri-layers'] === undefined ? undefined : values['ri-layers'] === 'all' || values['ri-layers'] === 'last' ? values['ri-layers'] : values['ri-layers'].split(',').map(Number),
-      headReduction: values['ri-heads'] as 'mean' | 'max' | undefined,
-      queries: values['ri-queries'] as 'all' | 'output' | undefined,
-      fenceR: num(values['ri-r'], 'ri-r'),
-    },
-    kn: { threshold: num(values['kn-threshold'], 'kn-threshold') },
-    tr: {
-      distance: values['tr-distance'] as 'cosine' | 'euclidean' | undefined,
-      classes: num(values['tr-classes'], 'tr-classes'),
-      expertWords: values['expert-words']?.split(',').map((w) => w.trim()).filter(Boolean),
-    },
-    attributes: attrs ? { ri: attrs.includes('ri'), kn: attrs.includes('kn'), tr: attrs.includes('tr') } : undefined,
-  });
-  const keep = num(values.keep, 'keep');
-  const baselines = baselineOptions({
-    slm: { keepFraction: keep },
-    tokenCleaning: { keepFraction: keep },
-    random: { seed: num(values.seed, 'seed') },
-  });
+  const limit = numberFlag('limit', values.limit);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new RangeError(`--limit must be a whole number >= 1, got '${values.limit}'`);
+  const seed = numberFlag('seed', values.seed) ?? 0;
+  const xtf = xtfOptionsFromFlags(values);
+  const baselines = baselineOptionsFromFlags(values, seed);
   // Read and check the data before loading anything heavy: a malformed line stops here, nothing written.
-  const examples = parseExamples(readDataText(values.data), values.data, num(values.limit, 'limit') ?? Infinity);
+  const raw = readRecordsFile(values.data).slice(0, limit ?? Infinity);
+  if (raw.length === 0) throw new RangeError(`${values.data} has no records: nothing to score`);
   const m = await openModel(values);
   let reference: LlamaModel | undefined;
   try {
+    const examples = toTrainRecords(raw, values.data, { chat: chatOptionsFor(m.tokenizer) });
     reference = await openReference(m.rt, values);
     const progress = progressLine('scoring', 'examples');
     // Lines go to a temporary file as examples finish (bounded memory); it is renamed only when all succeeded.

@@ -1,24 +1,26 @@
-// Tokenized examples -> [B, T] batches of next-token targets and 0/1 loss weights: the MicroBatch shape of
-// src/train/step.ts (declared here too, structurally identical, so src/data does not import src/train).
+// Tokenized examples -> [B, T] batches of next-token targets and the 0/1 loss mask: the one batch type from
+// data to the loss kernel (the trainer's micro-batches, validation, evaluation and scoring all use it).
 //
 // Padding (the default) puts one example per row. Packing puts several examples in a row, one after another;
 // our attention kernels have no per-example (block-diagonal) mask, so a packed example ATTENDS TO THE EXAMPLES
 // BEFORE IT IN ITS ROW, as in most packing implementations without masks. The loss never crosses an example
 // boundary (the last token of an example gets weight 0), but the context does. Use it for throughput on short
 // examples when that contamination is acceptable.
-import type { TokenizedRecord } from './tokenize.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import type { TrainRecord } from './records.ts';
+import { tokenizeRecords, type TokenizedRecord, type TokenizeReport } from './tokenize.ts';
 
 export interface TokenBatch {
   batch: number;
   seqLen: number;
   /** [batch·seqLen] input ids. */
   ids: Uint32Array;
-  /** [batch·seqLen] the id each position should predict (padId where the weight is 0 past the end). */
+  /** [batch·seqLen] the id each position should predict (padId past the end, where the mask is 0). */
   targets: Uint32Array;
-  /** [batch·seqLen] 1 where the target is a label token, else 0. */
-  weights: Float32Array;
-  /** Example ids in each row. */
-  rows: string[][];
+  /** [batch·seqLen] 1 where the target enters the loss, else 0 (prompt, padding, masked tokens). */
+  lossMask: Float32Array;
+  /** Example ids in each row (absent for hand-built batches; online token selection needs them). */
+  rows?: string[][];
 }
 
 export interface BatchOptions {
@@ -73,7 +75,7 @@ export function batchOf(examples: readonly TokenizedRecord[], padId: number): To
 
 function fillRows(rows: TokenizedRecord[][], seqLen: number, padId: number): TokenBatch {
   const batch = rows.length, n = batch * seqLen;
-  const ids = new Uint32Array(n).fill(padId), targets = new Uint32Array(n).fill(padId), weights = new Float32Array(n);
+  const ids = new Uint32Array(n).fill(padId), targets = new Uint32Array(n).fill(padId), lossMask = new Float32Array(n);
   rows.forEach((row, r) => {
     let at = r * seqLen;
     for (const e of row) {
@@ -83,11 +85,18 @@ function fillRows(rows: TokenizedRecord[][], seqLen: number, padId: number): Tok
         // Position t predicts token t+1 of the same example; the last token predicts nothing.
         if (t + 1 < len) {
           targets[at + t] = e.tokens[t + 1];
-          weights[at + t] = e.labelMask[t + 1] ? 1 : 0;
+          lossMask[at + t] = e.lossMask[t + 1] ? 1 : 0;
         }
       }
       at += len;
     }
   });
-  return { batch, seqLen, ids, targets, weights, rows: rows.map((row) => row.map((e) => e.id)) };
+  return { batch, seqLen, ids, targets, lossMask, rows: rows.map((row) => row.map((e) => e.id)) };
+}
+
+/** Records through the one token path into padded batches of every label token: what held-out loss and
+ *  perplexity are measured on (xtf eval, the experiment's reported set, the demo). */
+export function labelBatches(tokenizer: Tokenizer, records: readonly TrainRecord[], options: { maxLength: number; batchSize: number }): { batches: TokenBatch[]; report: TokenizeReport } {
+  const report = tokenizeRecords(tokenizer, records, { maxLength: options.maxLength });
+  return { batches: report.examples.length ? makeBatches(report.examples, { batchSize: options.batchSize, padId: tokenizer.eosId }) : [], report };
 }

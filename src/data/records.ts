@@ -5,7 +5,7 @@
 //   {"messages":[{"role","content"}]}          rendered with the chat template, assistant turns trained
 //   {"conversations":[{"from","value"}]}       ShareGPT (human/gpt/system), as messages
 //   {"instruction","input","output"}           Alpaca, output trained
-//   {"question","answer"}                      GSM8K-style, answer trained
+//   {"question","answer"}                      GSM8K-style "Question: …\nAnswer: " prompt, answer trained
 //   {"input_ids","labels"}                     pre-tokenised; labels -100 are not trained
 // The format is detected per record or forced with an option.
 import { chatSegments, ChatTemplateError, type ChatMessage, type ChatTemplateOptions } from './chat.ts';
@@ -29,10 +29,26 @@ export interface TextRecord {
 export interface TokenRecord {
   id: string;
   tokens: number[];
-  labelMask: boolean[];
+  lossMask: boolean[];
 }
 
 export type TrainRecord = TextRecord | TokenRecord;
+
+/** One fine-tuning example as prompt and completion text (what task adapters and generated data give). */
+export interface Example {
+  id: string;
+  prompt: string;
+  completion: string;
+}
+
+/** An example as a training record: the prompt untrained, the completion trained, BOS and a trained EOS —
+ *  exactly what a {"prompt","completion"} line of a data file becomes. */
+export function exampleRecord(e: Example): TextRecord {
+  return { id: e.id, segments: [{ text: e.prompt, train: false }, { text: e.completion, train: true }].filter((s) => s.text !== ''), bos: true, eos: true };
+}
+
+/** The one rendering of a question/answer pair (the {"question","answer"} format and the GSM8K task). */
+export const questionPrompt = (question: string) => `Question: ${question}\nAnswer: `;
 
 export const isTokenRecord = (r: TrainRecord): r is TokenRecord => 'tokens' in r;
 
@@ -128,16 +144,16 @@ export function toTrainRecord(value: unknown, file: string, line: number, option
       return plain([{ text: `${str('instruction')}${input ? `\n\n${input}` : ''}\n\n`, train: false }, { text: str('output'), train: true }]);
     }
     case 'question-answer':
-      return plain([{ text: `${str('question')}\n`, train: false }, { text: str('answer'), train: true }]);
+      return plain([{ text: questionPrompt(str('question')), train: false }, { text: str('answer'), train: true }]);
     case 'tokens': {
       const ids = r.input_ids, labels = r.labels;
       const isIds = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x));
       if (!isIds(ids) || ids.some((x) => x < 0)) return fail('input_ids', `expected a list of non-negative integer token ids, got ${describe(ids)}`);
-      if (labels === undefined) return { id, tokens: ids, labelMask: ids.map(() => true) };
+      if (labels === undefined) return { id, tokens: ids, lossMask: ids.map(() => true) };
       if (!isIds(labels) || labels.length !== ids.length) return fail('labels', `expected ${ids.length} integers (input_ids' length), -100 where not trained`);
       const bad = labels.findIndex((l, i) => l !== -100 && l !== ids[i]);
       if (bad >= 0) fail(`labels[${bad}]`, `expected -100 or input_ids[${bad}] (${ids[bad]}), got ${labels[bad]}: labels are the unshifted input ids`);
-      return { id, tokens: ids, labelMask: labels.map((l) => l !== -100) };
+      return { id, tokens: ids, lossMask: labels.map((l) => l !== -100) };
     }
     default:
       return fail(null, `no known fields (has ${Object.keys(r).join(', ') || 'none'}): expected text, prompt/completion, messages, conversations, instruction/input/output, question/answer or input_ids/labels`);

@@ -6,7 +6,7 @@
 //   MBPP      task text + tests -> code                        target: the tests (run by a later metric)
 import type { RawRecord } from './files.ts';
 import { DataFormatError } from './jsonl.ts';
-import type { TextRecord } from './records.ts';
+import { questionPrompt, type Example } from './records.ts';
 import type { ChatMessage } from './chat.ts';
 
 export type EvaluationTarget =
@@ -14,10 +14,7 @@ export type EvaluationTarget =
   | { kind: 'choice'; value: string; choices: string[] }
   | { kind: 'tests'; setup: string; tests: string[] };
 
-export interface TaskExample {
-  id: string;
-  prompt: string;
-  completion: string;
+export interface TaskExample extends Example {
   target: EvaluationTarget;
 }
 
@@ -46,7 +43,7 @@ export function gsm8kExample(raw: RawRecord, file: string, index: number): TaskE
   const { str, fail } = fields(raw, file);
   const answer = str('answer');
   const value = gsm8kFinalNumber(answer) ?? fail('answer', 'expected the reasoning to end with "#### <number>"');
-  return { id: `gsm8k-${index}`, prompt: `Question: ${str('question')}\nAnswer: `, completion: answer, target: { kind: 'number', value } };
+  return { id: `gsm8k-${index}`, prompt: questionPrompt(str('question')), completion: answer, target: { kind: 'number', value } };
 }
 
 export const PUBMEDQA_DECISIONS = ['yes', 'no', 'maybe'];
@@ -114,11 +111,6 @@ const ADAPTERS: Record<TaskName, (raw: RawRecord, file: string, index: number) =
 
 export function taskExamples(task: TaskName, raw: readonly RawRecord[], file: string): TaskExample[] {
   return raw.map((r, i) => ADAPTERS[task](r, file, i));
-}
-
-/** A task example as a training record (plain prompt -> completion text, BOS and a trained EOS). */
-export function taskRecord(e: TaskExample): TextRecord {
-  return { id: e.id, segments: [{ text: e.prompt, train: false }, { text: e.completion, train: true }], bos: true, eos: true };
 }
 
 /** A task example as a two-message conversation, for instruction-tuned models with a chat template. */

@@ -1,4 +1,7 @@
-// Training records -> token ids with a label mask, truncated to a maximum length. The text is encoded once
+// THE token path: every record (any data format, any task, generated examples) becomes token ids and a
+// loss mask here, and nowhere else — scoring, training, validation, evaluation, experiments, exports and
+// the demo all call tokenizeRecord, so a score file's tokens are the trainer's and the evaluator's.
+// The text is encoded once
 // as a whole (so segment boundaries do not change the tokenization); a boundary at character c becomes the
 // number of leading tokens encode(text[0:c]) shares with the whole, as TRL does with prompt and
 // prompt+completion. A token straddling the start of a label span is a label; one straddling its end is not.
@@ -8,30 +11,41 @@ import { isTokenRecord, type TrainRecord } from './records.ts';
 export interface TokenizedRecord {
   id: string;
   tokens: number[];
-  /** true where the token is a label (trained on). */
-  labelMask: boolean[];
-  /** Tokens cut from the end to fit maxLength. */
+  /** true where the token enters the loss (a label token; a filter may clear some). */
+  lossMask: boolean[];
+  /** Tokens cut to fit maxLength (see fitLength). */
   truncated: number;
 }
 
+/** An example ready to fine-tune on: its tokens with the mask that trains (a filter's choice, or every
+ *  label) and with every label token (what validation and held-out loss measure). */
+export interface TrainingExample {
+  id: string;
+  train: TokenizedRecord;
+  labels: TokenizedRecord;
+}
+
+/** Unfiltered: every label token trains. */
+export const unfiltered = (r: TokenizedRecord): TrainingExample => ({ id: r.id, train: r, labels: r });
+
 export interface TokenizeOptions {
-  /** Keep at most this many tokens, cutting from the end (default: no limit). */
+  /** Keep at most this many tokens (default: no limit); see fitLength for what is cut. */
   maxLength?: number;
 }
 
 export function tokenizeRecord(tokenizer: Tokenizer, record: TrainRecord, options: TokenizeOptions = {}): TokenizedRecord {
-  let tokens: number[], labelMask: boolean[];
+  let tokens: number[], lossMask: boolean[];
   if (isTokenRecord(record)) {
     const bad = record.tokens.find((t) => t >= tokenizer.vocabSize);
     if (bad !== undefined) throw new RangeError(`example ${record.id}: token id ${bad} is outside the vocabulary 0..${tokenizer.vocabSize - 1}`);
     tokens = [...record.tokens];
-    labelMask = [...record.labelMask];
+    lossMask = [...record.lossMask];
   } else {
     const text = record.segments.map((s) => s.text).join('');
     // bos: the tokenizer's own default (llama2.c and Llama: yes; Qwen: none), or none when a template wrote it.
     const bos = record.bos ? undefined : false;
     tokens = tokenizer.encode(text, { bos, eos: false });
-    labelMask = new Array<boolean>(tokens.length).fill(false);
+    lossMask = new Array<boolean>(tokens.length).fill(false);
     const lead = tokenizer.encode('', { bos, eos: false }).length;
     const boundary = (chars: number): number => {
       if (chars === 0) return lead;
@@ -48,7 +62,7 @@ export function tokenizeRecord(tokenizer: Tokenizer, record: TrainRecord, option
       if (!s.train || s.text === '') continue;
       // boundary() counts tokens wholly before the character, so a straddling token joins the span it ends in.
       const to = boundary(chars);
-      for (let t = boundary(start); t < to; t++) labelMask[t] = true;
+      for (let t = boundary(start); t < to; t++) lossMask[t] = true;
     }
     if (record.eos) {
       tokens.push(tokenizer.eosId);
@@ -56,16 +70,30 @@ export function tokenizeRecord(tokenizer: Tokenizer, record: TrainRecord, option
       const segs = record.segments;
       let k = segs.length - 1;
       while (k >= 0 && !segs[k].train && segs[k].text.trim() === '') k--;
-      labelMask.push(k >= 0 && segs[k].train);
+      lossMask.push(k >= 0 && segs[k].train);
     }
   }
-  const max = options.maxLength ?? Infinity;
-  const truncated = Math.max(0, tokens.length - max);
-  if (truncated > 0) {
-    tokens.length = max;
-    labelMask.length = max;
-  }
-  return { id: record.id, tokens, labelMask, truncated };
+  const truncated = fitLength(tokens, lossMask, options.maxLength ?? Infinity, tokenizer.bosId);
+  return { id: record.id, tokens, lossMask, truncated };
+}
+
+/**
+ * Cuts tokens (and their mask, in place) to maxLength; returns how many were cut. The prompt loses tokens
+ * from its start first (after BOS), keeping one token before the first label to predict it, so the answer
+ * stays with as much of its question as fits (TRL's keep_end for the prompt); only what is still too long
+ * is cut from the end. Training, scoring and evaluation all see the same cut.
+ */
+export function fitLength(tokens: number[], lossMask: boolean[], maxLength: number, bosId: number): number {
+  const over = tokens.length - maxLength;
+  if (over <= 0) return 0;
+  const lead = tokens[0] === bosId ? 1 : 0;
+  const firstLabel = lossMask.indexOf(true);
+  const fromPrompt = Math.min(over, Math.max(0, (firstLabel < 0 ? tokens.length : firstLabel) - lead - 1));
+  tokens.splice(lead, fromPrompt);
+  lossMask.splice(lead, fromPrompt);
+  tokens.length = Math.min(tokens.length, maxLength);
+  lossMask.length = tokens.length;
+  return over;
 }
 
 export interface TokenizeReport {
@@ -87,7 +115,7 @@ export function tokenizeRecords(tokenizer: Tokenizer, records: readonly TrainRec
       report.truncatedTokens += t.truncated;
     }
     // A label on the first token never enters the loss (nothing predicts it).
-    if (!t.labelMask.some((m, i) => m && i > 0)) {
+    if (!t.lossMask.some((m, i) => m && i > 0)) {
       report.emptyLabels.count++;
       if (report.emptyLabels.firstIds.length < 5) report.emptyLabels.firstIds.push(t.id);
       continue;

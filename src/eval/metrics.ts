@@ -5,9 +5,9 @@ import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { generateBatch } from '../model/generate.ts';
 import { evaluateLoss } from '../train/step.ts';
-import { makeBatches } from '../data/batch.ts';
-import { tokenizeRecord, type TokenizedRecord } from '../data/tokenize.ts';
-import { gsm8kFinalNumber, medqaLetter, pubmedqaDecision, taskRecord, PUBMEDQA_DECISIONS, type TaskExample } from '../data/tasks.ts';
+import { labelBatches } from '../data/batch.ts';
+import type { TrainRecord } from '../data/records.ts';
+import { gsm8kFinalNumber, medqaLetter, pubmedqaDecision, PUBMEDQA_DECISIONS, type TaskExample } from '../data/tasks.ts';
 
 // ---- answer extraction and normalisation (pure) -----------------------------------------------------------
 
@@ -87,7 +87,7 @@ export interface LossResult {
   /** Label tokens the mean is over, and examples that contributed. */
   tokens: number;
   examples: number;
-  /** Examples cut to the context (prompt start first, see evaluateHeldOutLoss). */
+  /** Examples cut to the context (prompt start first, see tokenize.ts fitLength). */
   truncatedExamples: number;
 }
 
@@ -98,34 +98,17 @@ export interface LossOptions {
   maxLength?: number;
 }
 
-/** Held-out loss and perplexity over the completion tokens of task examples (prompt tokens not counted).
- *  An example longer than the context loses prompt tokens from the start (after BOS) first, so the answer
- *  stays scored with as much of its question as fits; only an answer longer than the context is cut at the end. */
-export async function evaluateHeldOutLoss(model: LlamaModel, tokenizer: Tokenizer, examples: readonly TaskExample[], options: LossOptions = {}): Promise<LossResult> {
+/** Held-out loss and perplexity over the label tokens of records of any format (prompt tokens not counted),
+ *  tokenized by the one token path: an example longer than the context is cut as training cuts it
+ *  (tokenize.ts fitLength: the prompt's start first). Examples with no label token left are skipped. */
+export async function evaluateHeldOutLoss(model: LlamaModel, tokenizer: Tokenizer, records: readonly TrainRecord[], options: LossOptions = {}): Promise<LossResult> {
   const maxLength = Math.min(options.maxLength ?? model.config.maxSeqLen, model.config.maxSeqLen);
-  let truncatedExamples = 0;
-  const kept: TokenizedRecord[] = [];
-  for (const e of examples) {
-    const t = tokenizeRecord(tokenizer, taskRecord(e));
-    if (t.tokens.length > maxLength) {
-      truncatedExamples++;
-      const lead = t.tokens[0] === tokenizer.bosId ? 1 : 0;
-      const firstLabel = t.labelMask.indexOf(true);
-      // Keep at least one token before the first label (it predicts that label).
-      const cut = Math.min(t.tokens.length - maxLength, Math.max(0, firstLabel - lead - 1));
-      t.tokens.splice(lead, cut);
-      t.labelMask.splice(lead, cut);
-      t.tokens.length = Math.min(t.tokens.length, maxLength);
-      t.labelMask.length = t.tokens.length;
-    }
-    if (t.labelMask.some((m, i) => m && i > 0)) kept.push(t);
-  }
-  if (kept.length === 0) throw new RangeError('held-out loss: no example has a label token left within the context');
-  const batches = makeBatches(kept, { batchSize: options.batchSize ?? 4, padId: tokenizer.eosId });
+  const { batches, report } = labelBatches(tokenizer, records, { maxLength, batchSize: options.batchSize ?? 4 });
+  if (report.examples.length === 0) throw new RangeError('held-out loss: no example has a label token left within the context');
   let tokens = 0;
-  for (const b of batches) for (const w of b.weights) tokens += w;
+  for (const b of batches) for (const w of b.lossMask) tokens += w;
   const loss = await evaluateLoss(model, batches);
-  return { loss, perplexity: Math.exp(loss), tokens, examples: kept.length, truncatedExamples };
+  return { loss, perplexity: Math.exp(loss), tokens, examples: report.examples.length, truncatedExamples: report.truncatedExamples };
 }
 
 // ---- generation-based accuracy -----------------------------------------------------------------------------

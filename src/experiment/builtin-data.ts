@@ -5,17 +5,20 @@
 // their reference model on), and a clean held-out set. Noise goes into the worked reasoning only, never
 // into the final "#### N" line, so every training example still states its correct answer.
 // Browser-safe and seeded.
+import type { Example } from '../data/records.ts';
 import type { TaskExample } from '../data/tasks.ts';
 import { seededRandom } from '../model/random.ts';
 import { injectNoise, NOISE_KINDS, type NoiseGroup, type NoiseSpan } from '../xtf/noise.ts';
 import { wordProblems } from './word-problems.ts';
 
-export interface NoisyTaskExample extends TaskExample {
+export interface Noisy {
   /** The noise kind injected into this example's answer, or 'clean'. */
   group: NoiseGroup;
   /** Injected spans in the completion ([start, end) character offsets, separators included). */
   noise: NoiseSpan[];
 }
+
+export type NoisyTaskExample = TaskExample & Noisy;
 
 export interface BuiltinDataOptions {
   train: number;
@@ -72,7 +75,7 @@ export function builtinData(options: Partial<BuiltinDataOptions> = {}): BuiltinD
 /** Noise in the answers of a training set: groups (noise kinds, or 'clean') assigned round-robin, each
  *  noisy answer getting `rate` of its characters injected. A GSM8K-style final line ("#### N") is kept as
  *  it was, so every example still states its correct answer. */
-export function withAnswerNoise(examples: readonly TaskExample[], options: { rate: number; groups: readonly NoiseGroup[]; seed: number }): NoisyTaskExample[] {
+export function withAnswerNoise<T extends Example>(examples: readonly T[], options: { rate: number; groups: readonly NoiseGroup[]; seed: number }): (T & Noisy)[] {
   if (!(options.rate >= 0 && options.rate < 1)) throw new RangeError(`noise rate must be in [0, 1), got ${options.rate}`);
   if (options.groups.length === 0) throw new RangeError('at least one noise group is needed');
   const random = seededRandom(options.seed ^ 0x6e6f6973);
@@ -83,7 +86,7 @@ export function withAnswerNoise(examples: readonly TaskExample[], options: { rat
 }
 
 /** Noise of one kind in the reasoning of an answer; the "#### N" line stays as it was. */
-function noisyAnswer(e: TaskExample, kind: Exclude<NoiseGroup, 'clean'>, random: () => number, rate: number): NoisyTaskExample {
+function noisyAnswer<T extends Example>(e: T, kind: Exclude<NoiseGroup, 'clean'>, random: () => number, rate: number): T & Noisy {
   const cut = e.completion.lastIndexOf('\n####');
   const reasoning = cut >= 0 ? e.completion.slice(0, cut) : e.completion;
   const noisy = injectNoise({ id: e.id, prompt: e.prompt, completion: reasoning }, kind, random, { rate });

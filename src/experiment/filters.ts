@@ -47,7 +47,7 @@ export function parseFilters(text: string): FilterName[] {
 
 /** A filter's mask: per example, per token, 1 = this label token trains. */
 export interface Mask {
-  weights: number[][];
+  lossMask: number[][];
   /** Masked label tokens / label tokens (the label tokens of the normal filter). */
   maskedFraction: number;
 }
@@ -60,20 +60,20 @@ export function xtfAttributes(filter: FilterName): Attribute[] | null {
   return null;
 }
 
-/** Label tokens that can train (token 0 is predicted by nothing), as 0/1 weights: the normal filter. */
+/** Label tokens that can train (token 0 is predicted by nothing), as a 0/1 mask: the normal filter. */
 export function normalWeights(scored: readonly ScoredExample[]): number[][] {
   return scored.map((ex) => ex.label.map((l, i) => (l && i > 0 && ex.p[i] !== null ? 1 : 0)));
 }
 
-export function maskOf(weights: number[][], normal: number[][]): Mask {
+export function maskOf(lossMask: number[][], normal: number[][]): Mask {
   let labels = 0, masked = 0;
   normal.forEach((row, e) => row.forEach((w, i) => {
     if (w > 0) {
       labels++;
-      if (!(weights[e][i] > 0)) masked++;
+      if (!(lossMask[e][i] > 0)) masked++;
     }
   }));
-  return { weights, maskedFraction: labels > 0 ? masked / labels : 0 };
+  return { lossMask, maskedFraction: labels > 0 ? masked / labels : 0 };
 }
 
 export interface MaskInputs {
@@ -81,7 +81,7 @@ export interface MaskInputs {
   scored: readonly ScoredExample[];
   xtf?: XtfOptions;
   baselines?: BaselineOptions;
-  /** Weights the SLM and Token Cleaning scoring passes chose (they need a reference model). */
+  /** Masks the SLM and Token Cleaning scoring passes chose (they need a reference model). */
   slm?: number[][];
   tc?: number[][];
   /** Per training example, the injected noise spans and its completion (the built-in data). */
@@ -98,12 +98,12 @@ export function seedFreeMasks(filters: readonly FilterName[], inputs: MaskInputs
     if (f === 'normal') out[f] = maskOf(normal, normal);
     else if (attributes) {
       const selected = reselect(inputs.scored, xtfOptions({ ...xtf, attributes: { ri: attributes.includes('ri'), kn: attributes.includes('kn'), tr: attributes.includes('tr') } }));
-      out[f] = maskOf(selected.map((ex) => ex.weight), normal);
+      out[f] = maskOf(selected.map((ex) => ex.lossMask), normal);
     } else if (f === 'stm') {
-      out[f] = maskOf(selectStm(inputs.scored, (inputs.baselines ?? BASELINE_DEFAULTS).stm).weights, normal);
+      out[f] = maskOf(selectStm(inputs.scored, (inputs.baselines ?? BASELINE_DEFAULTS).stm).lossMask, normal);
     } else if (f === 'slm' || f === 'tc') {
       const w = inputs[f];
-      if (!w) throw new Error(`filter '${f}' needs the weights of its scoring pass (a reference model)`);
+      if (!w) throw new Error(`filter '${f}' needs the mask of its scoring pass (a reference model)`);
       out[f] = maskOf(w, normal);
     } else if (f === 'oracle') {
       if (!inputs.noise) throw new Error("filter 'oracle' needs the injected noise spans (the built-in data, or --noise-rate > 0)");
@@ -117,7 +117,7 @@ export function seedFreeMasks(filters: readonly FilterName[], inputs: MaskInputs
 /** The random control for one seed: XTF's masked fraction, masked uniformly at random among label tokens. */
 export function randomMask(normal: number[][], fraction: number, seed: number): Mask {
   const selection = selectRandom(normal.map((row) => ({ label: row.map((w) => w > 0) })), fraction, { seed });
-  return maskOf(selection.weights, normal);
+  return maskOf(selection.lossMask, normal);
 }
 
 /** Per example, per token: true on injected-noise label tokens (for a mask's recall / false-mask rate). */
@@ -136,7 +136,7 @@ export function maskQuality(mask: Mask, normal: number[][], isNoise: boolean[][]
   let noise = 0, noiseHit = 0, clean = 0, cleanHit = 0;
   normal.forEach((row, e) => row.forEach((w, i) => {
     if (!(w > 0)) return;
-    const masked = !(mask.weights[e][i] > 0);
+    const masked = !(mask.lossMask[e][i] > 0);
     if (isNoise[e][i]) { noise++; if (masked) noiseHit++; } else { clean++; if (masked) cleanHit++; }
   }));
   return { noiseRecall: noise > 0 ? noiseHit / noise : NaN, cleanMasked: clean > 0 ? cleanHit / clean : NaN };

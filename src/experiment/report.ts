@@ -56,12 +56,13 @@ function columns(s: ExperimentSummary): Column[] {
 }
 
 function headline(s: ExperimentSummary): string[] {
-  const c = s.config, t = c.training;
+  const c = s.config, t = c.finetune;
   const done = s.runs.length;
   return [
     `model: ${c.model}`,
     `data: ${c.data} — ${s.data.train} training examples (${s.data.labelTokens.toLocaleString('en-US')} label tokens${s.data.noiseTokens ? `, ${pct(s.data.noiseTokens / s.data.labelTokens)} of them injected noise in ${s.data.noisyExamples} examples` : ''}), ${s.data.heldOut} clean held-out${s.data.reference ? `, ${s.data.reference} clean reference examples for SLM / Token Cleaning` : ''}`,
-    `training: LoRA rank ${t.loraRank} alpha ${t.loraAlpha} on all projections, ${t.epochs} epochs, batch ${t.batchSize}${t.gradientAccumulation ? ` x ${t.gradientAccumulation} accumulated` : ""}, lr ${t.lr} (cosine, ${t.warmupSteps} warm-up steps); the same data order, steps and initialisation per seed for every filter`,
+    `training (one recipe for every run): LoRA rank ${t.lora.rank} alpha ${t.lora.alpha} on ${t.lora.targets.length === 7 ? 'all projections' : t.lora.targets.join(', ')}, ${t.steps ? `${t.steps} steps` : `${t.epochs ?? 1} epochs`}, batch ${t.batchSize}${t.gradientAccumulation > 1 ? ` x ${t.gradientAccumulation} accumulated` : ''}, lr ${t.lr} (${t.schedule}, ${t.warmupSteps} warm-up steps); the same data order, steps and initialisation per seed for every filter`,
+    `model selection: ${pct(t.validationFraction, 0)} of the training examples are held back for validation (every label token), which alone picks each run's best checkpoint${t.evalEvery ? ` (checked every ${t.evalEvery} steps and at the end)` : ' (at the end)'}; the held-out set that is reported took no part in choosing anything`,
     `base model: held-out loss ${num(s.base.heldOutLoss)}${s.base.accuracy !== null ? `, accuracy ${pct(s.base.accuracy)}` : ''}; XTF defaults mask ${pct(s.xtf.fractionMasked)} (RI ${pct(s.xtf.fractionFlagged.ri)}, KN ${pct(s.xtf.fractionFlagged.kn)}, TR ${pct(s.xtf.fractionFlagged.tr)})`,
     `runs: ${done} of ${s.plannedRuns} (seeds ${c.seeds.join(', ')}) on ${s.device}`,
   ];

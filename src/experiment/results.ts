@@ -19,6 +19,8 @@ export interface RunResult {
   /** Label tokens that carried loss, summed over the epochs. */
   trainedTokens: number;
   steps: number;
+  /** The step whose weights the run kept: the best on the validation split (never the held-out set). */
+  bestStep?: number | null;
   /** Training wall time, and training throughput over all tokens of the batches. */
   seconds: number;
   tokensPerSecond: number;

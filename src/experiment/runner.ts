@@ -5,23 +5,22 @@
 // adapter on the same clean held-out set. Every finished piece is written through the store at once, so
 // a stopped experiment resumes where it was (same fixed settings; filters and seeds may be added).
 // Portable: the store does the I/O (folder in Node, anything else elsewhere).
-import { batchOf, makeBatches } from '../data/batch.ts';
-import type { TokenizedRecord } from '../data/tokenize.ts';
+import { labelBatches, type TokenBatch } from '../data/batch.ts';
+import { exampleRecord, type TrainRecord } from '../data/records.ts';
 import type { TaskExample } from '../data/tasks.ts';
+import type { TrainingExample } from '../data/tokenize.ts';
 import { evaluateTask } from '../eval/metrics.ts';
 import type { LlamaModel } from '../model/llama.ts';
-import { LORA_DEFAULTS, type LoraConfig } from '../model/lora.ts';
-import { checkMemoryPlan, memoryReport } from '../model/memory.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import type { MicroBatch } from '../train/step.ts';
 import { evaluateLoss } from '../train/step.ts';
-import { shuffledSteps, train, type MetricRecord, type TrainArgs } from '../train/trainer.ts';
+import { finetune } from '../train/finetune.ts';
+import type { MetricRecord, TrainArgs } from '../train/trainer.ts';
 import type { NoiseSpan } from '../xtf/noise.ts';
-import { scoreExamples, type ScoreProgress } from '../xtf/score.ts';
-import { labelRecord, tokenizeExample } from '../xtf/tokenize.ts';
+import type { ScoreProgress } from '../xtf/score.ts';
+import { onlineSlmSelector } from '../xtf/slm-online.ts';
 import { differingFields, fixedSettings, runKey, runKeys, type ExperimentConfig } from './config.ts';
-import { maskQuality, noiseTokens, randomMask, seedFreeMasks, type FilterName, type Mask, type MaskQuality } from './filters.ts';
-import { onlineSlmSelector, referenceTokenLosses } from '../xtf/slm-online.ts';
+import { maskQuality, randomMask, type FilterName, type Mask, type MaskQuality } from './filters.ts';
+import { prepare, type Prepared } from './prepare.ts';
 import { experimentHtml, experimentMarkdown, type ExperimentSummary } from './report.ts';
 import type { RunResult } from './results.ts';
 
@@ -32,12 +31,30 @@ export interface ExperimentStore {
   saveAdapter?(name: string, model: LlamaModel): Promise<void>;
 }
 
+/** The records of an experiment, in any format the trainer reads (tokenized by the one token path). */
 export interface ExperimentData {
-  /** Training examples; `noise` (injected spans in the completion) enables the oracle and noise columns. */
-  train: (TaskExample & { noise?: NoiseSpan[] })[];
-  /** Clean examples the reference model of SLM / Token Cleaning trains on (may be empty without those). */
-  reference: TaskExample[];
-  heldOut: TaskExample[];
+  train: TrainRecord[];
+  /** Per training record, the injected noise spans and the completion they index (null: noise unknown).
+   *  Known noise enables the oracle and the noise columns. */
+  noise: { completion: string; noise: NoiseSpan[] }[] | null;
+  /** Clean records the reference model of SLM / Token Cleaning trains on (may be empty without those). */
+  reference: TrainRecord[];
+  /** The reported set: its loss (every label token) and, with a task, the accuracy. Never chooses anything. */
+  heldOut: TrainRecord[];
+  /** The held-out examples with checkable answers (a task's), for the accuracy; empty without a task. */
+  heldOutTasks: TaskExample[];
+}
+
+/** Experiment data from prompt/completion examples (a task's, or generated), the noise kept where known. */
+export function examplesData(train: readonly (TaskExample & { noise?: NoiseSpan[] })[], reference: readonly TaskExample[], heldOut: readonly TaskExample[]): ExperimentData {
+  const known = train.some((e) => e.noise !== undefined);
+  return {
+    train: train.map(exampleRecord),
+    noise: known ? train.map((e) => ({ completion: e.completion, noise: e.noise ?? [] })) : null,
+    reference: reference.map(exampleRecord),
+    heldOut: heldOut.map(exampleRecord),
+    heldOutTasks: [...heldOut],
+  };
 }
 
 export type ExperimentEvent =
@@ -67,22 +84,6 @@ export class ExperimentMismatchError extends Error {
   }
 }
 
-/** What preparation leaves for the runs: token ids, each filter's mask as '0'/'1' strings per example. */
-interface Prepared {
-  ids: string[];
-  tokens: number[][];
-  normal: string[];
-  masks: Partial<Record<FilterName, { maskedFraction: number; weights: string[] }>>;
-  /** XTF's masked fraction (the random control masks as much). */
-  xtfFraction: number;
-  xtf: ExperimentSummary['xtf'];
-  /** Injected-noise label tokens as '0'/'1' strings, or null without known noise. */
-  noise: string[] | null;
-  /** Online SLM: the reference model's loss of every token of every example (null where none). */
-  referenceLoss?: (number | null)[][];
-}
-
-const bits = (w: readonly number[]) => w.map((x) => (x > 0 ? '1' : '0')).join('');
 const unbits = (s: string): number[] => Array.from(s, (c) => (c === '1' ? 1 : 0));
 const json = (x: unknown) => JSON.stringify(x, null, 1) + '\n';
 
@@ -102,26 +103,21 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   await store.write('experiment.json', json({ fixed, filters: config.filters, seeds: config.seeds }));
 
   const maxLen = Math.min(config.xtf.maxSeqLen ?? model.config.maxSeqLen, model.config.maxSeqLen);
-  const t = config.training;
-  const lora: LoraConfig = { ...LORA_DEFAULTS, rank: t.loraRank, alpha: t.loraAlpha };
   const padId = tokenizer.eosId;
-  const heldOutRecords = data.heldOut.map((e) => labelRecord(tokenizeExample(tokenizer, e, maxLen)));
-  const heldOutBatches = makeBatches(heldOutRecords, { batchSize: t.batchSize, padId });
-  const longest = Math.max(...data.train.map((e) => tokenizeExample(tokenizer, e, maxLen).tokens.length));
-  const plan = { batch: t.batchSize, seqLen: longest, mode: 'lora' as const };
-  checkMemoryPlan(model.rt, memoryReport(model.config, plan, lora), plan);
+  const { batches: heldOutBatches } = labelBatches(tokenizer, data.heldOut, { maxLength: maxLen, batchSize: config.finetune.batchSize });
+  if (heldOutBatches.length === 0) throw new RangeError('experiment: no held-out example has a label token within the context');
 
   // 2. Scores and masks (once).
-  const prepared = await prepare(config, data, ctx, lora, maxLen);
+  const prepared = await prepare(config, data, ctx, maxLen);
   const normal = prepared.normal.map(unbits);
   const isNoise = prepared.noise?.map((s) => Array.from(s, (c) => c === '1')) ?? null;
   const maskFor = (filter: FilterName, seed: number): Mask => {
     if (filter === 'random') return randomMask(normal, prepared.xtfFraction, seed);
     // Online SLM starts from every label token and chooses at each step (its masked share is counted as it trains).
-    if (filter === 'slm-online') return { maskedFraction: NaN, weights: normal };
+    if (filter === 'slm-online') return { maskedFraction: NaN, lossMask: normal };
     const m = prepared.masks[filter];
     if (!m) throw new Error(`no mask for filter '${filter}' (prepare did not build it)`);
-    return { maskedFraction: m.maskedFraction, weights: m.weights.map(unbits) };
+    return { maskedFraction: m.maskedFraction, lossMask: m.lossMask.map(unbits) };
   };
 
   // 3. The base model on the held-out set.
@@ -151,7 +147,7 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
       reference: data.reference.length,
       heldOut: data.heldOut.length,
       labelTokens: normal.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0),
-      noisyExamples: data.train.filter((e) => (e.noise?.length ?? 0) > 0).length,
+      noisyExamples: data.noise?.filter((e) => e.noise.length > 0).length ?? 0,
       noiseTokens: isNoise ? isNoise.reduce((s, row, e) => s + row.filter((x, i) => x && normal[e][i] > 0).length, 0) : 0,
     },
     xtf: prepared.xtf,
@@ -162,7 +158,7 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   await writeReports(store, summary());
   // Filters whose masks are bit-identical (e.g. RI + KN when RI flags nothing) give the same run for the
   // same seed: the training is deterministic, so one run serves them all.
-  const signature = (filter: FilterName, seed: number) => (filter === 'random' || filter === 'slm-online' ? `${filter} ${seed}` : prepared.masks[filter]!.weights.join('\n'));
+  const signature = (filter: FilterName, seed: number) => (filter === 'random' || filter === 'slm-online' ? `${filter} ${seed}` : prepared.masks[filter]!.lossMask.join('\n'));
   const bySignature = new Map<string, RunResult>();
   for (const r of runs) bySignature.set(`${r.seed} ${signature(r.filter, r.seed)}`, r);
   let taken = 0, takenSeconds = 0;
@@ -176,9 +172,13 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
     if (twin) {
       result = { ...twin, filter, sameMaskAs: twin.sameMaskAs ?? twin.filter };
     } else {
-      const records: TokenizedRecord[] = prepared.tokens.map((tokens, e) => ({ id: prepared.ids[e], tokens, labelMask: mask.weights[e].map((w) => w > 0), truncated: 0 }));
+      const examples: TrainingExample[] = prepared.tokens.map((tokens, e) => ({
+        id: prepared.ids[e],
+        train: { id: prepared.ids[e], tokens, lossMask: mask.lossMask[e].map((w) => w > 0), truncated: 0 },
+        labels: { id: prepared.ids[e], tokens, lossMask: normal[e].map((w) => w > 0), truncated: 0 },
+      }));
       const online = filter === 'slm-online' ? onlineSlm(prepared, config) : undefined;
-      result = await trainAndEvaluate(config, data, ctx, { filter, seed, key, index, runs: keys.length }, records, heldOutBatches, base.heldOutLoss, lora, padId, online?.selectTokens);
+      result = await trainAndEvaluate(config, data, ctx, { filter, seed, key, index, runs: keys.length }, examples, heldOutBatches, base.heldOutLoss, padId, online?.selectTokens);
       if (online) {
         Object.assign(result, online.counted(isNoise));
       } else {
@@ -200,21 +200,20 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   return summary();
 }
 
-/** Sizes and an FNV-1a hash of every example's text: a different dataset under the same name is caught. */
+/** Sizes and an FNV-1a hash of every record (text, masks, ids): a different dataset under the same name is caught. */
 export function dataFingerprint(data: ExperimentData): string {
   let h = 0x811c9dc5;
   const add = (text: string) => {
     for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
   };
   for (const set of [data.train, data.reference, data.heldOut]) {
-    for (const e of set) {
-      add(e.prompt);
-      add('\u0000');
-      add(e.completion);
+    for (const r of set) {
+      add(JSON.stringify(r));
       add('\u0001');
     }
     add('\u0002');
   }
+  add(JSON.stringify(data.noise));
   return `${data.train.length} train, ${data.reference.length} reference, ${data.heldOut.length} held-out, fnv1a ${h.toString(16).padStart(8, '0')}`;
 }
 
@@ -256,68 +255,6 @@ async function writeReports(store: ExperimentStore, s: ExperimentSummary): Promi
   await store.write('index.html', experimentHtml(s));
 }
 
-/** Tokens, scores and every filter's mask; read back from the store when an earlier session built them. */
-async function prepare(config: ExperimentConfig, data: ExperimentData, ctx: ExperimentContext, lora: LoraConfig, maxLen: number): Promise<Prepared> {
-  const { model, tokenizer, store } = ctx;
-  const emit = (e: ExperimentEvent) => ctx.onEvent?.(e);
-  // Random (per seed) and online SLM (per step) have no mask to prepare; online SLM needs the reference losses.
-  const wanted = config.filters.filter((f) => f !== 'random' && f !== 'slm-online');
-  const online = config.filters.includes('slm-online');
-  const cached = parseOr<Prepared>(await store.read('prepared.json'));
-  if (cached && wanted.every((f) => cached.masks[f]) && (!online || cached.referenceLoss)) return cached;
-  // Random needs XTF's fraction; XTF variants, STM and the oracle share one scoring pass.
-  emit({ type: 'phase', text: `scoring ${data.train.length} training examples with XTF` });
-  const xtf = { ...config.xtf, maxSeqLen: maxLen };
-  const { scored, summary } = await scoreExamples(model, tokenizer, data.train, { xtf, baselines: config.baselines, onProgress: (progress) => emit({ type: 'score-progress', what: 'xtf', progress }) });
-  const hasNoise = data.train.some((e) => (e.noise?.length ?? 0) > 0);
-  const noise = hasNoise ? data.train.map((e) => ({ completion: e.completion, noise: e.noise ?? [] })) : undefined;
-  const inputs: Parameters<typeof seedFreeMasks>[1] = { scored, xtf, baselines: config.baselines, noise };
-  const needReference = wanted.filter((f) => f === 'slm' || f === 'tc');
-  let referenceLoss: Prepared['referenceLoss'];
-  if (needReference.length > 0 || online) {
-    if (data.reference.length === 0) throw new RangeError(`filters ${[...needReference, ...(online ? ['slm-online'] : [])].join(', ')} need clean reference examples to train the reference model`);
-    emit({ type: 'phase', text: `training the reference model on ${data.reference.length} clean examples (${config.referenceEpochs} epochs)` });
-    const reference = ctx.newModel();
-    try {
-      reference.addLora(lora, 0);
-      const records = data.reference.map((e) => labelRecord(tokenizeExample(tokenizer, e, maxLen)));
-      await train({
-        model: reference,
-        set: 'lora',
-        trainBatches: (_epoch, random) => shuffledSteps(records, random, { microBatchSize: config.training.batchSize, keepLast: true }, (rs) => batchOf(rs, tokenizer.eosId)),
-        options: { epochs: config.referenceEpochs, lr: config.training.lr, warmupSteps: config.training.warmupSteps, seed: 0, restoreBest: false },
-      });
-      await store.saveAdapter?.('reference-adapter', reference);
-      if (online) {
-        emit({ type: 'phase', text: 'the reference model\'s token losses (online SLM)' });
-        const r = await referenceTokenLosses(reference, tokenizer, data.train, { xtf, onProgress: (progress) => emit({ type: 'score-progress', what: 'reference', progress }) });
-        referenceLoss = r.scored.map((ex) => r.referenceLoss.get(ex.id)!);
-      }
-      for (const method of needReference) {
-        emit({ type: 'phase', text: `scoring with ${method === 'slm' ? 'SLM' : 'Token Cleaning'} against the reference model` });
-        const r = await scoreExamples(model, tokenizer, data.train, { method, reference, xtf, baselines: config.baselines, onProgress: (progress) => emit({ type: 'score-progress', what: method, progress }) });
-        inputs[method] = r.scored.map((ex) => ex.weight);
-      }
-    } finally {
-      reference.release();
-    }
-  }
-  // Normal (the label tokens) and XTF (the random control's fraction) are needed whichever filters run.
-  const masks = seedFreeMasks([...new Set<FilterName>(['normal', 'xtf', ...wanted])], inputs);
-  const prepared: Prepared = {
-    ids: scored.map((ex) => ex.id),
-    tokens: scored.map((ex) => ex.tokens),
-    normal: masks.normal!.weights.map(bits),
-    masks: Object.fromEntries(Object.entries(masks).map(([f, m]) => [f, { maskedFraction: m.maskedFraction, weights: m.weights.map(bits) }])),
-    xtfFraction: masks.xtf!.maskedFraction,
-    xtf: { fractionMasked: summary.fractionMasked, fractionFlagged: summary.fractionFlagged, seconds: summary.seconds },
-    noise: noise ? noiseTokens(scored, noise).map((row) => row.map((x) => (x ? '1' : '0')).join('')) : null,
-    ...(referenceLoss ? { referenceLoss } : {}),
-  };
-  await store.write('prepared.json', JSON.stringify(prepared) + '\n');
-  return prepared;
-}
-
 interface RunId { filter: FilterName; seed: number; key: string; index: number; runs: number }
 
 async function trainAndEvaluate(
@@ -325,30 +262,25 @@ async function trainAndEvaluate(
   data: ExperimentData,
   ctx: ExperimentContext,
   run: RunId,
-  records: TokenizedRecord[],
-  heldOutBatches: MicroBatch[],
+  examples: TrainingExample[],
+  heldOutBatches: TokenBatch[],
   heldOutBefore: number,
-  lora: LoraConfig,
   padId: number,
   selectTokens?: TrainArgs['selectTokens'],
 ): Promise<RunResult> {
   const { model } = ctx;
-  const t = config.training;
   const emit = (e: ExperimentEvent) => ctx.onEvent?.(e);
-  const stepsPerEpoch = Math.ceil(records.length / (t.batchSize * (t.gradientAccumulation ?? 1)));
-  const totalSteps = stepsPerEpoch * t.epochs;
-  const evalEvery = t.evalPoints > 0 ? Math.max(1, Math.floor(totalSteps / t.evalPoints)) : 0;
   const metrics: MetricRecord[] = [];
-  model.addLora(lora, run.seed); // the seed's initialisation, the same for every filter
   try {
     const started = performance.now();
-    const result = await train({
+    // The one recipe with this run's seed: the same adapter initialisation, split and data order for every filter.
+    const result = await finetune({
       model,
-      set: 'lora',
-      trainBatches: (_epoch, random) => shuffledSteps(records, random, { microBatchSize: t.batchSize, gradientAccumulation: t.gradientAccumulation, keepLast: true }, (rs) => batchOf(rs, padId)),
-      validationBatches: evalEvery > 0 ? heldOutBatches : undefined,
-      // The held-out set is the test set here: it draws the curve but never picks weights.
-      options: { epochs: t.epochs, lr: t.lr, warmupSteps: t.warmupSteps, seed: run.seed, evalEvery, restoreBest: false },
+      config: { ...config.finetune, seed: run.seed },
+      examples,
+      padId,
+      // The held-out set is reported: drawn at each validation, never choosing weights (validation does).
+      reportBatches: heldOutBatches,
       onProgress: (p) => emit({ type: 'train-progress', run: run.key, index: run.index, runs: run.runs, step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaMs / 1000 }),
       onMetrics: (r) => metrics.push(r),
       selectTokens,
@@ -358,9 +290,8 @@ async function trainAndEvaluate(
     const accuracy = await accuracyOf(config, data, ctx, run.key);
     await ctx.store.saveAdapter?.(`adapters/${run.key}`, model);
     const trainRecords = metrics.filter((r) => r.type === 'train');
-    const curve: [number, number][] = [[0, heldOutBefore], ...metrics.flatMap((r): [number, number][] => (r.type === 'eval' && r.step < result.steps ? [[r.step, r.valLoss]] : []))];
+    const curve: [number, number][] = [[0, heldOutBefore], ...metrics.flatMap((r): [number, number][] => (r.type === 'eval' && r.reportLoss !== undefined && r.step < result.steps ? [[r.step, r.reportLoss]] : []))];
     curve.push([result.steps, heldOutLoss]);
-    const perEpoch = records.reduce((s, r) => s + r.labelMask.filter((m, i) => m && i > 0).length, 0);
     return {
       filter: run.filter,
       seed: run.seed,
@@ -371,8 +302,9 @@ async function trainAndEvaluate(
       total: accuracy?.total ?? 0,
       maskedFraction: NaN,
       // What the trainer counted (online selection trains fewer than the mask allows).
-      trainedTokens: trainRecords.at(-1)?.trainedTokens ?? perEpoch * result.epoch,
+      trainedTokens: trainRecords.at(-1)?.trainedTokens ?? result.tokensPerEpoch * result.epoch,
       steps: result.steps,
+      bestStep: result.best?.step ?? null,
       seconds,
       tokensPerSecond: trainRecords.at(-1)?.tokensPerSecond ?? 0,
       trainCurve: trainRecords.map((r) => [r.step, r.loss]),
@@ -386,8 +318,8 @@ async function trainAndEvaluate(
 }
 
 async function accuracyOf(config: ExperimentConfig, data: ExperimentData, ctx: ExperimentContext, run: string) {
-  if (config.task === null || config.accuracyExamples === 0) return null;
-  const examples = data.heldOut.slice(0, config.accuracyExamples);
+  if (config.task === null || config.accuracyExamples === 0 || data.heldOutTasks.length === 0) return null;
+  const examples = data.heldOutTasks.slice(0, config.accuracyExamples);
   return evaluateTask(ctx.model, ctx.tokenizer, examples, {
     task: config.task,
     maxNewTokens: Math.min(config.maxNewTokens, ctx.model.config.maxSeqLen - 1),

@@ -25,7 +25,7 @@ interface Shape {
   vocab: number;
 }
 
-function checkShapes(op: string, logits: Tensor, targets: Tensor, weights?: Tensor): Shape {
+function checkShapes(op: string, logits: Tensor, targets: Tensor, lossMask?: Tensor): Shape {
   if (logits.dtype !== 'f32') throw new TypeError(`${op}: logits must be f32, got ${logits}`);
   if (logits.shape.length < 2) throw new RangeError(`${op}: logits must be [rows, vocab] (or [..., vocab]), got [${logits.shape.join(', ')}]`);
   const vocab = logits.shape[logits.shape.length - 1];
@@ -33,9 +33,9 @@ function checkShapes(op: string, logits: Tensor, targets: Tensor, weights?: Tens
   if (vocab < 1) throw new RangeError(`${op}: vocab size must be >= 1, got logits [${logits.shape.join(', ')}]`);
   if (targets.dtype !== 'u32') throw new TypeError(`${op}: targets must be u32 token ids, got ${targets}`);
   if (targets.size !== rows) throw new RangeError(`${op}: targets [${targets.shape.join(', ')}] do not match the ${rows} rows of logits [${logits.shape.join(', ')}]`);
-  if (weights) {
-    if (weights.dtype !== 'f32') throw new TypeError(`${op}: weights must be f32, got ${weights}`);
-    if (weights.size !== rows) throw new RangeError(`${op}: weights [${weights.shape.join(', ')}] do not match the ${rows} rows of logits [${logits.shape.join(', ')}]`);
+  if (lossMask) {
+    if (lossMask.dtype !== 'f32') throw new TypeError(`${op}: lossMask must be f32, got ${lossMask}`);
+    if (lossMask.size !== rows) throw new RangeError(`${op}: lossMask [${lossMask.shape.join(', ')}] do not match the ${rows} rows of logits [${logits.shape.join(', ')}]`);
   }
   return { rows, vocab };
 }
@@ -87,14 +87,14 @@ export function crossEntropyForwardBackward(
   rt: Runtime,
   logits: Tensor,
   targets: Tensor,
-  weights: Tensor,
+  lossMask: Tensor,
   weightSum: number,
   out?: Partial<CrossEntropyOutputs>,
 ): CrossEntropyTraining {
-  const shape = checkShapes('crossEntropyForwardBackward', logits, targets, weights);
+  const shape = checkShapes('crossEntropyForwardBackward', logits, targets, lossMask);
   const inv = checkWeightSum('crossEntropyForwardBackward', weightSum);
   const o = outputs(rt, shape.rows, out);
-  run(rt, 'train', shape, inv, [logits, targets, o.loss, o.prob, weights]);
+  run(rt, 'train', shape, inv, [logits, targets, o.loss, o.prob, lossMask]);
   return { ...o, dLogits: logits };
 }
 
@@ -106,8 +106,8 @@ export interface WeightedLossOptions {
 }
 
 /** Σ w·loss / Σw of one call's rows into a [1] tensor on the GPU (the logged training loss). */
-export function weightedLoss(rt: Runtime, loss: Tensor, weights: Tensor, weightSum: number, options: WeightedLossOptions = {}): Tensor {
-  if (loss.size !== weights.size) throw new RangeError(`weightedLoss: loss [${loss.shape.join(', ')}] and weights [${weights.shape.join(', ')}] differ in size`);
+export function weightedLoss(rt: Runtime, loss: Tensor, lossMask: Tensor, weightSum: number, options: WeightedLossOptions = {}): Tensor {
+  if (loss.size !== lossMask.size) throw new RangeError(`weightedLoss: loss [${loss.shape.join(', ')}] and lossMask [${lossMask.shape.join(', ')}] differ in size`);
   const inv = checkWeightSum('weightedLoss', weightSum);
   const out = options.out ?? rt.empty([1], 'f32', 'weighted loss');
   if (out.size !== 1 || out.dtype !== 'f32') throw new RangeError(`weightedLoss: out must be an f32 [1] tensor, got ${out}`);
@@ -116,7 +116,7 @@ export function weightedLoss(rt: Runtime, loss: Tensor, weights: Tensor, weightS
     shader: 'cross_entropy_loss',
     entryPoint: 'weighted_loss',
     uniforms: new Uniforms().u32(loss.size).f32(inv).u32(options.accumulate ? 1 : 0).u32(0).bytes(),
-    bindings: [loss, weights, out],
+    bindings: [loss, lossMask, out],
     workgroups: [1],
   });
   return out;

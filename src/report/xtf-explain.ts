@@ -48,11 +48,11 @@ function combinationCss(): string {
 }
 
 function tokenSpan(ex: ScoredExample, i: number): string {
-  const d = [ex.tokens[i], i, ex.p[i] ?? '', ex.ri[i] ?? '', ex.kn[i] ?? '', ex.tr[i] ?? '', ex.flags[i].join('+'), ex.weight[i]]
+  const d = [ex.tokens[i], i, ex.p[i] ?? '', ex.ri[i] ?? '', ex.kn[i] ?? '', ex.tr[i] ?? '', ex.flags[i].join('+'), ex.lossMask[i]]
     .map((v) => (typeof v === 'number' ? String(Number(v.toPrecision(6))) : v))
     .join(';');
   let cls = 't p';
-  if (ex.label[i]) cls = ex.weight[i] === 0 ? `t l ${ex.flags[i].length ? flagClass(ex.flags[i]) : 'm c-none'}` : 't l';
+  if (ex.label[i]) cls = ex.lossMask[i] === 0 ? `t l ${ex.flags[i].length ? flagClass(ex.flags[i]) : 'm c-none'}` : 't l';
   const piece = ex.pieces[i];
   const text = piece !== '' || ex.label[i] ? visiblePiece(piece) : i === 0 ? '<span class="bos">BOS</span>' : '';
   return `<span class="${cls}" data-d="${escapeHtml(d)}">${text}</span>`;
@@ -64,7 +64,7 @@ function exampleCard(ex: ScoredExample, fence: number | null | undefined, knownF
   ex.label.forEach((l, i) => {
     if (!l) return;
     labels++;
-    if (ex.weight[i] === 0) masked++;
+    if (ex.lossMask[i] === 0) masked++;
     for (const a of ex.flags[i]) by[a]++;
   });
   const meta = [

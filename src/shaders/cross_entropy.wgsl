@@ -19,7 +19,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> targets: array<u32>;
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> prob: array<f32>;
-@group(0) @binding(5) var<storage, read> weights: array<f32>;
+@group(0) @binding(5) var<storage, read> loss_mask: array<f32>;
 
 override WG: u32 = 64u;
 const FAN = 8u;
@@ -121,7 +121,7 @@ fn stats_vec4(row: u32, lid: u32) -> RowStats {
 // The gradient coefficient of a row: 0 for masked rows, for Σw = 0, and for invalid targets.
 fn grad_coef(row: u32, target_id: u32) -> f32 {
   if (target_id >= p.vocab) { return 0.0; }
-  return weights[row] * p.inv_weight_sum;
+  return loss_mask[row] * p.inv_weight_sum;
 }
 
 // Scoring pass: loss and p(target) only; the logits are left untouched.

@@ -11,7 +11,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> loss: array<f32>;
-@group(0) @binding(2) var<storage, read> weights: array<f32>;
+@group(0) @binding(2) var<storage, read> loss_mask: array<f32>;
 @group(0) @binding(3) var<storage, read_write> loss_sum: array<f32>;
 
 const WG = 64u;
@@ -23,7 +23,7 @@ var<workgroup> part_sum: array<f32, WG>;
 fn weighted_loss(@builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
   for (var i = lid; i < p.rows; i += WG) {
-    let w = weights[i];
+    let w = loss_mask[i];
     s += select(w * loss[i], 0.0, w == 0.0);
   }
   part_sum[lid] = s;

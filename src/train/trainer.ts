@@ -13,7 +13,8 @@ import { MemoryCheckpointStorage } from './checkpoint.ts';
 import { AdamW } from './optimizer.ts';
 import { loadOptimizerState, optimizerState } from './optimizer-state.ts';
 import { learningRate, validateSchedule, type ScheduleKind, type ScheduleOptions } from './schedule.ts';
-import { evaluateLoss, tokenLosses, trainStep, type MicroBatch } from './step.ts';
+import type { TokenBatch } from '../data/batch.ts';
+import { evaluateLoss, tokenLosses, trainStep } from './step.ts';
 
 export interface TrainOptions {
   /** Optimiser steps to take; with `epochs` too, whichever ends first. */
@@ -71,14 +72,16 @@ export const TRAIN_DEFAULTS: TrainOptions = {
  * array, or any iterable (a generator building batches lazily); a resumed run skips the steps
  * already taken by iterating past them.
  */
-export type EpochSteps = (epoch: number, random: () => number) => Iterable<MicroBatch[]>;
+export type EpochSteps = (epoch: number, random: () => number) => Iterable<TokenBatch[]>;
 
 export interface TrainArgs {
   model: LlamaModel;
   set: TrainableSet;
   trainBatches: EpochSteps;
   /** Held-out batches for validation loss (best-checkpoint selection, early stopping). */
-  validationBatches?: MicroBatch[];
+  validationBatches?: TokenBatch[];
+  /** A reported set: its loss is recorded at each validation (eval records' reportLoss), never used to choose. */
+  reportBatches?: TokenBatch[];
   options?: Partial<TrainOptions>;
   /** Where resumable checkpoints and the best weights go; without it the best weights stay in memory. */
   storage?: CheckpointStorage;
@@ -96,7 +99,7 @@ export interface TrainArgs {
    * current model's loss at every position of each ([batch·seqLen]); returns the micro-batches with the
    * weights to train on. Costs one extra forward pass per micro-batch.
    */
-  selectTokens?: (microBatches: MicroBatch[], currentLoss: Float32Array[]) => MicroBatch[];
+  selectTokens?: (microBatches: TokenBatch[], currentLoss: Float32Array[]) => TokenBatch[];
 }
 
 export interface TrainProgress {
@@ -113,7 +116,7 @@ export interface TrainProgress {
 
 export type MetricRecord =
   | { type: 'train'; step: number; epoch: number; loss: number; lr: number; gradNorm: number; trainedTokens: number; tokensPerSecond: number; elapsedMs: number; etaMs: number }
-  | { type: 'eval'; step: number; epoch: number; valLoss: number; best: boolean; bestStep: number; bestValLoss: number }
+  | { type: 'eval'; step: number; epoch: number; valLoss: number; best: boolean; bestStep: number; bestValLoss: number; reportLoss?: number }
   | { type: 'end'; step: number; epoch: number; reason: StopReason; bestStep: number | null; bestValLoss: number | null };
 
 export type StopReason = 'steps' | 'epochs' | 'early-stop' | 'aborted';
@@ -206,7 +209,8 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       } else {
         state.badEvals++;
       }
-      emit({ type: 'eval', step: state.step, epoch: state.epoch, valLoss, best: improved, bestStep: state.best!.step, bestValLoss: state.best!.valLoss });
+      const reportLoss = args.reportBatches?.length ? await evaluateLoss(model, args.reportBatches) : undefined;
+      emit({ type: 'eval', step: state.step, epoch: state.epoch, valLoss, best: improved, bestStep: state.best!.step, bestValLoss: state.best!.valLoss, ...(reportLoss === undefined ? {} : { reportLoss }) });
     };
 
     const started = now();
@@ -291,8 +295,8 @@ export function shuffledSteps<T>(
   examples: readonly T[],
   random: () => number,
   options: { microBatchSize: number; gradientAccumulation?: number; keepLast?: boolean; shuffle?: boolean },
-  toMicroBatch: (items: T[]) => MicroBatch,
-): Iterable<MicroBatch[]> & { length: number } {
+  toTokenBatch: (items: T[]) => TokenBatch,
+): Iterable<TokenBatch[]> & { length: number } {
   const { microBatchSize, gradientAccumulation = 1, keepLast = false, shuffle = true } = options;
   if (!Number.isInteger(microBatchSize) || microBatchSize < 1) throw new RangeError(`micro-batch size must be a positive integer, got ${microBatchSize}`);
   if (!Number.isInteger(gradientAccumulation) || gradientAccumulation < 1) throw new RangeError(`gradient accumulation must be a positive integer, got ${gradientAccumulation}`);
@@ -309,11 +313,11 @@ export function shuffledSteps<T>(
     length,
     *[Symbol.iterator]() {
       for (let s = 0; s < length; s++) {
-        const step: MicroBatch[] = [];
+        const step: TokenBatch[] = [];
         for (let m = 0; m < gradientAccumulation; m++) {
           const from = s * perStep + m * microBatchSize;
           const items = order.slice(from, Math.min(from + microBatchSize, order.length)).map((i) => examples[i]);
-          if (items.length > 0) step.push(toMicroBatch(items));
+          if (items.length > 0) step.push(toTokenBatch(items));
         }
         yield step;
       }
@@ -329,7 +333,7 @@ export function epochRandom(seed: number, epoch: number): () => number {
   return seededRandom((h ^ (h >>> 16)) >>> 0);
 }
 
-function countSteps(steps: Iterable<MicroBatch[]>): number {
+function countSteps(steps: Iterable<TokenBatch[]>): number {
   const length = (steps as { length?: unknown }).length;
   if (typeof length === 'number') return length;
   let n = 0;

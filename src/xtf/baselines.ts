@@ -1,5 +1,5 @@
 // The baselines XTF is compared against (../../shared/XTF.md, "Baselines"), as pure selection rules over
-// per-token scores: each returns per-token weights (1 kept label token, 0 masked or prompt) and one mask.
+// per-token scores: each returns a per-token loss mask (1 kept label token, 0 masked or prompt) and one mask.
 // Defaults: BASELINE_DEFAULTS in ./options.ts.
 //
 // Conventions:
@@ -24,7 +24,7 @@ export interface BaselineSelection {
   /** Per example, per token: true when the baseline masks this label token. */
   masked: boolean[][];
   /** Per example, per token: 1 kept label token, 0 masked label token or prompt token. */
-  weights: number[][];
+  lossMask: number[][];
   labelTokens: number;
   /** Masked label tokens / label tokens. */
   maskedFraction: number;
@@ -67,13 +67,13 @@ export function topMask(scores: Float64Array, keep: number): Uint8Array {
 
 function result(method: BaselineMethod, labels: readonly boolean[][], masked: boolean[][]): BaselineSelection {
   let labelTokens = 0, nMasked = 0;
-  const weights = labels.map((label, e) => label.map((isLabel, i) => {
+  const lossMask = labels.map((label, e) => label.map((isLabel, i) => {
     if (!isLabel) return 0;
     labelTokens++;
     if (masked[e][i]) { nMasked++; return 0; }
     return 1;
   }));
-  return { method, masked, weights, labelTokens, maskedFraction: labelTokens ? nMasked / labelTokens : 0 };
+  return { method, masked, lossMask, labelTokens, maskedFraction: labelTokens ? nMasked / labelTokens : 0 };
 }
 
 function checkShape(examples: readonly { label: boolean[] }[], name: string, get: (e: number) => Scores): void {
@@ -174,7 +174,7 @@ export function selectRandom(
   return result('random', examples.map((x) => x.label), masked);
 }
 
-/** New ScoredExamples carrying a baseline's weights (no XTF flags: a baseline's reason is its method). */
+/** New ScoredExamples carrying a baseline's loss mask (no XTF flags: a baseline's reason is its method). */
 export function applyBaseline(scored: readonly ScoredExample[], selection: BaselineSelection): ScoredExample[] {
-  return scored.map((ex, e) => ({ ...ex, flags: ex.label.map((): Attribute[] => []), weight: selection.weights[e] }));
+  return scored.map((ex, e) => ({ ...ex, flags: ex.label.map((): Attribute[] => []), lossMask: selection.lossMask[e] }));
 }

@@ -30,10 +30,10 @@ export interface HfExportOptions {
   eosId?: number;
 }
 
-/** labels[i] = tokens[i] on kept label tokens (weight > 0), -100 on prompt and masked tokens. */
+/** labels[i] = tokens[i] on kept label tokens (lossMask 1), -100 on prompt and masked tokens. */
 export function toHf(ex: ScoredExample, opts: HfExportOptions = {}): HfRecord {
   const input_ids = ex.tokens.slice();
-  const labels = ex.tokens.map((t, i) => (ex.label[i] && ex.weight[i] !== 0 ? t : IGNORE_INDEX));
+  const labels = ex.tokens.map((t, i) => (ex.label[i] && ex.lossMask[i] !== 0 ? t : IGNORE_INDEX));
   if (opts.eosId !== undefined && input_ids[input_ids.length - 1] !== opts.eosId) {
     input_ids.push(opts.eosId);
     labels.push(opts.eosId);
@@ -91,7 +91,7 @@ export function splitText(ex: ScoredExample): { prompt: string; completion: stri
 
 /**
  * Character spans over the whole completion, adjacent tokens with the same decision merged; a character
- * trains when the token it belongs to is kept (label and weight > 0). Tokens with an empty piece cover no
+ * trains when the token it belongs to is kept (label and lossMask 1). Tokens with an empty piece cover no
  * character and are skipped.
  */
 export function trainDetail(ex: ScoredExample, opts: AxolotlExportOptions = {}): { content: string; spans: TrainDetailSpan[] } {
@@ -105,7 +105,7 @@ export function trainDetail(ex: ScoredExample, opts: AxolotlExportOptions = {}):
   for (const r of ranges) {
     const start = Math.max(r.start - shift, 0), end = r.end - shift;
     if (end <= start) continue;
-    const train = ex.weight[r.token] !== 0;
+    const train = ex.lossMask[r.token] !== 0;
     const last = spans[spans.length - 1];
     if (last && last.train === train && last.end_offset === start - 1) last.end_offset = end - 1;
     else spans.push({ begin_offset: start, end_offset: end - 1, train });

@@ -5,7 +5,7 @@ import type { Tensor } from '../gpu/index.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import { crossEntropyForward } from '../ops/cross-entropy.ts';
 import type { ReasoningImportanceOptions } from './options.ts';
-import type { TokenizedExample } from './tokenize.ts';
+import type { TokenizedRecord } from '../data/tokenize.ts';
 
 export interface TokenForwardScores {
   /** p(tokens[j] | tokens[<j]); NaN at j = 0 (nothing predicts the first token). */
@@ -25,7 +25,7 @@ export function selectedLayers(nLayers: number, layers: ReasoningImportanceOptio
 /** Scores one batch of examples (at most the model's context long). `withAttention: false` skips RI (baselines). */
 export async function forwardScores(
   model: LlamaModel,
-  batch: TokenizedExample[],
+  batch: TokenizedRecord[],
   ri: ReasoningImportanceOptions,
   withAttention = true,
 ): Promise<TokenForwardScores[]> {
@@ -39,7 +39,7 @@ export async function forwardScores(
     ids.set(e.tokens, b * T);
     targets.set(e.tokens.slice(1), b * T);
     // Padding never counts as a query; with queries = 'output' only label positions do.
-    for (let i = 0; i < e.tokens.length; i++) queryWeights[b * T + i] = ri.queries === 'all' || i >= e.labelStart ? 1 : 0;
+    for (let i = 0; i < e.tokens.length; i++) queryWeights[b * T + i] = ri.queries === 'all' || e.lossMask[i] ? 1 : 0;
   });
   const layers = selectedLayers(model.config.nLayers, ri.layers);
   const idsT = rt.upload(ids, [B, T], 'u32', 'score ids');

@@ -29,7 +29,8 @@
 //   characters lie inside spans of that kind; else it is clean. Prompt tokens get null.
 
 import { seededRandom } from '../model/random.ts';
-import type { Attribute, Example, ScoredExample } from './types.ts';
+import type { Example } from '../data/records.ts';
+import type { Attribute, ScoredExample } from './types.ts';
 
 export const NOISE_KINDS = ['off-domain', 'filler', 'duplicate', 'known', 'format'] as const;
 export type NoiseKind = (typeof NOISE_KINDS)[number];
@@ -325,7 +326,7 @@ export function noiseMetric(c: NoiseCounts): NoiseMetric {
 }
 
 /** Counts per group (in NOISE_KINDS order, then 'clean', then 'all') of flags against injected noise.
- *  'union' is the mask (weight 0), so with some attributes disabled it is the union of the enabled ones. */
+ *  'union' is the mask (lossMask 0), so with some attributes disabled it is the union of the enabled ones. */
 export function noiseTable(scored: readonly ScoredExample[], examples: readonly NoisyExample[], knThreshold = 0.05): NoiseRow[] {
   if (scored.length !== examples.length) throw new RangeError(`${scored.length} scored examples for ${examples.length} noisy examples`);
   const empty = (): Record<NoiseMetricAttribute, NoiseCounts> =>
@@ -344,7 +345,7 @@ export function noiseTable(scored: readonly ScoredExample[], examples: readonly 
       if (k === null) continue;
       const isNoise = k !== 'clean';
       const p = s.p[i];
-      const flagged: Record<NoiseMetricAttribute, boolean> = { ri: false, kn: false, tr: false, union: !(s.weight[i] > 0) };
+      const flagged: Record<NoiseMetricAttribute, boolean> = { ri: false, kn: false, tr: false, union: !(s.lossMask[i] > 0) };
       for (const a of s.flags[i]) flagged[a] = true;
       for (const r of targets) {
         r.labelTokens++;

@@ -1,4 +1,5 @@
-// `xtf score` as a library call: tokenize the examples, run the batched forward pass on the GPU
+// `xtf score` as a library call: tokenize the records through the one token path (src/data/tokenize.ts, so
+// the score file's tokens and labels are the trainer's), run the batched forward pass on the GPU
 // (p and attention received per token; a reference model's p for SLM / Token Cleaning), compute task
 // relevance from the embedding table, then select noisy tokens with XTF or a baseline.
 import type { LlamaModel } from '../model/llama.ts';
@@ -10,8 +11,9 @@ import { BASELINE_DEFAULTS, XTF_DEFAULTS, type BaselineOptions, type XtfOptions 
 import { applySelection, selectTokens, taskRelevanceCutsOf } from './select.ts';
 import { SummaryAccumulator, summarize } from './summary.ts';
 import { taskRelevanceScores, tokenDistances } from './task-relevance.ts';
-import { tokenizeExample, type TokenizedExample } from './tokenize.ts';
-import type { DatasetSummary, Example, ScoredExample, SelectionThresholds } from './types.ts';
+import type { TrainRecord } from '../data/records.ts';
+import { tokenizeRecord, type TokenizedRecord } from '../data/tokenize.ts';
+import type { DatasetSummary, ScoredExample, SelectionThresholds } from './types.ts';
 
 export const SCORE_METHODS = ['xtf', 'stm', 'slm', 'tc', 'random', 'none'] as const;
 export type ScoreMethod = (typeof SCORE_METHODS)[number];
@@ -44,7 +46,7 @@ export interface ScoreResult {
 const CHUNK = 256;
 
 /** Scores every example and collects the results (see scoreStream for datasets of any size). */
-export async function scoreExamples(model: LlamaModel, tokenizer: Tokenizer, examples: Example[], options: ScoreOptions = {}): Promise<ScoreResult> {
+export async function scoreExamples(model: LlamaModel, tokenizer: Tokenizer, examples: readonly TrainRecord[], options: ScoreOptions = {}): Promise<ScoreResult> {
   const scored: ScoredExample[] = [];
   const summary = await scoreStream(model, tokenizer, examples, options, (ex) => void scored.push(ex));
   return { scored, summary };
@@ -54,7 +56,7 @@ export async function scoreExamples(model: LlamaModel, tokenizer: Tokenizer, exa
 export async function scoreStream(
   model: LlamaModel,
   tokenizer: Tokenizer,
-  examples: Example[],
+  examples: readonly TrainRecord[],
   options: ScoreOptions,
   emit: (ex: ScoredExample) => void | Promise<void>,
 ): Promise<DatasetSummary> {
@@ -67,7 +69,7 @@ export async function scoreStream(
   const t0 = performance.now();
   const maxSeqLen = Math.min(xtf.maxSeqLen ?? model.config.maxSeqLen, model.config.maxSeqLen);
   // Token ids of every example first: the task-relevance domain is every label token of the dataset.
-  const tokenized = examples.map((e) => tokenizeExample(tokenizer, e, maxSeqLen));
+  const tokenized = examples.map((e) => tokenizeRecord(tokenizer, e, { maxLength: maxSeqLen }));
   const relevance = await taskRelevance(model, tokenizer, tokenized, xtf);
   const trCuts = taskRelevanceCutsOf(relevance.filter((v) => Number.isFinite(v)), xtf);
   const totalTokens = tokenized.reduce((s, e) => s + e.tokens.length, 0);
@@ -75,7 +77,7 @@ export async function scoreStream(
   const global = method === 'tc' || method === 'random';
   const summary = new SummaryAccumulator();
   const riFences: Record<string, number | null> = {};
-  const held: { raw: ScoredExample; forward: TokenForwardScores; reference?: TokenForwardScores; ex: TokenizedExample }[] = [];
+  const held: { raw: ScoredExample; forward: TokenForwardScores; reference?: TokenForwardScores; ex: TokenizedRecord }[] = [];
   let done = 0;
   let tokensDone = 0;
 
@@ -116,7 +118,7 @@ export async function scoreStream(
       Object.assign(riFences, selection.thresholds.riFences);
       selected = applySelection(raw, selection);
     } else if (method === 'none') {
-      selected = raw.map((ex) => ({ ...ex, weight: ex.label.map((l, i) => (l && ex.p[i] !== null ? 1 : 0)) }));
+      selected = raw.map((ex) => ({ ...ex, lossMask: ex.label.map((l, i) => (l && ex.p[i] !== null ? 1 : 0)) }));
     } else if (method === 'stm') {
       selected = applyBaseline(raw, selectStm(raw, baselines.stm));
     } else {
@@ -146,17 +148,18 @@ export async function scoreStream(
   return summary.result({ method, seconds, tokensPerSecond: totalTokens / seconds, thresholds });
 }
 
-function tokenLoss(s: TokenForwardScores, ex: TokenizedExample): (number | null)[] {
-  return Array.from(s.p, (p, j) => (j >= ex.labelStart && Number.isFinite(p) ? -Math.log(p) : null));
+function tokenLoss(s: TokenForwardScores, ex: TokenizedRecord): (number | null)[] {
+  return Array.from(s.p, (p, j) => (ex.lossMask[j] && Number.isFinite(p) ? -Math.log(p) : null));
 }
 
 /** S_TR per token type from the label tokens (or the expert words), NaN for types not in the labels. */
-async function taskRelevance(model: LlamaModel, tokenizer: Tokenizer, tokenized: TokenizedExample[], xtf: XtfOptions): Promise<Float32Array> {
+async function taskRelevance(model: LlamaModel, tokenizer: Tokenizer, tokenized: TokenizedRecord[], xtf: XtfOptions): Promise<Float32Array> {
   const vocab = model.config.vocabSize;
   const inLabels = new Uint8Array(vocab);
   const labelCounts = new Float32Array(vocab);
   for (const e of tokenized) {
-    for (let j = e.labelStart; j < e.tokens.length; j++) {
+    for (let j = 0; j < e.tokens.length; j++) {
+      if (!e.lossMask[j]) continue;
       inLabels[e.tokens[j]] = 1;
       labelCounts[e.tokens[j]]++;
     }
@@ -171,22 +174,22 @@ async function taskRelevance(model: LlamaModel, tokenizer: Tokenizer, tokenized:
   return taskRelevanceScores(distances, (t) => inLabels[t] === 1);
 }
 
-function rawScoredExample(tokenizer: Tokenizer, e: TokenizedExample, s: TokenForwardScores, relevance: Float32Array): ScoredExample {
+function rawScoredExample(tokenizer: Tokenizer, e: TokenizedRecord, s: TokenForwardScores, relevance: Float32Array): ScoredExample {
   const n = e.tokens.length;
   // A label token nothing predicts (position 0: no BOS) cannot be scored or trained.
-  const scoredAt = (j: number) => j >= e.labelStart && j > 0;
+  const scoredAt = (j: number) => e.lossMask[j] && j > 0;
   const num = (v: number) => (Number.isFinite(v) ? v : null);
   return {
     id: e.id,
     tokens: e.tokens,
     pieces: tokenPieces(tokenizer, e.tokens),
-    label: e.tokens.map((_, j) => j >= e.labelStart),
+    label: [...e.lossMask],
     p: e.tokens.map((_, j) => (scoredAt(j) ? num(s.p[j]) : null)),
     ri: e.tokens.map((_, j) => (scoredAt(j) ? num(s.ri[j]) : null)),
     kn: e.tokens.map((_, j) => (scoredAt(j) ? num(1 - s.p[j]) : null)),
     tr: e.tokens.map((t, j) => (scoredAt(j) ? num(relevance[t]) : null)),
     flags: e.tokens.map(() => []),
-    weight: new Array(n).fill(0),
+    lossMask: new Array(n).fill(0),
     ...(e.truncated > 0 ? { truncated: e.truncated } : {}),
   };
 }

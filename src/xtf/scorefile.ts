@@ -39,11 +39,16 @@ export function parseScoredExample(line: string): ScoredExample {
   check('label', (x) => typeof x === 'boolean', 'true or false');
   for (const f of ['p', 'ri', 'kn', 'tr']) check(f, (x) => x === null || (typeof x === 'number' && Number.isFinite(x)), 'a number or null');
   check('flags', (x) => Array.isArray(x) && x.every((a) => ATTRIBUTES.includes(a as Attribute)), `a list of ${ATTRIBUTES.map((a) => `"${a}"`).join(', ')}`);
-  check('weight', (x) => typeof x === 'number' && Number.isFinite(x) && x >= 0, 'a number >= 0');
+  // Score files written before the mask had one name call it "weight".
+  if (r.lossMask === undefined && r.weight !== undefined) {
+    r.lossMask = r.weight;
+    delete r.weight;
+  }
+  check('lossMask', (x) => typeof x === 'number' && Number.isFinite(x) && x >= 0, 'a number >= 0');
   if (r.truncated !== undefined && !(Number.isInteger(r.truncated) && (r.truncated as number) >= 0)) fail(`example ${JSON.stringify(id)}: "truncated" must be a count`);
   const ex = r as unknown as ScoredExample;
-  const leak = ex.label.findIndex((l, i) => !l && ex.weight[i] !== 0);
-  if (leak >= 0) fail(`example ${JSON.stringify(id)}: prompt token ${leak} has weight ${ex.weight[leak]}; prompt tokens never carry loss`);
+  const leak = ex.label.findIndex((l, i) => !l && ex.lossMask[i] !== 0);
+  if (leak >= 0) fail(`example ${JSON.stringify(id)}: prompt token ${leak} has lossMask ${ex.lossMask[leak]}; prompt tokens never carry loss`);
   return ex;
 }
 

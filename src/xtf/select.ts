@@ -1,4 +1,4 @@
-// XTF's selection rules (../../shared/XTF.md): from the three per-token scores to flags and loss weights.
+// XTF's selection rules (../../shared/XTF.md): from the three per-token scores to flags and the loss mask.
 // Pure functions, no GPU: the demo re-runs them interactively when thresholds change.
 //
 // Conventions:
@@ -44,7 +44,7 @@ export interface Selection {
   /** Per example, per token: the attributes that call the token noisy (shared read-only arrays). */
   flags: Attribute[][][];
   /** Per example, per token: 1 kept label token, 0 masked label token or prompt token. */
-  weights: number[][];
+  lossMask: number[][];
   thresholds: SelectionThresholds;
 }
 
@@ -171,7 +171,7 @@ export function selectTokens(examples: readonly ScoredExampleScores[], options: 
 
   const riFences: Record<string, number | null> = {};
   const flags: Attribute[][][] = new Array(examples.length);
-  const weights: number[][] = new Array(examples.length);
+  const lossMask: number[][] = new Array(examples.length);
   let buf = new Float64Array(256);
   for (let e = 0; e < examples.length; e++) {
     const { id, label, ri, kn, tr } = examples[e];
@@ -211,14 +211,14 @@ export function selectTokens(examples: readonly ScoredExampleScores[], options: 
       w.push(bits === 0 ? 1 : 0);
     }
     flags[e] = f;
-    weights[e] = w;
+    lossMask[e] = w;
   }
-  return { flags, weights, thresholds: { riFences, knThreshold, trCuts } };
+  return { flags, lossMask, thresholds: { riFences, knThreshold, trCuts } };
 }
 
-/** New ScoredExamples carrying a selection's flags and weights (scores are shared, not copied). */
+/** New ScoredExamples carrying a selection's flags and loss mask (scores are shared, not copied). */
 export function applySelection(scored: readonly ScoredExample[], selection: Selection): ScoredExample[] {
-  return scored.map((ex, e) => ({ ...ex, flags: selection.flags[e], weight: selection.weights[e] }));
+  return scored.map((ex, e) => ({ ...ex, flags: selection.flags[e], lossMask: selection.lossMask[e] }));
 }
 
 /** Re-run the selection on already scored examples with new options (no rescoring). */

@@ -5,14 +5,12 @@
 // for the trainer (TrainArgs.selectTokens).
 import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import type { MicroBatch } from '../train/step.ts';
+import type { TokenBatch } from '../data/batch.ts';
+import type { TrainRecord } from '../data/records.ts';
 import { keepCount, topMask } from './baselines.ts';
 import { BASELINE_DEFAULTS, type BaselineOptions } from './options.ts';
 import { scoreExamples, type ScoreOptions } from './score.ts';
-import type { Example, ScoredExample } from './types.ts';
-
-/** A micro-batch that knows which example fills each row (src/data/batch.ts's batchOf, padding mode). */
-export type RowBatch = MicroBatch & { rows: readonly (readonly string[])[] };
+import type { ScoredExample } from './types.ts';
 
 export interface OnlineSlmOptions {
   /** Per example id: the reference model's loss of each token given the ones before it (index = token
@@ -24,15 +22,15 @@ export interface OnlineSlmOptions {
 }
 
 /** The trainer's selectTokens for online SLM. Label tokens without a reference loss are kept, unranked. */
-export function onlineSlmSelector(options: OnlineSlmOptions): (microBatches: MicroBatch[], currentLoss: Float32Array[]) => MicroBatch[] {
+export function onlineSlmSelector(options: OnlineSlmOptions): (microBatches: TokenBatch[], currentLoss: Float32Array[]) => TokenBatch[] {
   const keepFraction = options.keepFraction ?? BASELINE_DEFAULTS.slm.keepFraction;
   return (microBatches, currentLoss) => {
     // Every label position of the step with a finite excess loss, ranked together ("top k% per batch").
     const where: number[] = [], excess: number[] = [];
     const ids = microBatches.map((mb, b) => rowIds(mb, b));
     microBatches.forEach((mb, b) => {
-      for (let at = 0; at < mb.weights.length; at++) {
-        if (mb.weights[at] === 0) continue;
+      for (let at = 0; at < mb.lossMask.length; at++) {
+        if (mb.lossMask[at] === 0) continue;
         const row = Math.floor(at / mb.seqLen);
         // Position t predicts token t + 1 of the row's example.
         const ref = options.referenceLoss.get(ids[b][row])?.[(at % mb.seqLen) + 1];
@@ -43,21 +41,21 @@ export function onlineSlmSelector(options: OnlineSlmOptions): (microBatches: Mic
       }
     });
     const kept = topMask(Float64Array.from(excess), keepCount(excess.length, keepFraction));
-    const weights = microBatches.map((mb) => mb.weights.slice());
-    for (let k = 0; k < excess.length; k++) if (!kept[k]) weights[where[2 * k]][where[2 * k + 1]] = 0;
+    const lossMask = microBatches.map((mb) => mb.lossMask.slice());
+    for (let k = 0; k < excess.length; k++) if (!kept[k]) lossMask[where[2 * k]][where[2 * k + 1]] = 0;
     if (options.onToken) {
       microBatches.forEach((mb, b) => {
-        for (let at = 0; at < mb.weights.length; at++) {
-          if (mb.weights[at] !== 0) options.onToken!(ids[b][Math.floor(at / mb.seqLen)], (at % mb.seqLen) + 1, weights[b][at] !== 0);
+        for (let at = 0; at < mb.lossMask.length; at++) {
+          if (mb.lossMask[at] !== 0) options.onToken!(ids[b][Math.floor(at / mb.seqLen)], (at % mb.seqLen) + 1, lossMask[b][at] !== 0);
         }
       });
     }
-    return microBatches.map((mb, b) => ({ ...mb, weights: weights[b] }));
+    return microBatches.map((mb, b) => ({ ...mb, lossMask: lossMask[b] }));
   };
 }
 
-function rowIds(mb: MicroBatch, index: number): string[] {
-  const rows = (mb as Partial<RowBatch>).rows;
+function rowIds(mb: TokenBatch, index: number): string[] {
+  const rows = mb.rows;
   if (!rows || rows.length !== mb.batch || rows.some((r) => r.length !== 1)) {
     throw new RangeError(`online SLM: micro-batch ${index} must hold one example per row with its id (batchOf in padding mode), to find each token's reference loss`);
   }
@@ -71,7 +69,7 @@ function rowIds(mb: MicroBatch, index: number): string[] {
 export async function referenceTokenLosses(
   reference: LlamaModel,
   tokenizer: Tokenizer,
-  examples: Example[],
+  examples: readonly TrainRecord[],
   options: Pick<ScoreOptions, 'xtf' | 'onProgress'> = {},
 ): Promise<{ scored: ScoredExample[]; referenceLoss: Map<string, (number | null)[]> }> {
   const { scored } = await scoreExamples(reference, tokenizer, examples, { ...options, method: 'none' });

@@ -4,8 +4,8 @@
 // Conventions:
 // - Everything counts LABEL tokens only (prompt tokens never carry flags or loss).
 // - fractionFlagged[a]: label tokens whose flags include a, over label tokens (before the union).
-// - fractionMasked: label tokens with weight <= 0, over label tokens. For XTF this is exactly the union of
-//   the flags; for a baseline (weights without flags) it is the baseline's mask.
+// - fractionMasked: label tokens with lossMask 0, over label tokens. For XTF this is exactly the union of
+//   the flags; for a baseline (a mask without flags) it is the baseline's mask.
 // - overlaps: all three pairs (ri,kn), (ri,tr), (kn,tr), always listed; overlap = |A∩B| / min(|A|, |B|),
 //   0 when either set is empty.
 // - mostFlagged[a]: the MOST_FLAGGED_TOP token types a flags most often; share = flagged occurrences /
@@ -46,11 +46,11 @@ export class SummaryAccumulator {
   add(ex: ScoredExample): void {
     this.examples++;
     if (ex.truncated && ex.truncated > 0) { this.truncatedExamples++; this.truncatedTokens += ex.truncated; }
-    const { label, flags, weight, tokens } = ex;
+    const { label, flags, lossMask, tokens } = ex;
     for (let i = 0; i < label.length; i++) {
       if (!label[i]) continue;
       this.labelTokens++;
-      if (!(weight[i] > 0)) this.masked++;
+      if (!(lossMask[i] > 0)) this.masked++;
       const t = tokens[i];
       this.occurrences.set(t, (this.occurrences.get(t) ?? 0) + 1);
       if (!this.pieces.has(t)) this.pieces.set(t, ex.pieces[i] ?? '');

@@ -1,36 +1,29 @@
 // The records XTF reads and writes. A score file is JSONL, one ScoredExample per line, followed by a
 // summary written beside it (<out>.summary.json).
 
-/** One fine-tuning example as XTF sees it: prompt (input I) and completion (output O, the label). */
-export interface Example {
-  id: string;
-  prompt: string;
-  completion: string;
-}
-
 export type Attribute = 'ri' | 'kn' | 'tr';
 
 /** Per token of prompt + completion; the per-token arrays all have tokens.length entries. */
 export interface ScoredExample {
   id: string;
-  /** Token ids, BOS first. */
+  /** Token ids as the token path (src/data/tokenize.ts) gives them: the trainer's tokens exactly. */
   tokens: number[];
   /** Decoded text of each token (joined, they give the example's text). */
   pieces: string[];
-  /** true on label (completion) tokens. */
+  /** true on label tokens (the completion, trained EOS included): the token path's loss mask before any filter. */
   label: boolean[];
-  /** Teacher-forced p(token | everything before it); null on prompt tokens. */
+  /** Teacher-forced p(token | everything before it); null where not a label. */
   p: (number | null)[];
-  /** Reasoning importance S_RI; null on prompt tokens. */
+  /** Reasoning importance S_RI; null where not a label. */
   ri: (number | null)[];
-  /** Knowledge novelty S_KN = 1 − p; null on prompt tokens. */
+  /** Knowledge novelty S_KN = 1 − p; null where not a label. */
   kn: (number | null)[];
-  /** Task relevance S_TR of the token type; null on prompt tokens. */
+  /** Task relevance S_TR of the token type; null where not a label. */
   tr: (number | null)[];
   /** Attributes that call the token noisy (empty when kept; always empty on prompt tokens). */
   flags: Attribute[][];
-  /** Loss weight: 1 kept label token, 0 masked or prompt. */
-  weight: number[];
+  /** The loss mask after the filter: 1 kept label token, 0 masked or prompt (older score files call it "weight"). */
+  lossMask: number[];
   /** Tokens cut from the end to fit the context (0 normally). */
   truncated?: number;
 }

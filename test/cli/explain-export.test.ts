@@ -77,7 +77,7 @@ describe('xtf export', () => {
       xtf('export', scores, '--format', 'axolotl', '--out', ax, '--strip-leading-space'),
     ]);
     expect(a.code, a.stderr).toBe(0);
-    const kept = scored.flatMap((e) => e.weight.filter((w) => w > 0)).length;
+    const kept = scored.flatMap((e) => e.lossMask.filter((w) => w > 0)).length;
     const labels = scored.flatMap((e) => e.label.filter(Boolean)).length;
     expect(a.stdout).toContain(`${scored.length} examples (hf), ${kept} of ${labels} label tokens kept`);
     const hfRows = readFileSync(hf, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { input_ids: number[]; labels: number[]; attention_mask: number[] });
@@ -85,7 +85,7 @@ describe('xtf export', () => {
     hfRows.forEach((r, k) => {
       const ex = scored[k];
       expect(r.input_ids).toEqual([...ex.tokens, 2]);
-      expect(r.labels).toEqual([...ex.tokens.map((t, i) => (ex.weight[i] === 0 ? IGNORE_INDEX : t)), 2]);
+      expect(r.labels).toEqual([...ex.tokens.map((t, i) => (ex.lossMask[i] === 0 ? IGNORE_INDEX : t)), 2]);
       expect(r.attention_mask.every((m) => m === 1)).toBe(true);
     });
 

@@ -21,16 +21,16 @@ describe('xtf score', () => {
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.length).toBe(12);
     for (const ex of lines) {
-      for (const f of ['id', 'tokens', 'pieces', 'label', 'p', 'ri', 'kn', 'tr', 'flags', 'weight']) expect(ex, f).toHaveProperty(f);
+      for (const f of ['id', 'tokens', 'pieces', 'label', 'p', 'ri', 'kn', 'tr', 'flags', 'lossMask']) expect(ex, f).toHaveProperty(f);
       const n = ex.tokens.length;
-      for (const f of ['pieces', 'label', 'p', 'ri', 'kn', 'tr', 'flags', 'weight']) expect(ex[f].length).toBe(n);
+      for (const f of ['pieces', 'label', 'p', 'ri', 'kn', 'tr', 'flags', 'lossMask']) expect(ex[f].length).toBe(n);
       ex.label.forEach((isLabel: boolean, i: number) => {
         if (!isLabel) {
           expect(ex.p[i]).toBeNull();
-          expect(ex.weight[i]).toBe(0);
+          expect(ex.lossMask[i]).toBe(0);
         } else {
           expect(ex.kn[i]).toBeCloseTo(1 - ex.p[i], 6);
-          expect(ex.weight[i]).toBe(ex.flags[i].length === 0 ? 1 : 0);
+          expect(ex.lossMask[i]).toBe(ex.flags[i].length === 0 ? 1 : 0);
         }
       });
     }
@@ -46,7 +46,7 @@ describe('xtf score', () => {
     expect(r.code, r.stderr).toBe(0);
     const ex = JSON.parse(readFileSync(out, 'utf8').split('\n')[0]);
     // STM keeps exactly the label tokens with perplexity <= 2.5, i.e. p >= 0.4.
-    ex.label.forEach((l: boolean, i: number) => l && expect(ex.weight[i]).toBe(1 / ex.p[i] > 2.5 ? 0 : 1));
+    ex.label.forEach((l: boolean, i: number) => l && expect(ex.lossMask[i]).toBe(1 / ex.p[i] > 2.5 ? 0 : 1));
   });
 
   it('Token Cleaning against a reference model keeps the asked fraction; without one it says what to pass', async () => {

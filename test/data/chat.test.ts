@@ -38,9 +38,9 @@ describe('chat templates', () => {
     expect(record).toMatchObject({ bos: false, eos: false }); // the template ends turns itself
     // Label runs decode to the assistant contents with their end-of-turn token.
     const runs: number[][] = [];
-    t.labelMask.forEach((m, i) => {
+    t.lossMask.forEach((m, i) => {
       if (!m) return;
-      if (i === 0 || !t.labelMask[i - 1]) runs.push([]);
+      if (i === 0 || !t.lossMask[i - 1]) runs.push([]);
       runs.at(-1)!.push(t.tokens[i]);
     });
     expect(runs.map((r) => tok.decode(r.filter((id) => id !== imEnd)))).toEqual(['hello world', 'hello hello']);
@@ -52,7 +52,7 @@ describe('chat templates', () => {
     const tok = new HfTokenizer(tokenizerJson, tokenizerConfig);
     const t = tokenizeRecord(tok, toTrainRecord({ prompt: 'hello', completion: ' world' }, 'f', 1));
     expect(t.tokens).toEqual([...tok.encode('hello world', { bos: false }), tok.eosId]);
-    expect(tok.decode(t.tokens.filter((_, i) => t.labelMask[i]))).toBe(' world');
+    expect(tok.decode(t.tokens.filter((_, i) => t.lossMask[i]))).toBe(' world');
   });
 
   it('falls back to a plain template for llama2.c tokenizers (stories260K), with BOS and a trained EOS', () => {
@@ -64,10 +64,10 @@ describe('chat templates', () => {
     const t = tokenizeRecord(tok, record);
     expect(t.tokens[0]).toBe(tok.bosId);
     expect(t.tokens.at(-1)).toBe(tok.eosId);
-    const labels = t.tokens.filter((_, i) => t.labelMask[i]);
+    const labels = t.tokens.filter((_, i) => t.lossMask[i]);
     expect(tok.decode(labels).trim()).toBe('Once upon a time.');
     // The trailing "\n" after the assistant turn is not a label; EOS is, so the model learns to stop.
-    expect(t.labelMask.at(-1)).toBe(true);
+    expect(t.lossMask.at(-1)).toBe(true);
   });
 
   it('honours per-message weight and reports a template that rewrites content', () => {

@@ -1,7 +1,7 @@
 import { gzipSync } from 'fflate';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseExamples } from '../../src/data/examples.ts';
+import { exampleOf, withCompletion } from '../../src/data/examples.ts';
 import { parseRecordsBytes, parseRecordsText } from '../../src/data/files.ts';
 import { DataFormatError } from '../../src/data/jsonl.ts';
 import { toTrainRecord, toTrainRecords, type TextRecord } from '../../src/data/records.ts';
@@ -27,10 +27,10 @@ describe('record formats', () => {
     expect(text(toTrainRecord({ prompt: 'P ', completion: 'C' }, 'f', 1))).toEqual([{ text: 'P ', train: false }, { text: 'C', train: true }]);
     expect(text(toTrainRecord({ instruction: 'Do', input: 'x', output: 'y' }, 'f', 1))).toEqual([{ text: 'Do\n\nx\n\n', train: false }, { text: 'y', train: true }]);
     expect(text(toTrainRecord({ instruction: 'Do', input: '', output: 'y' }, 'f', 1))).toEqual([{ text: 'Do\n\n', train: false }, { text: 'y', train: true }]);
-    expect(text(toTrainRecord({ question: 'Q?', answer: 'A #### 3' }, 'f', 1))).toEqual([{ text: 'Q?\n', train: false }, { text: 'A #### 3', train: true }]);
+    expect(text(toTrainRecord({ question: 'Q?', answer: 'A #### 3' }, 'f', 1))).toEqual([{ text: 'Question: Q?\nAnswer: ', train: false }, { text: 'A #### 3', train: true }]);
     const sharegpt = toTrainRecord({ conversations: [{ from: 'system', value: 'S' }, { from: 'human', value: 'hi' }, { from: 'gpt', value: 'hello' }] }, 'f', 1);
     expect(text(sharegpt)).toEqual([{ text: '<|system|>\nS\n<|user|>\nhi\n<|assistant|>\n', train: false }, { text: 'hello', train: true }, { text: '\n', train: false }]);
-    expect(toTrainRecord({ input_ids: [1, 5, 6], labels: [-100, 5, 6] }, 'f', 1)).toEqual({ id: 'f:1', tokens: [1, 5, 6], labelMask: [false, true, true] });
+    expect(toTrainRecord({ input_ids: [1, 5, 6], labels: [-100, 5, 6] }, 'f', 1)).toEqual({ id: 'f:1', tokens: [1, 5, 6], lossMask: [false, true, true] });
   });
 
   it('forces a format and keeps ids', () => {
@@ -72,48 +72,59 @@ describe('tokenizing records (stories260K)', () => {
     const t = tokenizeRecord(tok, r);
     expect(t.tokens).toEqual([...tok.encode('Once upon a time there was a cat.'), tok.eosId]);
     const prompt = tok.encode('Once upon a time');
-    expect(t.labelMask.indexOf(true)).toBe(prompt.length);
-    expect(t.labelMask.slice(prompt.length).every(Boolean)).toBe(true);
-    expect(tok.decode(t.tokens.filter((_, i) => t.labelMask[i]))).toBe(' there was a cat.');
+    expect(t.lossMask.indexOf(true)).toBe(prompt.length);
+    expect(t.lossMask.slice(prompt.length).every(Boolean)).toBe(true);
+    expect(tok.decode(t.tokens.filter((_, i) => t.lossMask[i]))).toBe(' there was a cat.');
   });
 
   it('pre-tokenised records keep their mask; text records are all labels except BOS', () => {
-    expect(tokenizeRecord(tok, toTrainRecord({ input_ids: [1, 300, 301], labels: [-100, -100, 301] }, 'f', 1)).labelMask).toEqual([false, false, true]);
+    expect(tokenizeRecord(tok, toTrainRecord({ input_ids: [1, 300, 301], labels: [-100, -100, 301] }, 'f', 1)).lossMask).toEqual([false, false, true]);
     const t = tokenizeRecord(tok, toTrainRecord({ text: 'Tom ran.' }, 'f', 1));
-    expect(t.labelMask).toEqual(t.tokens.map((_, i) => i > 0));
+    expect(t.lossMask).toEqual(t.tokens.map((_, i) => i > 0));
     expect(() => tokenizeRecord(tok, toTrainRecord({ input_ids: [1, 9999] }, 'f', 1))).toThrow(/outside the vocabulary/);
   });
 
-  it('truncates from the end, counts what was cut, and reports examples left without labels', () => {
+  it("cuts the prompt's start first (the answer stays), counts what was cut, and reports examples left without labels", () => {
     const records = toTrainRecords(parseRecordsText([
       JSON.stringify({ id: 'short', prompt: 'Hi', completion: ' there' }),
       JSON.stringify({ id: 'long', prompt: 'Once upon a time there was a big dog', completion: ' and a cat.' }),
       JSON.stringify({ id: 'empty', prompt: 'Hi', completion: '' }),
     ].join('\n'), 'f'), 'f');
-    const longLen = tokenizeRecord(tok, records[1]).tokens.length;
+    const whole = tokenizeRecord(tok, records[1]);
     const report = tokenizeRecords(tok, records, { maxLength: 8 });
-    expect(report.examples.map((e) => e.id)).toEqual(['short']);
+    expect(report.examples.map((e) => e.id)).toEqual(['short', 'long']);
     expect(report.truncatedExamples).toBe(1);
-    expect(report.truncatedTokens).toBe(longLen - 8);
-    expect(report.emptyLabels).toEqual({ count: 2, firstIds: ['long', 'empty'] });
+    expect(report.truncatedTokens).toBe(whole.tokens.length - 8);
+    expect(report.emptyLabels).toEqual({ count: 1, firstIds: ['empty'] });
+    // BOS, then the prompt's last token (it predicts the first label), then every label token of the whole.
+    const long = report.examples[1];
+    const labels = whole.tokens.filter((_, i) => whole.lossMask[i]);
+    expect(long.tokens).toEqual([tok.bosId, ...whole.tokens.slice(whole.lossMask.indexOf(true) - 1, whole.lossMask.indexOf(true)), ...labels]);
+    expect(long.lossMask).toEqual([false, false, ...labels.map(() => true)]);
+    // An answer longer than the room left is cut at its end.
+    const tight = tokenizeRecords(tok, records, { maxLength: 4 });
+    expect(tight.examples.find((e) => e.id === 'long')!.tokens).toEqual([tok.bosId, ...whole.tokens.slice(whole.lossMask.indexOf(true) - 1, whole.lossMask.indexOf(true) + 2)]);
   });
 });
 
-describe('parseExamples (the xtf score view)', () => {
-  it('accepts every text format with one label span, and JSON arrays', () => {
-    const data = JSON.stringify([
+describe('exampleOf / withCompletion (the one-span view, for injecting noise into answers)', () => {
+  it('gives every text format with one label span its prompt and completion, and replaces the completion in place', () => {
+    const records = toTrainRecords(parseRecordsText(JSON.stringify([
       { prompt: 'P', completion: 'C' },
       { question: 'Q', answer: 'A' },
       { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] },
-    ]);
-    expect(parseExamples(data, 'f.json')).toEqual([
+    ]), 'f.json'), 'f.json');
+    expect(records.map(exampleOf)).toEqual([
       { id: 'f.json[0]', prompt: 'P', completion: 'C' },
-      { id: 'f.json[1]', prompt: 'Q\n', completion: 'A' },
+      { id: 'f.json[1]', prompt: 'Question: Q\nAnswer: ', completion: 'A' },
       { id: 'f.json[2]', prompt: '<|user|>\nhi\n<|assistant|>\n', completion: 'yo' },
     ]);
-    expect(() => parseExamples('{"prompt":"P","completion":""}', 'e.jsonl')).toThrow("e.jsonl:1: field 'completion': is empty");
-    const multi = { messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: 'c' }, { role: 'assistant', content: 'd' }] };
-    expect(() => parseExamples(JSON.stringify(multi), 'm.jsonl')).toThrow(/m\.jsonl:1: has several label spans/);
+    const chat = withCompletion(records[2], 'yo yo');
+    expect(exampleOf(chat)).toEqual({ id: 'f.json[2]', prompt: '<|user|>\nhi\n<|assistant|>\n', completion: 'yo yo' });
+    expect(chat).toMatchObject({ bos: (records[2] as TextRecord).bos, eos: (records[2] as TextRecord).eos });
+    const multi = toTrainRecord({ messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: 'c' }, { role: 'assistant', content: 'd' }] }, 'm.jsonl', 1);
+    expect(exampleOf(multi)).toMatch(/several label spans/);
+    expect(exampleOf(toTrainRecord({ input_ids: [1, 2] }, 't.jsonl', 1))).toMatch(/pre-tokenised/);
   });
 });
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { readRecordsFile } from '../../src/data/files-fs.ts';
 import { parseRecordsText } from '../../src/data/files.ts';
-import { gsm8kFinalNumber, medqaLetter, pubmedqaDecision, splitTrainValidation, taskExamples, taskRecord } from '../../src/data/tasks.ts';
+import { gsm8kFinalNumber, medqaLetter, pubmedqaDecision, splitTrainValidation, taskExamples } from '../../src/data/tasks.ts';
 import { tokenizeRecords } from '../../src/data/tokenize.ts';
+import { exampleRecord } from '../../src/data/records.ts';
 import { loadTokenizer } from '../model/stories260k.ts';
 
 const DATA = new URL('../../../shared/data/', import.meta.url).pathname;
@@ -59,7 +60,7 @@ describe('task adapters on the real files', () => {
 
   it('tokenizes task examples with stories260K and reports truncation', () => {
     const exs = taskExamples('gsm8k', first(readRecordsFile(`${DATA}gsm8k/test.jsonl`), 20), 'test.jsonl');
-    const report = tokenizeRecords(loadTokenizer(), exs.map(taskRecord), { maxLength: 256 });
+    const report = tokenizeRecords(loadTokenizer(), exs.map(exampleRecord), { maxLength: 256 });
     expect(report.examples.length + report.emptyLabels.count).toBe(20);
     expect(report.examples.every((e) => e.tokens.length <= 256)).toBe(true);
     expect(report.truncatedExamples).toBeGreaterThan(0);

@@ -1,4 +1,5 @@
 // Answer extraction / normalisation (no GPU) and evaluateTask / held-out loss on stories260K.
+import { exampleRecord } from '../../src/data/records.ts';
 import { describe, expect, it } from 'vitest';
 import { readRecordsFile } from '../../src/data/files-fs.ts';
 import { taskExamples, type TaskExample } from '../../src/data/tasks.ts';
@@ -99,14 +100,14 @@ describe('evaluateTask and held-out loss on stories260K', () => {
     const rt = await gpu();
     const model = LlamaModel.fromWeights(rt, loadModel());
     try {
-      const r = await evaluateHeldOutLoss(model, loadTokenizer(), examples.slice(0, 3), { batchSize: 2 });
+      const r = await evaluateHeldOutLoss(model, loadTokenizer(), examples.slice(0, 3).map(exampleRecord), { batchSize: 2 });
       expect(r.examples).toBe(3);
       expect(r.tokens).toBeGreaterThan(10);
       expect(Number.isFinite(r.loss) && r.loss > 0).toBe(true);
       expect(r.perplexity).toBeCloseTo(Math.exp(r.loss), 4);
       expect(r.truncatedExamples).toBe(0);
       // A short context drops prompt tokens first: every example still has answer tokens scored.
-      const short = await evaluateHeldOutLoss(model, loadTokenizer(), examples.slice(0, 3), { maxLength: 48 });
+      const short = await evaluateHeldOutLoss(model, loadTokenizer(), examples.slice(0, 3).map(exampleRecord), { maxLength: 48 });
       expect(short).toMatchObject({ examples: 3, truncatedExamples: 3 });
       expect(short.tokens).toBeGreaterThan(3 * 30);
       expect(Number.isFinite(short.loss)).toBe(true);

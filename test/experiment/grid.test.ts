@@ -26,9 +26,9 @@ describe('filters', () => {
     expect(masks.normal!.maskedFraction).toBe(0);
     scored.forEach((ex, e) => ex.label.forEach((l, i) => expect(normal[e][i]).toBe(l && i > 0 && ex.p[i] !== null ? 1 : 0)));
     const kn = reselect(scored, xtfOptions({ attributes: { ri: false, kn: true, tr: false } }));
-    expect(masks.kn!.weights).toEqual(kn.map((ex) => ex.weight));
+    expect(masks.kn!.lossMask).toEqual(kn.map((ex) => ex.lossMask));
     const riTr = reselect(scored, xtfOptions({ attributes: { ri: true, kn: false, tr: true } }));
-    expect(masks['ri+tr']!.weights).toEqual(riTr.map((ex) => ex.weight));
+    expect(masks['ri+tr']!.lossMask).toEqual(riTr.map((ex) => ex.lossMask));
     expect(masks.xtf!.maskedFraction).toBeGreaterThan(masks.kn!.maskedFraction);
   });
 
@@ -42,8 +42,8 @@ describe('filters', () => {
     const { oracle } = seedFreeMasks(['oracle'], { scored, noise });
     scored.forEach((ex, e) => {
       const first = ex.label.indexOf(true);
-      expect(oracle!.weights[e].slice(first, first + 2)).toEqual([0, 0]);
-      expect(oracle!.weights[e].slice(first + 2)).toEqual(normal[e].slice(first + 2));
+      expect(oracle!.lossMask[e].slice(first, first + 2)).toEqual([0, 0]);
+      expect(oracle!.lossMask[e].slice(first + 2)).toEqual(normal[e].slice(first + 2));
     });
     expect(() => seedFreeMasks(['oracle'], { scored })).toThrow(/noise spans/);
     expect(() => seedFreeMasks(['slm'], { scored })).toThrow(/reference model/);
@@ -53,7 +53,7 @@ describe('filters', () => {
     const a = randomMask(normal, 0.25, 1), b = randomMask(normal, 0.25, 2);
     const labels = normal.flat().filter((w) => w > 0).length;
     expect(a.maskedFraction).toBeCloseTo(Math.round(0.25 * labels) / labels, 12);
-    expect(a.weights).not.toEqual(b.weights);
+    expect(a.lossMask).not.toEqual(b.lossMask);
     expect(randomMask(normal, 0.25, 1)).toEqual(a);
     const isNoise = normal.map((row) => row.map((_, i) => i % 2 === 0));
     const all = maskOf(normal.map((row) => row.map(() => 0)), normal);
@@ -70,14 +70,15 @@ describe('experiment settings', () => {
 
   it('name the fields that differ from a saved experiment, ignoring the grid', () => {
     const a = { ...EXPERIMENT_DEFAULTS, model: 'm' };
-    const b = { ...a, seeds: [9], filters: ['xtf' as const], training: { ...a.training, lr: 0.1 }, xtf: xtfOptions({ kn: { threshold: 0.1 } }) };
-    expect(differingFields(fixedSettings(a), fixedSettings(b))).toEqual(['training.lr', 'xtf.kn.threshold']);
+    const b = { ...a, seeds: [9], filters: ['xtf' as const], finetune: { ...a.finetune, lr: 0.1 }, xtf: xtfOptions({ kn: { threshold: 0.1 } }) };
+    expect(differingFields(fixedSettings(a), fixedSettings(b))).toEqual(['finetune.lr', 'xtf.kn.threshold']);
     expect(differingFields(fixedSettings(a), fixedSettings({ ...a, seeds: [5] }))).toEqual([]);
   });
 
   it('refuse bad values with the field named', () => {
     expect(() => checkExperimentConfig({ ...EXPERIMENT_DEFAULTS, seeds: [1, 1] })).toThrow(/seeds must be distinct/);
-    expect(() => checkExperimentConfig({ ...EXPERIMENT_DEFAULTS, training: { ...EXPERIMENT_DEFAULTS.training, epochs: 0 } })).toThrow(/training.epochs/);
+    expect(() => checkExperimentConfig({ ...EXPERIMENT_DEFAULTS, finetune: { ...EXPERIMENT_DEFAULTS.finetune, epochs: 0 } })).toThrow(/fine-tune option epochs/);
+    expect(() => checkExperimentConfig({ ...EXPERIMENT_DEFAULTS, finetune: { ...EXPERIMENT_DEFAULTS.finetune, method: 'full' } })).toThrow(/finetune.method/);
     expect(() => checkExperimentConfig({ ...EXPERIMENT_DEFAULTS, filters: [] })).toThrow(/filters/);
   });
 });

@@ -4,8 +4,8 @@
 // holding other settings is refused.
 import { describe, expect, it } from 'vitest';
 import { builtinData } from '../../src/experiment/builtin-data.ts';
-import { EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../../src/experiment/config.ts';
-import { ExperimentMismatchError, runExperiment, type ExperimentEvent, type ExperimentStore } from '../../src/experiment/runner.ts';
+import { BUILTIN_RECIPE, EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../../src/experiment/config.ts';
+import { examplesData, ExperimentMismatchError, runExperiment, type ExperimentEvent, type ExperimentStore } from '../../src/experiment/runner.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { gpu } from '../helpers/gpu.ts';
 import { loadModel, loadTokenizer } from '../model/stories260k.ts';
@@ -26,7 +26,8 @@ describe('experiment runner (stories260K, built-in data)', async () => {
   const weights = loadModel();
   const tokenizer = loadTokenizer();
   const model = LlamaModel.fromWeights(rt, weights);
-  const data = builtinData({ train: 16, reference: 8, heldOut: 6, seed: 2 });
+  const built = builtinData({ train: 18, reference: 8, heldOut: 6, seed: 2 });
+  const data = examplesData(built.train, built.reference, built.heldOut);
   const config: ExperimentConfig = {
     ...EXPERIMENT_DEFAULTS,
     model: 'stories260K',
@@ -34,7 +35,8 @@ describe('experiment runner (stories260K, built-in data)', async () => {
     task: 'gsm8k',
     filters: ['normal', 'ri', 'kn', 'ri+kn', 'random', 'slm', 'slm-online', 'oracle'],
     seeds: [0],
-    training: { ...EXPERIMENT_DEFAULTS.training, epochs: 1, batchSize: 8, evalPoints: 1 },
+    // 2 of the 18 training examples validate: 16 train, two steps of 8.
+    finetune: { ...BUILTIN_RECIPE, epochs: 1, batchSize: 8, evalEvery: 1, validationFraction: 0.1 },
     referenceEpochs: 1,
     accuracyExamples: 2,
     maxNewTokens: 12,
@@ -54,6 +56,9 @@ describe('experiment runner (stories260K, built-in data)', async () => {
       expect(r.steps).toBe(2);
       expect(r.total).toBe(2);
       expect(r.heldOutCurve[0]).toEqual([0, summary.base.heldOutLoss]);
+      // The checkpoint kept is the one validation chose; the held-out curve has a point per validation.
+      expect(r.bestStep).toBeGreaterThanOrEqual(1);
+      expect(r.heldOutCurve.length).toBe(3);
     }
     expect(byFilter.get('normal')!.maskedFraction).toBe(0);
     expect(byFilter.get('random')!.maskedFraction).toBeCloseTo(summary.xtf.fractionMasked, 2);
@@ -82,7 +87,7 @@ describe('experiment runner (stories260K, built-in data)', async () => {
 
   it('shares one run between filters with bit-identical masks, which is sound because training is deterministic', async () => {
     const prepared = JSON.parse(store.files.get('prepared.json')!);
-    const same = (a: string, b: string) => prepared.masks[a].weights.join() === prepared.masks[b].weights.join();
+    const same = (a: string, b: string) => prepared.masks[a].lossMask.join() === prepared.masks[b].lossMask.join();
     expect(same('ri+kn', 'kn') ? byFilter.get('ri+kn')!.sameMaskAs : 'kn').toBe('kn');
     if (!same('ri', 'normal')) expect(byFilter.get('ri')!.sameMaskAs).toBeUndefined();
     // The same mask trained again from scratch gives the very same numbers.
@@ -92,7 +97,7 @@ describe('experiment runner (stories260K, built-in data)', async () => {
   });
 
   it('writes the table, the page, one record per run and the adapters', () => {
-    for (const f of ['results.md', 'results.json', 'index.html', 'experiment.json', 'base.json', 'prepared.json']) expect(store.files.has(f), f).toBe(true);
+    for (const f of ['results.md', 'results.json', 'index.html', 'experiment.json', 'base.json', 'prepared.json', 'scores.jsonl', 'scores.summary.json', 'xtf-scores.html']) expect(store.files.has(f), f).toBe(true);
     expect([...store.files.keys()].filter((k) => k.startsWith('runs/')).sort()).toEqual(config.filters.map((f) => `runs/${f}.seed0.json`).sort());
     expect(store.adapters).toContain('reference-adapter');
     expect(store.adapters).toContain('adapters/normal.seed0');
@@ -105,9 +110,9 @@ describe('experiment runner (stories260K, built-in data)', async () => {
     expect(events.filter((e) => e.type === 'train-progress' || e.type === 'score-progress')).toEqual([]);
     expect(events.filter((e) => e.type === 'run-skipped').length).toBe(config.filters.length);
     expect(resumed.runs).toEqual(summary.runs);
-    const other = { ...config, training: { ...config.training, lr: 1e-3 } };
+    const other = { ...config, finetune: { ...config.finetune, lr: 1e-3 } };
     await expect(runExperiment(other, data, context(store))).rejects.toThrow(ExperimentMismatchError);
-    await expect(runExperiment(other, data, context(store))).rejects.toThrow(/training\.lr/);
+    await expect(runExperiment(other, data, context(store))).rejects.toThrow(/finetune\.lr/);
     const otherData = { ...data, heldOut: data.heldOut.slice(1) };
     await expect(runExperiment(config, otherData, context(store))).rejects.toThrow(/\(examples differ\)/);
   });

@@ -55,7 +55,7 @@ describe('explainHtml', () => {
     const basic = summaryFromRecords(scored);
     expect(basic.thresholds).toBeNull();
     const labels = scored.flatMap((e) => e.label.filter(Boolean)).length;
-    const masked = scored.flatMap((e) => e.weight.filter((w, i) => e.label[i] && w === 0)).length;
+    const masked = scored.flatMap((e) => e.lossMask.filter((w, i) => e.label[i] && w === 0)).length;
     expect(basic.labelTokens).toBe(labels);
     expect(basic.fractionMasked).toBeCloseTo(masked / labels, 12);
     for (const a of ['ri', 'kn', 'tr'] as Attribute[]) {
@@ -111,7 +111,7 @@ describe.skipIf(!existsSync(CHROMIUM))('explain page in headless Chromium', () =
     const classes = await tokens.evaluateAll((els) => els.map((e) => e.className));
     ex0.tokens.forEach((_, i) => {
       if (!ex0.label[i]) expect(classes[i]).toBe('t p');
-      else if (ex0.weight[i] !== 0) expect(classes[i]).toBe('t l');
+      else if (ex0.lossMask[i] !== 0) expect(classes[i]).toBe('t l');
       else expect(classes[i]).toBe(`t l m c-${(['ri', 'kn', 'tr'] as Attribute[]).filter((a) => ex0.flags[i].includes(a)).join('-')}`);
     });
     for (const a of ['ri', 'kn', 'tr'] as Attribute[]) {
@@ -139,10 +139,10 @@ describe.skipIf(!existsSync(CHROMIUM))('explain page in headless Chromium', () =
     expect(text).toContain(fmt4(ex0.kn[i]!));
     expect(text).toContain('threshold 0.05');
     // A kept token says so.
-    await tokens.nth(ex0.weight.findIndex((w) => w === 1)).hover();
+    await tokens.nth(ex0.lossMask.findIndex((w) => w === 1)).hover();
     await expect.poll(() => tip.innerText()).toMatch(/KEPT/);
     // Prompt tokens are greyed and explained as such.
-    expect(await tokens.nth(3).evaluate((e) => getComputedStyle(e).color)).not.toBe(await tokens.nth(ex0.weight.findIndex((w) => w === 1)).evaluate((e) => getComputedStyle(e).color));
+    expect(await tokens.nth(3).evaluate((e) => getComputedStyle(e).color)).not.toBe(await tokens.nth(ex0.lossMask.findIndex((w) => w === 1)).evaluate((e) => getComputedStyle(e).color));
 
     // Put the tooltip over a masked token for the screenshot.
     await page.mouse.move(0, 0);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { learningRate, lrFactor, validateSchedule } from '../../src/train/schedule.ts';
 import { epochRandom, shuffledSteps } from '../../src/train/trainer.ts';
-import type { MicroBatch } from '../../src/train/step.ts';
+import type { TokenBatch } from '../../src/data/batch.ts';
 
 describe('learning-rate schedules', () => {
   const cosine = { kind: 'cosine' as const, lr: 1e-3, warmupSteps: 4, totalSteps: 14, minLrRatio: 0.1 };
@@ -39,7 +39,7 @@ describe('learning-rate schedules', () => {
 
 describe('seeded data order', () => {
   const examples = Array.from({ length: 10 }, (_, i) => i);
-  const mark = (items: number[]): MicroBatch => ({ batch: 0, seqLen: 0, ids: Uint32Array.from(items), targets: new Uint32Array(), weights: new Float32Array() });
+  const mark = (items: number[]): TokenBatch => ({ batch: 0, seqLen: 0, ids: Uint32Array.from(items), targets: new Uint32Array(), lossMask: new Float32Array() });
   const order = (seed: number, epoch: number, keepLast = false) =>
     [...shuffledSteps(examples, epochRandom(seed, epoch), { microBatchSize: 2, gradientAccumulation: 2, keepLast }, mark)]
       .map((step) => step.map((mb) => Array.from(mb.ids)));

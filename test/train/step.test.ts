@@ -7,16 +7,17 @@ import { expectClose } from '../helpers/compare.ts';
 import { loadModel, loadTokenizer } from '../model/stories260k.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
-import { evaluateLoss, trainStep, type MicroBatch } from '../../src/train/step.ts';
+import type { TokenBatch } from '../../src/data/batch.ts';
+import { evaluateLoss, trainStep } from '../../src/train/step.ts';
 import { memoryReport } from '../../src/model/memory.ts';
 import type { Tokenizer } from '../../src/model/tokenizer.ts';
 
 const GSM8K = new URL('../../../shared/data/gsm8k/train.jsonl', import.meta.url);
 
 /** question -> answer examples packed one per row: loss only on the answer tokens. */
-function gsm8kBatch(tok: Tokenizer, lines: string[], seqLen: number): MicroBatch {
+function gsm8kBatch(tok: Tokenizer, lines: string[], seqLen: number): TokenBatch {
   const batch = lines.length;
-  const mb: MicroBatch = { batch, seqLen, ids: new Uint32Array(batch * seqLen), targets: new Uint32Array(batch * seqLen), weights: new Float32Array(batch * seqLen) };
+  const mb: TokenBatch = { batch, seqLen, ids: new Uint32Array(batch * seqLen), targets: new Uint32Array(batch * seqLen), lossMask: new Float32Array(batch * seqLen) };
   lines.forEach((line, b) => {
     const { question, answer } = JSON.parse(line) as { question: string; answer: string };
     const prompt = tok.encode(question + '\n');
@@ -24,15 +25,15 @@ function gsm8kBatch(tok: Tokenizer, lines: string[], seqLen: number): MicroBatch
     for (let i = 0; i + 1 < full.length; i++) {
       mb.ids[b * seqLen + i] = full[i];
       mb.targets[b * seqLen + i] = full[i + 1];
-      mb.weights[b * seqLen + i] = i + 1 >= prompt.length ? 1 : 0;
+      mb.lossMask[b * seqLen + i] = i + 1 >= prompt.length ? 1 : 0;
     }
   });
   return mb;
 }
 
-function sliceBatch(mb: MicroBatch, from: number, to: number): MicroBatch {
+function sliceBatch(mb: TokenBatch, from: number, to: number): TokenBatch {
   const s = mb.seqLen;
-  return { batch: to - from, seqLen: s, ids: mb.ids.slice(from * s, to * s), targets: mb.targets.slice(from * s, to * s), weights: mb.weights.slice(from * s, to * s) };
+  return { batch: to - from, seqLen: s, ids: mb.ids.slice(from * s, to * s), targets: mb.targets.slice(from * s, to * s), lossMask: mb.lossMask.slice(from * s, to * s) };
 }
 
 describe('training steps on stories260K', () => {
@@ -85,7 +86,7 @@ describe('training steps on stories260K', () => {
     const model = LlamaModel.fromWeights(rt, loadModel());
     const before = (await model.params['layers.0.wq'].read()) as Float32Array;
     const opt = new AdamW(rt, model.trainable('full'), { weightDecay: 0 });
-    const masked = { ...train, weights: new Float32Array(train.weights.length) };
+    const masked = { ...train, lossMask: new Float32Array(train.lossMask.length) };
     const r = trainStep(model, opt, [masked], 'full', 1e-2);
     expect((await r.loss.read())[0]).toBe(0);
     expect((await r.gradNorm.read())[0]).toBe(0);

@@ -10,7 +10,8 @@ import { loadModel, loadTokenizer } from '../model/stories260k.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import type { LoraConfig } from '../../src/model/lora.ts';
 import type { Runtime } from '../../src/gpu/index.ts';
-import { evaluateLoss, type MicroBatch } from '../../src/train/step.ts';
+import type { TokenBatch } from '../../src/data/batch.ts';
+import { evaluateLoss } from '../../src/train/step.ts';
 import { epochRandom, shuffledSteps, train, type MetricRecord, type TrainArgs } from '../../src/train/trainer.ts';
 import { MemoryCheckpointStorage } from '../../src/train/checkpoint.ts';
 import { FolderCheckpointStorage } from '../../src/train/checkpoint-fs.ts';
@@ -24,9 +25,9 @@ const lines = readFileSync(GSM8K, 'utf8').split('\n').filter(Boolean);
 const weights = loadModel();
 
 /** question -> answer, one example per row, loss on the answer tokens only. */
-function gsm8kBatch(items: string[]): MicroBatch {
+function gsm8kBatch(items: string[]): TokenBatch {
   const batch = items.length;
-  const mb: MicroBatch = { batch, seqLen: SEQ, ids: new Uint32Array(batch * SEQ), targets: new Uint32Array(batch * SEQ), weights: new Float32Array(batch * SEQ) };
+  const mb: TokenBatch = { batch, seqLen: SEQ, ids: new Uint32Array(batch * SEQ), targets: new Uint32Array(batch * SEQ), lossMask: new Float32Array(batch * SEQ) };
   items.forEach((line, b) => {
     const { question, answer } = JSON.parse(line) as { question: string; answer: string };
     const prompt = tok.encode(question + '\n').slice(-SEQ / 2);
@@ -34,7 +35,7 @@ function gsm8kBatch(items: string[]): MicroBatch {
     for (let i = 0; i + 1 < full.length; i++) {
       mb.ids[b * SEQ + i] = full[i];
       mb.targets[b * SEQ + i] = full[i + 1];
-      mb.weights[b * SEQ + i] = i + 1 >= prompt.length ? 1 : 0;
+      mb.lossMask[b * SEQ + i] = i + 1 >= prompt.length ? 1 : 0;
     }
   });
   return mb;
@@ -167,13 +168,13 @@ describe('the training loop on stories260K (LoRA rank 4, dropout 0.1)', () => {
     const rt = await gpu();
     const model = freshModel(rt);
     const before = await adapters(model);
-    const seen: { weights: Float32Array; loss: Float32Array }[] = [];
+    const seen: { lossMask: Float32Array; loss: Float32Array }[] = [];
     // Keeps nothing: the step's losses are those of the untouched model, and nothing trains.
     const run = await train({
       model, set: 'lora', trainBatches, options: { ...options, steps: 2, weightDecay: 0 },
       selectTokens: (mbs, losses) => {
-        mbs.forEach((mb, i) => seen.push({ weights: mb.weights, loss: losses[i] }));
-        return mbs.map((mb) => ({ ...mb, weights: new Float32Array(mb.weights.length) }));
+        mbs.forEach((mb, i) => seen.push({ lossMask: mb.lossMask, loss: losses[i] }));
+        return mbs.map((mb) => ({ ...mb, lossMask: new Float32Array(mb.lossMask.length) }));
       },
     });
     expect(seen).toHaveLength(4); // 2 steps x 2 micro-batches
@@ -181,10 +182,10 @@ describe('the training loop on stories260K (LoRA rank 4, dropout 0.1)', () => {
     expect(run.metrics.filter((r) => r.type === 'train').map((r) => r.trainedTokens)).toEqual([0, 0]);
     // The losses handed over are the model's own: their weighted mean is the micro-batch's loss.
     const first = [...trainBatches(0, epochRandom(options.seed, 0))][0][0];
-    const { weights, loss } = seen[0];
+    const { lossMask: weights, loss } = seen[0];
     let sum = 0, n = 0;
     weights.forEach((w, i) => { sum += w * loss[i]; n += w; });
-    expect(Array.from(first.weights)).toEqual(Array.from(weights));
+    expect(Array.from(first.lossMask)).toEqual(Array.from(weights));
     expect(sum / n).toBeCloseTo(await evaluateLoss(model, [first]), 5);
     model.release();
   });

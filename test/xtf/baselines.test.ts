@@ -30,7 +30,7 @@ describe('STM (perplexity masking)', () => {
     const sel = selectStm([{ label: labels(2, 6), p: withPrompt(2, p) }]);
     expect(sel.method).toBe('stm');
     expect(sel.masked[0]).toEqual([false, false, false, false, true, false, true, false]);
-    expect(sel.weights[0]).toEqual([0, 0, 1, 1, 0, 1, 0, 1]);
+    expect(sel.lossMask[0]).toEqual([0, 0, 1, 1, 0, 1, 0, 1]);
     expect(sel.labelTokens).toBe(6);
     expect(sel.maskedFraction).toBeCloseTo(2 / 6, 12);
     expect(selectStm([{ label: labels(2, 6), p: withPrompt(2, p) }], { maxPerplexity: 2 }).masked[0].filter(Boolean)).toHaveLength(3);
@@ -49,20 +49,20 @@ describe('SLM / Rho-1 (excess loss, top k% per batch)', () => {
   it('keeps the highest excess losses within each batch', () => {
     const sel = selectSlm(ex, [[0], [1]]);
     // 3 of 5 per batch: example 0 keeps 3, 5, 4 (positions 1, 4, 5 of the label); example 1 keeps 0.3, 0.4, 0.5.
-    expect(sel.weights[0]).toEqual([0, 1, 0, 0, 1, 1]);
-    expect(sel.weights[1].map((w) => w)).toEqual([0, 0, 1, 1, 1]);
+    expect(sel.lossMask[0]).toEqual([0, 1, 0, 0, 1, 1]);
+    expect(sel.lossMask[1].map((w) => w)).toEqual([0, 0, 1, 1, 1]);
     expect(sel.maskedFraction).toBeCloseTo(0.4, 12);
   });
   it('ranks across the examples of one batch (default: one batch of everything)', () => {
     const sel = selectSlm(ex);
     // 6 of 10 kept: all five of example 0 have excess >= 1 > 0.5, plus the best of example 1 (0.5).
-    expect(sel.weights[0]).toEqual([0, 1, 1, 1, 1, 1]);
-    expect(sel.weights[1]).toEqual([0, 0, 0, 0, 1]);
+    expect(sel.lossMask[0]).toEqual([0, 1, 1, 1, 1, 1]);
+    expect(sel.lossMask[1]).toEqual([0, 0, 0, 0, 1]);
   });
   it('breaks ties at the cut by position, keeps unscored label tokens, checks the batches', () => {
     const tie = [{ label: labels(0, 4), lossCurrent: [1, 1, 1, null], lossRef: [0, 0, 0, 0] }];
     const sel = selectSlm(tie, undefined, { keepFraction: 0.5 });
-    expect(sel.weights[0]).toEqual([1, 0, 0, 1]); // keep floor(0.5 * 3) = 1 of the 3 ranked: the first
+    expect(sel.lossMask[0]).toEqual([1, 0, 0, 1]); // keep floor(0.5 * 3) = 1 of the 3 ranked: the first
     expect(() => selectSlm(ex, [[0]])).toThrow(/in no batch/);
     expect(() => selectSlm(ex, [[0, 1], [1]])).toThrow(/more than one batch/);
     expect(() => selectSlm(ex, [[0, 2]])).toThrow(/not an example index/);
@@ -78,10 +78,10 @@ describe('Token Cleaning (global ranking)', () => {
     const sel = selectTokenCleaning(ex);
     expect(sel.method).toBe('token-cleaning');
     // 3 of 5: 2, 1, 0.5
-    expect(sel.weights).toEqual([[0, 1, 0, 1], [1, 0]]);
+    expect(sel.lossMask).toEqual([[0, 1, 0, 1], [1, 0]]);
   });
   it('reverse ranks by loss_ref - loss_base', () => {
-    expect(selectTokenCleaning(ex, { keepFraction: 0.6, reverse: true }).weights).toEqual([[0, 0, 1, 0], [1, 1]]);
+    expect(selectTokenCleaning(ex, { keepFraction: 0.6, reverse: true }).lossMask).toEqual([[0, 0, 1, 0], [1, 1]]);
   });
 });
 
@@ -112,11 +112,11 @@ describe('applyBaseline', () => {
   it('gives ScoredExamples the baseline weights and no XTF flags, so summarize reports its mask', () => {
     const s: ScoredExample = {
       id: 'a', tokens: [1, 2, 3, 4], pieces: ['a', 'b', 'c', 'd'], label: [false, true, true, true], p: [null, 0.9, 0.1, 0.2],
-      ri: [null, 1, 1, 1], kn: [null, 0.01, 0.9, 0.8], tr: [null, 1, 1, 1], flags: [[], ['kn'], [], []], weight: [0, 0, 1, 1],
+      ri: [null, 1, 1, 1], kn: [null, 0.01, 0.9, 0.8], tr: [null, 1, 1, 1], flags: [[], ['kn'], [], []], lossMask: [0, 0, 1, 1],
     };
     const out = applyBaseline([s], selectStm([s]));
     expect(out[0].flags).toEqual([[], [], [], []]);
-    expect(out[0].weight).toEqual([0, 1, 0, 0]);
+    expect(out[0].lossMask).toEqual([0, 1, 0, 0]);
     const sum = summarize(out, { method: 'stm' });
     expect(sum.fractionMasked).toBeCloseTo(2 / 3, 12);
     expect(sum.fractionFlagged.kn).toBe(0);

@@ -16,7 +16,8 @@ import {
 import { XTF_DEFAULTS, xtfOptions } from '../../src/xtf/options.ts';
 import { scoreExamples, type ScoreResult } from '../../src/xtf/score.ts';
 import { RI_MIN_LABEL_TOKENS, reselect, tukeyLowerFence } from '../../src/xtf/select.ts';
-import { tokenizeExample } from '../../src/xtf/tokenize.ts';
+import { tokenizeRecord } from '../../src/data/tokenize.ts';
+import { exampleRecord } from '../../src/data/records.ts';
 import type { Attribute } from '../../src/xtf/types.ts';
 import { seededRandom } from '../../src/model/random.ts';
 
@@ -107,16 +108,17 @@ describe('noise injection (CPU)', () => {
 
   it('maps spans to label tokens: every span starts and ends on a token boundary', () => {
     for (const ex of ds) {
-      const t = tokenizeExample(tok, ex, 512);
+      const t = tokenizeRecord(tok, exampleRecord(ex), { maxLength: 512 });
       const pieces = tokenPieces(tok, t.tokens);
-      const label = t.tokens.map((_, j) => j >= t.labelStart);
+      const label = t.lossMask;
+      const labelStart = label.indexOf(true);
       const kinds = labelNoiseTokens({ pieces, label }, ex);
-      expect(kinds.slice(0, t.labelStart).every((k) => k === null)).toBe(true);
+      expect(kinds.slice(0, labelStart).every((k) => k === null)).toBe(true);
       // The noise tokens' pieces, joined, are exactly the spans' text (the SentencePiece dummy-prefix space
       // sits before the completion, in a clean token).
       const noisePieces = pieces.filter((_, i) => kinds[i] !== null && kinds[i] !== 'clean').join('');
       expect(noisePieces).toBe(ex.noise.map((s) => ex.completion.slice(s.start, s.end)).join(''));
-      expect(kinds.slice(t.labelStart).every((k) => k === ex.group || k === 'clean')).toBe(true);
+      expect(kinds.slice(labelStart).every((k) => k === ex.group || k === 'clean')).toBe(true);
     }
   });
 });
@@ -135,7 +137,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
     const rt = await gpu();
     const model = LlamaModel.fromWeights(rt, loadModel());
     const t0 = performance.now();
-    result = await scoreExamples(model, tok, examples, { xtf: XTF_DEFAULTS });
+    result = await scoreExamples(model, tok, examples.map(exampleRecord), { xtf: XTF_DEFAULTS });
     seconds = (performance.now() - t0) / 1000;
     model.release();
   });
@@ -147,7 +149,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
       for (let i = 0; i < s.tokens.length; i++) {
         if (s.label[i]) continue;
         expect(s.flags[i]).toEqual([]);
-        expect(s.weight[i]).toBe(0);
+        expect(s.lossMask[i]).toBe(0);
         expect([s.p[i], s.ri[i], s.kn[i], s.tr[i]]).toEqual([null, null, null, null]);
       }
     }
@@ -233,12 +235,12 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
 
   it('weight 0 exactly when some attribute flags a label token; single attributes give their own flags', () => {
     for (const s of result.scored) {
-      for (const i of labelIdx(s)) expect(s.weight[i]).toBe(s.flags[i].length > 0 ? 0 : 1);
+      for (const i of labelIdx(s)) expect(s.lossMask[i]).toBe(s.flags[i].length > 0 ? 0 : 1);
     }
     // Thresholds do not depend on which attributes are on, so "each attribute alone" is its own column.
     for (const a of ['ri', 'kn', 'tr'] as Attribute[]) {
       const alone = reselect(result.scored, xtfOptions({ attributes: { ri: a === 'ri', kn: a === 'kn', tr: a === 'tr' } }));
-      alone.forEach((s, e) => labelIdx(s).forEach((i) => expect(s.weight[i] === 0).toBe(result.scored[e].flags[i].includes(a))));
+      alone.forEach((s, e) => labelIdx(s).forEach((i) => expect(s.lossMask[i] === 0).toBe(result.scored[e].flags[i].includes(a))));
     }
   });
 
@@ -249,7 +251,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
     for (const s of result.scored) {
       for (const i of labelIdx(s)) {
         label++;
-        if (s.weight[i] === 0) masked++;
+        if (s.lossMask[i] === 0) masked++;
         const f = s.flags[i];
         for (const a of f) count[a]++;
         for (const key of Object.keys(pairs)) { const [a, b] = key.split(','); if (f.includes(a as Attribute) && f.includes(b as Attribute)) pairs[key]++; }

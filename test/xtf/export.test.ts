@@ -36,8 +36,8 @@ describe('hf export (input_ids / attention_mask / labels)', () => {
       const r = toHf(ex);
       expect(r.input_ids).toEqual(ex.tokens);
       expect(r.attention_mask).toEqual(ex.tokens.map(() => 1));
-      ex.tokens.forEach((t, i) => expect(r.labels[i]).toBe(ex.weight[i] === 0 ? IGNORE_INDEX : t));
-      expect(r.labels.filter((l) => l !== IGNORE_INDEX).length).toBe(ex.weight.filter((w) => w > 0).length);
+      ex.tokens.forEach((t, i) => expect(r.labels[i]).toBe(ex.lossMask[i] === 0 ? IGNORE_INDEX : t));
+      expect(r.labels.filter((l) => l !== IGNORE_INDEX).length).toBe(ex.lossMask.filter((w) => w > 0).length);
       expect(Object.keys(JSON.parse(exportLine(ex, 'hf')))).toEqual(['input_ids', 'attention_mask', 'labels']);
     }
   });
@@ -48,7 +48,7 @@ describe('hf export (input_ids / attention_mask / labels)', () => {
     expect(r.input_ids.at(-1)).toBe(2);
     expect(r.labels.at(-1)).toBe(2);
     expect(r.input_ids.length).toBe(ex.tokens.length + 1);
-    const again = toHf({ ...ex, tokens: r.input_ids, pieces: [...ex.pieces, ''], label: [...ex.label, true], weight: [...ex.weight, 1], flags: [...ex.flags, []], p: [...ex.p, 0.5], ri: [...ex.ri, 0.1], kn: [...ex.kn, 0.5], tr: [...ex.tr, 0.5] }, { eosId: 2 });
+    const again = toHf({ ...ex, tokens: r.input_ids, pieces: [...ex.pieces, ''], label: [...ex.label, true], lossMask: [...ex.lossMask, 1], flags: [...ex.flags, []], p: [...ex.p, 0.5], ri: [...ex.ri, 0.1], kn: [...ex.kn, 0.5], tr: [...ex.tr, 0.5] }, { eosId: 2 });
     expect(again.input_ids.length).toBe(r.input_ids.length);
   });
 });
@@ -73,7 +73,7 @@ describe('axolotl export (chat_template train_detail)', () => {
       // The expected per-character decision, from the tokens.
       const expected: boolean[] = [];
       ex.tokens.forEach((_, i) => {
-        if (ex.label[i]) for (const _c of ex.pieces[i]) expected.push(ex.weight[i] !== 0);
+        if (ex.label[i]) for (const _c of ex.pieces[i]) expected.push(ex.lossMask[i] !== 0);
       });
       expect(train).toEqual(expected);
       // Merged: neighbours always differ, and they touch.
@@ -87,7 +87,7 @@ describe('axolotl export (chat_template train_detail)', () => {
       expect(spans[0].begin_offset).toBe(0);
       expect(spans.at(-1)!.end_offset).toBe(n - 1);
       // Read back the way Axolotl reads them, the trained tokens are exactly the kept ones.
-      const kept = ex.tokens.map((_, i) => i).filter((i) => ex.label[i] && ex.weight[i] !== 0 && ex.pieces[i] !== '');
+      const kept = ex.tokens.map((_, i) => i).filter((i) => ex.label[i] && ex.lossMask[i] !== 0 && ex.pieces[i] !== '');
       expect(axolotlTrainedTokens(ex, content, spans)).toEqual(kept);
     }
   });
@@ -104,7 +104,7 @@ describe('axolotl export (chat_template train_detail)', () => {
     const ex: ScoredExample = {
       id: 'doc', tokens: [1, 10, 11, 12, 13], pieces: ['', ...words], label: [false, true, true, true, true],
       p: [null, 0.5, 0.5, 0.99, 0.5], ri: [null, 1, 1, 1, 1], kn: [null, 0.5, 0.5, 0.01, 0.5], tr: [null, 1, 1, 1, 1],
-      flags: [[], [], [], ['kn'], []], weight: [0, 1, 1, 0, 1],
+      flags: [[], [], [], ['kn'], []], lossMask: [0, 1, 1, 0, 1],
     };
     expect(trainDetail(ex)).toEqual({
       content: text,
@@ -124,7 +124,7 @@ describe('axolotl export (chat_template train_detail)', () => {
   });
 
   it('an assistant turn with nothing kept does not train at all', () => {
-    const ex = { ...scored[0], weight: scored[0].weight.map(() => 0) };
+    const ex = { ...scored[0], lossMask: scored[0].lossMask.map(() => 0) };
     const rec = toAxolotl(ex);
     expect(rec.messages[1].train).toBe(false);
     expect(rec.messages[1].train_detail!.every((s) => !s.train)).toBe(true);
@@ -138,8 +138,11 @@ describe('score file records', () => {
     expect(parseScoredExample(JSON.stringify(ex))).toEqual(ex);
     expect(() => parseScoredExample('{"id": "x", ')).toThrow(ScoreFileError);
     expect(() => parseScoredExample('[1,2]')).toThrow(/JSON object/);
-    expect(() => parseScoredExample(JSON.stringify({ ...ex, weight: ex.weight.slice(1) }))).toThrow(/"weight" has \d+ entries, "tokens" has \d+/);
+    expect(() => parseScoredExample(JSON.stringify({ ...ex, lossMask: ex.lossMask.slice(1) }))).toThrow(/"lossMask" has \d+ entries, "tokens" has \d+/);
+    // Score files written before the mask had one name call it "weight": still read.
+    const { lossMask, ...old } = ex;
+    expect(parseScoredExample(JSON.stringify({ ...old, weight: lossMask }))).toEqual(ex);
     expect(() => parseScoredExample(JSON.stringify({ ...ex, flags: ex.flags.map((f, i) => (i === 5 ? ['xx'] : f)) }))).toThrow(/flags\[5\]/);
-    expect(() => parseScoredExample(JSON.stringify({ ...ex, weight: ex.weight.map((w, i) => (i === 0 ? 1 : w)) }))).toThrow(/prompt token 0 has weight 1/);
+    expect(() => parseScoredExample(JSON.stringify({ ...ex, lossMask: ex.lossMask.map((w, i) => (i === 0 ? 1 : w)) }))).toThrow(/prompt token 0 has lossMask 1/);
   });
 });

@@ -91,7 +91,7 @@ export function fakeScoreFile(n = 8, { edgeCase = true } = {}): FakeScoreFile {
       return f;
     });
     const weight = tokens.map((_, i) => (label[i] && flags[i].length === 0 ? 1 : 0));
-    return { id: e.id, tokens, pieces, label, p, ri, kn, tr, flags, weight };
+    return { id: e.id, tokens, pieces, label, p, ri, kn, tr, flags, lossMask: weight };
   });
   const thresholds: SelectionThresholds = { riFences: fences, knThreshold: KN_THRESHOLD, trCuts: TR_CUTS };
   const summary: DatasetSummary = { ...summaryFromRecords(scored), method: 'xtf (fake scores for tests)', thresholds, tokensPerSecond: 1843.5, seconds: 0.74 };

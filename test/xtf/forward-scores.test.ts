@@ -7,24 +7,25 @@ import { loadModel, loadTokenizer, reference } from '../model/stories260k.ts';
 import { llamaReferenceForward } from '../reference/llama.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { forwardScores } from '../../src/xtf/forward-scores.ts';
-import { tokenizeExample } from '../../src/xtf/tokenize.ts';
+import { tokenizeRecord } from '../../src/data/tokenize.ts';
+import { exampleRecord } from '../../src/data/records.ts';
 import { XTF_DEFAULTS, type ReasoningImportanceOptions } from '../../src/xtf/options.ts';
 
 describe('XTF forward scores', () => {
   const weights = loadModel();
   const tok = loadTokenizer();
   const examples = [
-    tokenizeExample(tok, { id: 'a', prompt: 'Natalia sold clips to 48 of her friends.', completion: ' She sold 24 clips in May, 72 in all.' }, 512),
-    tokenizeExample(tok, { id: 'b', prompt: 'Once upon a time', completion: ', there was a girl.' }, 512),
+    tokenizeRecord(tok, exampleRecord({ id: 'a', prompt: 'Natalia sold clips to 48 of her friends.', completion: ' She sold 24 clips in May, 72 in all.' }), { maxLength: 512 }),
+    tokenizeRecord(tok, exampleRecord({ id: 'b', prompt: 'Once upon a time', completion: ', there was a girl.' }), { maxLength: 512 }),
   ];
 
   /** CPU: Σ over counted later queries of P[i][j], reduced over heads, mean over layers, / count. */
-  function cpuRi(tokens: number[], labelStart: number, opts: ReasoningImportanceOptions): number[] {
+  function cpuRi(tokens: number[], lossMask: boolean[], opts: ReasoningImportanceOptions): number[] {
     const { attention } = llamaReferenceForward(weights, tokens, { attention: true });
     const c = weights.config;
     const T = tokens.length;
     const layers = opts.layers === 'all' ? [...Array(c.nLayers).keys()] : opts.layers === 'last' ? [c.nLayers - 1] : opts.layers;
-    const counted = (i: number) => opts.queries === 'all' || i >= labelStart;
+    const counted = (i: number) => opts.queries === 'all' || lossMask[i];
     return tokens.map((_, j) => {
       let later = 0;
       for (let i = j + 1; i < T; i++) if (counted(i)) later++;
@@ -54,7 +55,7 @@ describe('XTF forward scores', () => {
       const model = LlamaModel.fromWeights(rt, weights);
       const scores = await forwardScores(model, examples, opts);
       examples.forEach((e, b) => {
-        const expected = cpuRi(e.tokens, e.labelStart, opts);
+        const expected = cpuRi(e.tokens, e.lossMask, opts);
         const got = Array.from(scores[b].ri);
         expect(got.map(Number.isNaN)).toEqual(expected.map(Number.isNaN));
         expectClose(got.map((x) => (Number.isNaN(x) ? 0 : x)), expected.map((x) => (Number.isNaN(x) ? 0 : x)), 1e-5, 1e-4, `example ${e.id} ri`);
@@ -67,7 +68,7 @@ describe('XTF forward scores', () => {
     const rt = await gpu();
     const model = LlamaModel.fromWeights(rt, weights);
     const c = reference.cases[0];
-    const ex = { id: 'ref', tokens: c.tokens, labelStart: 5, truncated: 0 };
+    const ex = { id: 'ref', tokens: c.tokens, lossMask: c.tokens.map((_, i) => i >= 5), truncated: 0 };
     const [s] = await forwardScores(model, [ex, examples[1]], XTF_DEFAULTS.ri, false);
     expect(Number.isNaN(s.p[0])).toBe(true);
     expectClose(Array.from(s.p.subarray(1), Math.log), c.next_token_logprobs, 1e-4, 0, 'log p');

@@ -55,7 +55,7 @@ describe('reasoning importance (per example)', () => {
     const s = selectTokens([short], xtfOptions({ attributes: { kn: false, tr: false } }));
     expect(s.thresholds.riFences.s).toBeNull();
     expect(s.flags[0].every((f) => f.length === 0)).toBe(true);
-    expect(s.weights[0]).toEqual([0, 1, 1, 1, 1]);
+    expect(s.lossMask[0]).toEqual([0, 1, 1, 1, 1]);
   });
   it('agrees with the sort-based fence on random examples, ties included (quickselect)', () => {
     const r = rng(9);
@@ -132,14 +132,14 @@ describe('union and weights', () => {
     const e = ex('u', 2, label);
     const s = selectTokens([e], xtfOptions());
     expect(s.flags[0]).toEqual([[], [], [], [], [], [], ['ri', 'kn', 'tr'], ['kn']]);
-    expect(s.weights[0]).toEqual([0, 0, 1, 1, 1, 1, 0, 0]);
+    expect(s.lossMask[0]).toEqual([0, 0, 1, 1, 1, 1, 0, 0]);
     const noKn = selectTokens([e], xtfOptions({ attributes: { kn: false } }));
     expect(noKn.flags[0][6]).toEqual(['ri', 'tr']);
     expect(noKn.flags[0][7]).toEqual([]);
-    expect(noKn.weights[0][7]).toBe(1);
+    expect(noKn.lossMask[0][7]).toBe(1);
     // Thresholds are reported for disabled attributes too.
     const none = selectTokens([e], xtfOptions({ attributes: { ri: false, kn: false, tr: false } }));
-    expect(none.weights[0]).toEqual([0, 0, 1, 1, 1, 1, 1, 1]);
+    expect(none.lossMask[0]).toEqual([0, 0, 1, 1, 1, 1, 1, 1]);
     expect(none.thresholds.riFences.u).not.toBeNull();
     expect(none.thresholds.trCuts).toEqual(s.thresholds.trCuts);
   });
@@ -151,7 +151,7 @@ describe('non-finite scores', () => {
     label.push({ tok: 9, ri: -Infinity, kn: NaN, tr: null } as never, { tok: 8, ri: null, kn: -Infinity, tr: NaN } as never);
     const s = selectTokens([ex('n', 0, label)], xtfOptions({ tr: { classes: 2 } }), { trCuts: [0.5] });
     expect(s.flags[0].slice(5)).toEqual([[], []]);
-    expect(s.weights[0].slice(5)).toEqual([1, 1]);
+    expect(s.lossMask[0].slice(5)).toEqual([1, 1]);
   });
 });
 
@@ -172,7 +172,7 @@ function synthetic(n: number, len: number, seed: number): ScoredExample[] {
       ri: label.map((l) => (l ? r() * r() : null)),
       kn: p.map((v) => (v === null ? null : 1 - v)),
       tr: tokens.map((t, i) => (label[i] ? trOf(t) : null)),
-      flags, weight,
+      flags, lossMask: weight,
     });
   }
   return out;
@@ -189,7 +189,7 @@ describe('reselect', () => {
     expect(out[0].ri).toBe(scored[0].ri);
     const sel = selectTokens(scored, xtfOptions({ kn: { threshold: 0.2 } }));
     expect(out.map((x) => x.flags)).toEqual(sel.flags);
-    expect(out.map((x) => x.weight)).toEqual(sel.weights);
+    expect(out.map((x) => x.lossMask)).toEqual(sel.lossMask);
     expect(out.some((x) => x.flags.some((f) => f.includes('kn')))).toBe(true);
     // Stricter threshold: a subset of the KN flags.
     const strict = reselect(out, xtfOptions({ kn: { threshold: 0.05 } }));

@@ -14,7 +14,7 @@ function scored(id: string, prompt: number, label: [number, string, Attribute[]]
     tokens: [...Array.from({ length: prompt }, () => 999), ...label.map((l) => l[0])],
     pieces: [...Array.from({ length: prompt }, () => 'P'), ...label.map((l) => l[1])],
     p: isLabel.map((l) => (l ? 0.5 : null)), ri: isLabel.map((l) => (l ? 1 : null)), kn: isLabel.map((l) => (l ? 0.5 : null)), tr: isLabel.map((l) => (l ? 1 : null)),
-    flags, weight: flags.map((f, i) => (isLabel[i] && f.length === 0 ? 1 : 0)),
+    flags, lossMask: flags.map((f, i) => (isLabel[i] && f.length === 0 ? 1 : 0)),
     ...(truncated === undefined ? {} : { truncated }),
   };
 }
@@ -61,7 +61,7 @@ describe('summarize', () => {
     expect(s.thresholds?.trCuts).toEqual([0.2, 0.6]);
   });
   it('uses weights for the masked fraction (a baseline has no flags)', () => {
-    const base = data.map((x) => ({ ...x, flags: x.flags.map((): Attribute[] => []), weight: x.label.map((l, i) => (l && i % 2 ? 1 : 0)) }));
+    const base = data.map((x) => ({ ...x, flags: x.flags.map((): Attribute[] => []), lossMask: x.label.map((l, i) => (l && i % 2 ? 1 : 0)) }));
     const b = summarize(base, { method: 'random' });
     expect(b.fractionFlagged).toEqual({ ri: 0, kn: 0, tr: 0 });
     expect(b.fractionMasked).toBe(0.4); // odd positions kept: 3 of 5 label tokens in a and in b
