@@ -43,13 +43,14 @@ export async function loadModelStep(choice = chosen('model') as ModelChoice): Pr
     $('model-status').textContent = 'loading…';
     const { info } = await call({ type: 'load', source }, 'loaded');
     state.model = info;
-    probe.modelLoaded = true;
-    probe.loads++;
-    probe.model = info.source;
     await adoptSavedAdapters(info);
     $('model-status').textContent = '';
     $('model-info').innerHTML = modelFacts(info, state.device, choice === 'default' ? probe.sources.model : describeSource(source))
       .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
+    // After the card: a test reads it as soon as the load count moves.
+    probe.modelLoaded = true;
+    probe.loads++;
+    probe.model = info.source;
   });
   requestPlan();
 }
