@@ -16,7 +16,13 @@ export class ModelConfigError extends ModelError {
 
 /** A checkpoint whose bytes do not match what its header promises. */
 export class CheckpointFormatError extends ModelError {
-  constructor(public readonly file: string, public readonly byteOffset: number, detail: string) {
+  constructor(
+    public readonly file: string,
+    public readonly byteOffset: number,
+    detail: string,
+    /** The header or config field found to be wrong (e.g. 'n_layers'), when one is to blame. */
+    public readonly field?: string,
+  ) {
     super(`${file}: ${detail}`);
   }
 }
@@ -53,6 +59,16 @@ export class WeightMismatchError extends ModelError {
     super(found === null
       ? `${source}: tensor ${tensor} (shape [${expected.join(', ')}]) is missing`
       : `${source}: tensor ${tensor} has shape [${found.join(', ')}], expected [${expected.join(', ')}]`);
+  }
+}
+
+/**
+ * Tensors a checkpoint stores that the model does not use: the config does not describe these weights
+ * (e.g. a layer past num_hidden_layers), or the architecture has parts this runtime does not implement.
+ */
+export class UnusedTensorsError extends ModelError {
+  constructor(public readonly source: string, public readonly tensors: readonly string[], detail: string) {
+    super(`${source}: ${detail}`);
   }
 }
 

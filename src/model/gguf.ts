@@ -10,7 +10,7 @@ import { GGMLQuantizationType, gguf as parseGgufHeader } from '@huggingface/gguf
 import { type LlamaConfig, headDim, llamaConfig } from './config.ts';
 import { CheckpointFormatError, ModelConfigError, TokenizerFormatError, UnsupportedModelError, formatCount } from './errors.ts';
 import { f16ToF32, f32View, halfBytesToF32 } from './dtypes.ts';
-import { type NamedTensor, collectWeights } from './hf.ts';
+import { type NamedTensor, checkLayerCount, checkUnusedTensors, collectWeights, storedLayerCount } from './hf.ts';
 import { HfTokenizer, type TokenizerJson } from './tokenizer-hf.ts';
 import { Llama2cTokenizer } from './tokenizer-llama2c.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -39,6 +39,8 @@ export interface GgufModel {
   weights: LlamaWeights;
   tokenizer: Tokenizer;
   metadata: Record<string, unknown>;
+  /** Things loaded but ignored (none today: every tensor must be used). */
+  warnings: string[];
 }
 
 interface TensorInfo {
@@ -101,6 +103,9 @@ export async function loadGguf(data: Uint8Array | Blob | ByteSource, name = 'mod
     }
   }
 
+  // block_count against the blk.N tensors present, before anything is built per layer.
+  checkLayerCount(config.nLayers, storedLayerCount(infos.keys(), /^blk\.(\d+)\./), `${arch}.block_count`, file, 'the file', 'blk.');
+
   // Read every needed tensor first (async), then hand them to the shared shape-checking collector.
   const names = ggufWeightNames(config);
   const loaded = new Map<string, NamedTensor>();
@@ -111,7 +116,8 @@ export async function loadGguf(data: Uint8Array | Blob | ByteSource, name = 'mod
     loaded.set(stored, { shape: info.shape, file, toF32: () => values });
   }
   const weights = collectWeights(config, (n) => loaded.get(n), (n) => names[n], file);
-  return { config, weights, tokenizer: ggufTokenizer(metadata, file), metadata };
+  const warnings = checkUnusedTensors(infos.keys(), new Set(Object.values(names)), file);
+  return { config, weights, tokenizer: ggufTokenizer(metadata, file), metadata, warnings };
 }
 
 /** GGUF stores floats as f32: 1e-5 arrives as 9.99999974e-6. Take the shortest decimal with the same f32. */

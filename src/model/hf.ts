@@ -3,7 +3,7 @@
 // rotate-half RoPE layout, so their config says ropeLayout 'half' and q/k rows are taken as stored.
 
 import { type LlamaConfig, headDim, llamaConfig } from './config.ts';
-import { CheckpointFormatError, ModelConfigError, UnsupportedModelError, WeightMismatchError } from './errors.ts';
+import { CheckpointFormatError, ModelConfigError, UnsupportedModelError, UnusedTensorsError, WeightMismatchError, formatCount } from './errors.ts';
 import { type SafetensorsTensor, parseSafetensors, safetensorToF32 } from './safetensors.ts';
 import { type HfTokenizer, parseHfTokenizer } from './tokenizer-hf.ts';
 import { type LlamaWeights, llamaWeightShapes } from './weights.ts';
@@ -135,8 +135,8 @@ export interface NamedTensor {
 }
 
 /**
- * Gathers every weight of `config` through `lookup(checkpoint name)`, checking shapes. Tensors the model
- * does not use (an lm_head.weight next to tied embeddings, rotary inv_freq buffers) are ignored.
+ * Gathers every weight of `config` through `lookup(checkpoint name)`, checking shapes. Call
+ * checkLayerCount first (this builds per-layer tables) and checkUnusedTensors after.
  */
 export function collectWeights(config: LlamaConfig, lookup: (name: string) => NamedTensor | undefined, nameOf: (name: string) => string,
   source: string): LlamaWeights {
@@ -152,6 +152,57 @@ export function collectWeights(config: LlamaConfig, lookup: (name: string) => Na
   return { config, tensors, shapes };
 }
 
+/** 1 + the highest layer index among `names` (the first group of `pattern`), 0 when none is a layer tensor. */
+export function storedLayerCount(names: Iterable<string>, pattern: RegExp): number {
+  let count = 0;
+  for (const name of names) {
+    const m = pattern.exec(name);
+    if (m) count = Math.max(count, Number(m[1]) + 1);
+  }
+  return count;
+}
+
+/**
+ * A config's layer count against the layers the checkpoint stores, before anything is built per layer:
+ * a config claiming a million layers over five fails at once, and so does one claiming four over five.
+ */
+export function checkLayerCount(declared: number, stored: number, field: string, configSource: string, weightsSource: string, layerPrefix: string): void {
+  if (declared === stored) return;
+  const what = stored === 0 ? 'no layer tensors' : `${formatCount(stored)} layer${stored === 1 ? '' : 's'} (${layerPrefix}0${stored > 1 ? ` .. ${layerPrefix}${stored - 1}` : ''})`;
+  throw new ModelConfigError(field, `is ${formatCount(declared)}, but ${weightsSource} stores ${what}; the config does not describe these weights`, configSource);
+}
+
+/**
+ * Every tensor the checkpoint stores must be a weight of the model: the rest are an UnusedTensorsError
+ * naming them, except the ones `harmless` gives a reason for, which come back as warnings (one per reason).
+ */
+export function checkUnusedTensors(stored: Iterable<string>, used: ReadonlySet<string>, source: string,
+  harmless: (name: string) => string | undefined = () => undefined): string[] {
+  const unused: string[] = [];
+  const ignored = new Map<string, string[]>();
+  for (const name of new Set(stored)) {
+    if (used.has(name)) continue;
+    const reason = harmless(name);
+    if (reason === undefined) unused.push(name);
+    else ignored.set(reason, [...(ignored.get(reason) ?? []), name]);
+  }
+  if (unused.length > 0) {
+    const shown = unused.slice(0, 8).join(', ') + (unused.length > 8 ? ` and ${formatCount(unused.length - 8)} more` : '');
+    throw new UnusedTensorsError(source, unused, `${formatCount(unused.length)} stored tensor${unused.length === 1 ? ' is' : 's are'} not used by the model ` +
+      `the config describes: ${shown}; the config does not match these weights, or the checkpoint has parts this runtime does not implement`);
+  }
+  return [...ignored].map(([reason, names]) => `${source}: ignoring ${names.length === 1 ? names[0] : `${formatCount(names.length)} tensors (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`}: ${reason}`);
+}
+
+/** HF tensors a Llama/Qwen2 model may carry without using them. */
+function harmlessHfTensor(config: LlamaConfig): (name: string) => string | undefined {
+  return (name) => {
+    if (/(^|\.)rotary_emb\.inv_freq$/.test(name)) return 'rotary inv_freq buffers are recomputed from rope_theta';
+    if (name === 'lm_head.weight' && config.tiedEmbeddings) return 'tie_word_embeddings is true, so the classifier is model.embed_tokens.weight (as in transformers)';
+    return undefined;
+  };
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -165,6 +216,8 @@ export interface HfModel {
   tokenizer: HfTokenizer;
   /** config.json as read. */
   hfConfig: Json;
+  /** Things loaded but ignored, e.g. rotary inv_freq buffers: for the user to see, not errors. */
+  warnings: string[];
 }
 
 const decoder = new TextDecoder();
@@ -193,12 +246,13 @@ export async function loadHfFolder(read: ReadFile, folder = 'model folder'): Pro
   const files = new Map<string, Map<string, SafetensorsTensor>>();
   const single = await read('model.safetensors');
   let where: (name: string) => string | undefined;
+  let index: Json | undefined;
   if (single) {
     files.set('model.safetensors', parseSafetensors(single, at('model.safetensors')).tensors);
     where = (name) => (files.get('model.safetensors')!.has(name) ? 'model.safetensors' : undefined);
   } else {
     const indexFile = 'model.safetensors.index.json';
-    const index = parseJson(await required(indexFile, 'neither model.safetensors nor model.safetensors.index.json is in the folder'), at(indexFile));
+    index = parseJson(await required(indexFile, 'neither model.safetensors nor model.safetensors.index.json is in the folder'), at(indexFile));
     const weightMap = index.weight_map as Record<string, unknown> | undefined;
     if (typeof weightMap !== 'object' || weightMap === null) throw new CheckpointFormatError(at(indexFile), 0, 'has no "weight_map" object');
     for (const shard of new Set(Object.values(weightMap))) {
@@ -214,7 +268,12 @@ export async function loadHfFolder(read: ReadFile, folder = 'model folder'): Pro
     return { shape: t.shape, file: at(file!), toF32: () => safetensorToF32(t, at(file!)) };
   };
   const source = single ? at('model.safetensors') : at('model.safetensors.index.json');
+  const stored = [...files.values()].flatMap((tensors) => [...tensors.keys()]);
+  if (!single) stored.push(...Object.keys(index!.weight_map as Json));
+  checkLayerCount(config.nLayers, storedLayerCount(stored, /^model\.layers\.(\d+)\./), 'num_hidden_layers', at('config.json'),
+    single ? at('model.safetensors') : `the shards of ${at('model.safetensors.index.json')}`, 'model.layers.');
   const weights = collectWeights(config, lookup, hfTensorName, source);
+  const warnings = checkUnusedTensors(stored, new Set(Object.keys(weights.shapes).map(hfTensorName)), source, harmlessHfTensor(config));
 
   const tokenizerBytes = await read('tokenizer.json');
   if (!tokenizerBytes) {
@@ -226,7 +285,7 @@ export async function loadHfFolder(read: ReadFile, folder = 'model folder'): Pro
     bosTokenId: typeof hfConfig.bos_token_id === 'number' ? hfConfig.bos_token_id : undefined,
     eosTokenId: hfConfig.eos_token_id as number | number[] | undefined,
   });
-  return { config, weights, tokenizer, hfConfig };
+  return { config, weights, tokenizer, hfConfig, warnings };
 }
 
 // ---- RoPE layouts --------------------------------------------------------------------------------------

@@ -17,12 +17,25 @@ export interface Llama2cOptions {
   name?: string;
 }
 
-/** One stored array: where it starts, what it is. `name` null marks the skipped RoPE tables. */
-interface Segment {
+/**
+ * The stored arrays in file order, one group per kind: a per-layer kind (all layers' wq, ...) is one group
+ * of `count` equal arrays. Built from sizes alone, so a header claiming a million layers costs nothing.
+ * `name` null marks the skipped RoPE tables.
+ */
+interface Group {
   name: string | null;
+  /** A per-layer kind ('wq' stands for layers.0.wq, layers.1.wq, ...). */
+  perLayer: boolean;
+  /** Arrays in the group: nLayers for a per-layer kind, else 1. */
+  count: number;
+  /** Shape of each array. */
   shape: Shape;
   offset: number;
+  /** Bytes of each array. */
+  bytes: number;
 }
+
+const LAYER_KINDS = ['attnNorm', 'wq', 'wk', 'wv', 'wo', 'ffnNorm', 'w1', 'w2', 'w3'] as const;
 
 /**
  * Parses a version-0 checkpoint. The returned tensors are views into `bytes` when it is 4-byte aligned
@@ -42,35 +55,53 @@ export function parseLlama2cCheckpoint(bytes: ArrayBuffer | Uint8Array, options:
       '(the legacy format) is supported: re-export with `python export.py out.bin --version 0 ...`');
   }
   const config = configFromHeader(file, header);
-  const segments = layout(config);
-  const last = segments[segments.length - 1];
-  const expected = last.offset + 4 * shapeSize(last.shape);
-
-  if (u8.byteLength !== expected) {
-    const sizes = HEADER_FIELDS.map((f, i) => `${f}=${Math.abs(header[i])}`).join(', ');
-    let where: string;
-    if (u8.byteLength < expected) {
-      const cut = segments.find((s) => s.offset + 4 * shapeSize(s.shape) > u8.byteLength)!;
-      where = `the file ends at byte ${formatCount(u8.byteLength)}, inside ${cut.name ?? 'the legacy RoPE tables'} ` +
-        `(bytes ${formatCount(cut.offset)}..${formatCount(cut.offset + 4 * shapeSize(cut.shape))}); it is truncated`;
-    } else {
-      const extra = u8.byteLength - expected;
-      where = `${formatCount(extra)} bytes follow the last tensor`;
-      if (config.tiedEmbeddings && extra === 4 * config.vocabSize * config.dim) {
-        where += ' — exactly an untied classifier; the header\'s vocab_size should then be negative';
-      }
-    }
-    throw new CheckpointFormatError(file, Math.min(u8.byteLength, expected),
-      `expected ${formatCount(expected)} bytes for ${sizes} (${config.tiedEmbeddings ? 'tied' : 'untied'} classifier), ` +
-      `got ${formatCount(u8.byteLength)}: ${where}`);
-  }
+  // The header's sizes are checked against the file size before anything per layer is built.
+  const groups = layout(config);
+  const last = groups[groups.length - 1];
+  const expected = last.offset + last.count * last.bytes;
+  if (u8.byteLength !== expected) throw sizeMismatch(file, header, config, groups, expected, u8.byteLength);
 
   const tensors: Record<string, Float32Array> = {};
-  for (const s of segments) {
+  for (const g of groups) {
     // The RoPE tables (name null) are skipped: every consumer recomputes them from ropeTheta.
-    if (s.name !== null) tensors[s.name] = new Float32Array(u8.buffer, u8.byteOffset + s.offset, shapeSize(s.shape));
+    if (g.name === null) continue;
+    for (let i = 0; i < g.count; i++) {
+      tensors[g.perLayer ? `layers.${i}.${g.name}` : g.name] = new Float32Array(u8.buffer, u8.byteOffset + g.offset + i * g.bytes, shapeSize(g.shape));
+    }
   }
   return { config, tensors, shapes: llamaWeightShapes(config) };
+}
+
+/** Why a file's size differs from what its header promises: a wrong n_layers, a truncation or extra bytes. */
+function sizeMismatch(file: string, header: number[], config: LlamaConfig, groups: Group[], expected: number, size: number): CheckpointFormatError {
+  const sizes = HEADER_FIELDS.map((f, i) => `${f}=${Math.abs(header[i])}`).join(', ');
+  const classifier = `${config.tiedEmbeddings ? 'tied' : 'untied'} classifier`;
+  // With every other size taken as stated, how many whole layers does the file hold?
+  const perLayer = groups.filter((g) => g.perLayer).reduce((n, g) => n + g.bytes, 0);
+  const fixed = expected - config.nLayers * perLayer;
+  const layers = (size - fixed) / perLayer;
+  if (Number.isSafeInteger(layers) && layers > 0) {
+    return new CheckpointFormatError(file, 8, `header field n_layers (int32 at byte 8) is ${formatCount(config.nLayers)}, but the file's ` +
+      `${formatCount(size)} bytes hold exactly ${formatCount(layers)} layers of the other sizes in the header (${sizes}, ${classifier}); ` +
+      `the header does not match the weights: re-export the checkpoint`, 'n_layers');
+  }
+  let where: string;
+  if (size < expected) {
+    const cut = groups.find((g) => g.offset + g.count * g.bytes > size)!;
+    const i = Math.floor((size - cut.offset) / cut.bytes); // the array of the group the file ends in
+    const name = cut.name === null ? 'the legacy RoPE tables' : cut.perLayer ? `layers.${i}.${cut.name}` : cut.name;
+    const begin = cut.offset + i * cut.bytes;
+    const end = begin + cut.bytes;
+    where = `the file ends at byte ${formatCount(size)}, inside ${name} (bytes ${formatCount(begin)}..${formatCount(end)}); it is truncated`;
+  } else {
+    const extra = size - expected;
+    where = `${formatCount(extra)} bytes follow the last tensor`;
+    if (config.tiedEmbeddings && extra === 4 * config.vocabSize * config.dim) {
+      where += ' — exactly an untied classifier; the header\'s vocab_size should then be negative';
+    }
+  }
+  return new CheckpointFormatError(file, Math.min(size, expected), `expected ${formatCount(expected)} bytes for ${sizes} (${classifier}), ` +
+    `got ${formatCount(size)}: ${where}`);
 }
 
 function configFromHeader(file: string, header: number[]): LlamaConfig {
@@ -79,7 +110,7 @@ function configFromHeader(file: string, header: number[]): LlamaConfig {
     const v = HEADER_FIELDS[i] === 'vocab_size' ? Math.abs(header[i]) : header[i];
     if (v <= 0 || v > 1 << 24) {
       throw new CheckpointFormatError(file, i * 4, `header field ${HEADER_FIELDS[i]} (int32 at byte ${i * 4}) is ${header[i]}; ` +
-        'expected a positive size — this is not a llama2.c version-0 checkpoint');
+        'expected a positive size — this is not a llama2.c version-0 checkpoint', HEADER_FIELDS[i]);
     }
   }
   try {
@@ -87,26 +118,25 @@ function configFromHeader(file: string, header: number[]): LlamaConfig {
   } catch (e) {
     if (!(e instanceof ModelConfigError)) throw e;
     const index = ['dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'maxSeqLen'].indexOf(e.field);
-    throw new CheckpointFormatError(file, Math.max(0, index) * 4, `header describes an impossible model: ${e.message}`);
+    throw new CheckpointFormatError(file, Math.max(0, index) * 4, `header describes an impossible model: ${e.message}`, HEADER_FIELDS[Math.max(0, index)]);
   }
 }
 
-/** Byte offsets of every stored array, in file order. */
-function layout(c: LlamaConfig): Segment[] {
-  const shapes = llamaWeightShapes(c);
-  const perLayer = (kind: string) => Array.from({ length: c.nLayers }, (_, i) => `layers.${i}.${kind}`);
-  const names: (string | null)[] = [
-    'tokEmbedding',
-    ...['attnNorm', 'wq', 'wk', 'wv', 'wo', 'ffnNorm', 'w1', 'w2', 'w3'].flatMap(perLayer),
-    'finalNorm',
-    null, // freq_cis_real and freq_cis_imag, [seq_len, head_size/2] each
-    ...(c.tiedEmbeddings ? [] : ['classifier']),
+/** The groups of stored arrays in file order, with their byte offsets (see Group). */
+function layout(c: LlamaConfig): Group[] {
+  const one = llamaWeightShapes({ ...c, nLayers: 1 }); // one layer's shapes stand for every layer's
+  const entries: [string | null, Shape][] = [
+    ['tokEmbedding', one.tokEmbedding],
+    ...LAYER_KINDS.map((kind): [string, Shape] => [kind, one[`layers.0.${kind}`]]),
+    ['finalNorm', one.finalNorm],
+    [null, [2, c.maxSeqLen, headDim(c) / 2]], // freq_cis_real and freq_cis_imag, [seq_len, head_size/2] each
+    ...(c.tiedEmbeddings ? [] : [['classifier', one.classifier] as [string, Shape]]),
   ];
   let offset = HEADER_BYTES;
-  return names.map((name) => {
-    const shape = name === null ? [2, c.maxSeqLen, headDim(c) / 2] : shapes[name];
-    const segment = { name, shape, offset };
-    offset += 4 * shapeSize(shape);
-    return segment;
+  return entries.map(([name, shape]) => {
+    const perLayer = (LAYER_KINDS as readonly (string | null)[]).includes(name);
+    const group = { name, perLayer, count: perLayer ? c.nLayers : 1, shape, offset, bytes: 4 * shapeSize(shape) };
+    offset += group.count * group.bytes;
+    return group;
   });
 }

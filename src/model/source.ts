@@ -20,6 +20,8 @@ export interface LoadedModel {
   format: ModelFormat;
   /** What was loaded, for messages: a path, URL or file name. */
   source: string;
+  /** Things the loader ignored, each naming what and why (e.g. rotary inv_freq buffers); also given to onWarning. */
+  warnings: string[];
 }
 
 export interface LoadProgress {
@@ -39,6 +41,8 @@ export type Downloader = (url: string, onProgress?: ProgressCallback) => Promise
 
 export interface LoadOptions {
   onProgress?: ProgressCallback;
+  /** Called with each warning of the loaded model (see LoadedModel.warnings); default console.warn. */
+  onWarning?: (message: string) => void;
   /**
    * llama2.c only: the tokenizer, when it is not beside the checkpoint as tok*.bin / tokenizer.bin — a file
    * name in the same folder (or a URL), or the bytes.
@@ -128,6 +132,7 @@ export async function loadFromFiles(files: ModelFiles, entry: string | undefined
 
   const source = entry === undefined ? files.label : `${files.label}/${entry}`;
   const model = await loadFormat(files, format, entry, source, options);
+  for (const w of model.warnings) (options.onWarning ?? ((m: string) => console.warn(`warning: ${m}`)))(w);
   // Padded embeddings (Qwen: 151,936 rows for 151,665 tokens) are fine; tokens without a row are not.
   if (model.tokenizer.vocabSize > model.config.vocabSize) {
     throw new UnsupportedModelError(source, `the tokenizer has ${formatCount(model.tokenizer.vocabSize)} tokens but the model only ` +
@@ -139,17 +144,17 @@ export async function loadFromFiles(files: ModelFiles, entry: string | undefined
 async function loadFormat(files: ModelFiles, format: ModelFormat, entry: string | undefined, source: string, options: LoadOptions): Promise<LoadedModel> {
   if (format === 'hf') {
     const m = await loadHfFolder((f) => files.read(f), files.label);
-    return { config: m.config, weights: m.weights, tokenizer: m.tokenizer, format, source };
+    return { config: m.config, weights: m.weights, tokenizer: m.tokenizer, format, source, warnings: m.warnings };
   }
   const bytes = await files.read(entry!);
   if (!bytes) throw new ModelSourceError(source, 'does not exist');
   if (format === 'gguf') {
     const m = await loadGguf(bytes, source);
-    return { config: m.config, weights: m.weights, tokenizer: m.tokenizer, format, source };
+    return { config: m.config, weights: m.weights, tokenizer: m.tokenizer, format, source, warnings: m.warnings };
   }
   const weights = parseLlama2cCheckpoint(bytes, { name: source });
   const tokenizer = await llama2cTokenizerBeside(files, entry!, weights.config.vocabSize, options);
-  return { config: weights.config, weights, tokenizer, format, source };
+  return { config: weights.config, weights, tokenizer, format, source, warnings: [] };
 }
 
 /** The llama2.c tokenizer: options.tokenizer, else tok*.bin / tokenizer.bin beside the checkpoint. */
