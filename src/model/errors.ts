@@ -78,3 +78,23 @@ export class ModelSourceError extends ModelError {
     super(`${source}: ${detail}`);
   }
 }
+
+/** Why a download failed (see DownloadError). */
+export type DownloadFailure = 'timeout' | 'http' | 'html' | 'truncated' | 'network' | 'offline' | 'cache';
+
+/**
+ * A URL that could not be downloaded (or, offline, is not in the download cache). Names the URL, what
+ * happened and, when the download cache is involved, the cache file it concerns.
+ */
+export class DownloadError extends ModelSourceError {
+  constructor(
+    public readonly url: string,
+    public readonly reason: DownloadFailure,
+    /** The message without the URL and cache path. */
+    public readonly detail: string,
+    /** The download cache file concerned, when there is a cache. */
+    public readonly cachePath?: string,
+  ) {
+    super(url, cachePath === undefined ? detail : `${detail} (cache file ${cachePath})`);
+  }
+}

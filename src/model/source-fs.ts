@@ -3,19 +3,33 @@
 // src/model that touches the disk.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { env } from 'node:process';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ModelSourceError } from './errors.ts';
+import { DownloadError, ModelError, ModelSourceError, formatCount } from './errors.ts';
 import {
-  type Downloader, type LoadOptions, type LoadedModel, type ModelFiles, type ModelInput, type ProgressCallback,
-  fetchBytes, isUrl, loadFromFiles, loadModel as loadModelFromInput,
+  type DownloadOptions, type Downloader, type LoadOptions, type LoadedModel, type ModelFiles, type ModelInput, type ProgressCallback,
+  isUrl, loadFromFiles, loadModel as loadModelFromInput, streamDownload,
 } from './source.ts';
 
-export interface FsLoadOptions extends LoadOptions {
+export interface FsLoadOptions extends LoadOptions, CacheOptions {
   /** Where downloads are kept (default $XTF_CACHE_DIR, else ~/.cache/xtf-webgpu); false: no cache. */
   cacheDir?: string | false;
+}
+
+/** How the download cache is used (FsLoadOptions; cachedDownloader). */
+export interface CacheOptions {
+  /**
+   * Download every URL again even when it is cached, replacing the cached copy once the new download is
+   * complete and valid (a failed download leaves the old copy in place).
+   */
+  refresh?: boolean;
+  /**
+   * Never touch the network: URLs are served from the cache only, and a file that is not there fails at
+   * once with a DownloadError naming the cache file looked for.
+   */
+  offline?: boolean;
 }
 
 /**
@@ -24,12 +38,26 @@ export interface FsLoadOptions extends LoadOptions {
  * source.ts's loadModel takes. `options.tokenizer` may be a local path.
  */
 export async function loadModel(input: ModelInput | URL, options: FsLoadOptions = {}): Promise<LoadedModel> {
-  const download = options.cacheDir === false ? options.download : cachedDownloader(options.cacheDir ?? defaultCacheDir(), options.fetch);
+  const served = new Map<string, string>(); // URL -> cache file, for messages about what was read from the cache
+  let download = options.download;
+  if (options.cacheDir !== false) {
+    download = cachedDownloader(options.cacheDir ?? defaultCacheDir(), { ...options, served });
+  } else if (options.offline) {
+    download = async (url) => {
+      throw new DownloadError(url, 'offline', 'cannot be read offline without the download cache (cacheDir is false)');
+    };
+  }
   let tokenizer = options.tokenizer;
   if (typeof tokenizer === 'string' && !isUrl(tokenizer)) tokenizer = await readLocal(resolve(tokenizer));
   const opts: LoadOptions = { ...options, tokenizer, download };
   const target = input instanceof URL ? input.toString() : input;
-  if (typeof target !== 'string' || isUrl(target)) return loadModelFromInput(target, opts);
+  if (typeof target !== 'string' || isUrl(target)) {
+    try {
+      return await loadModelFromInput(target, opts);
+    } catch (e) {
+      throw withCachedCopies(e, served);
+    }
+  }
 
   const path = resolve(target);
   const info = await stat(path).catch(() => {
@@ -37,6 +65,16 @@ export async function loadModel(input: ModelInput | URL, options: FsLoadOptions 
   });
   if (info.isDirectory()) return loadFromFiles(directoryFiles(path, options.onProgress), undefined, opts);
   return loadFromFiles(directoryFiles(dirname(path), options.onProgress), basename(path), opts);
+}
+
+/** A model error about a file that came from the download cache also names the cached copy and the way out. */
+function withCachedCopies(e: unknown, served: ReadonlyMap<string, string>): unknown {
+  if (!(e instanceof ModelError) || e instanceof DownloadError) return e;
+  const copies = [...served].filter(([url]) => e.message.includes(url));
+  if (copies.length > 0) {
+    e.message += ` [read from the download cache: ${copies.map(([url, path]) => `${path} for ${url}`).join('; ')}; the refresh option downloads it again]`;
+  }
+  return e;
 }
 
 export function defaultCacheDir(): string {
@@ -64,26 +102,111 @@ async function readLocal(path: string): Promise<Uint8Array> {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** What a cache entry's sidecar (<key>.json) records about the download it holds. */
+interface CacheRecord {
+  url: string;
+  size: number;
+  downloadedAt: string;
+}
+
+export interface CachedDownloaderOptions extends DownloadOptions, CacheOptions {
+  /** Filled with URL -> cache file for every file served (downloaded or cached). */
+  served?: Map<string, string>;
+}
+
 /**
- * Downloads through a directory cache: <dir>/<sha256(url)> holds the bytes, <dir>/<sha256(url)>.missing
- * remembers a 404 (so probing a folder for optional files costs nothing the second time). Entries are
- * written to a temporary name and renamed, so a crash never leaves a partial file under the final name.
+ * Downloads through a directory cache. <dir>/<sha256(url)> holds the bytes and <dir>/<sha256(url)>.json
+ * records the download; only a complete, valid download gets there: it streams into a temporary file in
+ * the cache directory, which is renamed into place only when the status was OK, it was no HTML page and
+ * its size matches Content-Length. An entry without its record (an interrupted write, or an older version
+ * of this cache that kept error pages) is downloaded again. A 404 is never cached as such: online, the
+ * server is asked every time; <key>.missing notes it only so that offline runs know the file does not exist.
  */
-export function cachedDownloader(dir: string, fetchImpl?: typeof fetch): Downloader {
+export function cachedDownloader(dir: string, options: CachedDownloaderOptions | typeof fetch = {}): Downloader {
+  const opts: CachedDownloaderOptions = typeof options === 'function' ? { fetch: options } : options;
   return async (url, onProgress) => {
-    const key = createHash('sha256').update(url).digest('hex');
-    const file = join(dir, key), missing = `${file}.missing`;
-    const hit = await readFile(file).catch(() => null);
-    if (hit) {
-      onProgress?.({ file: url, loaded: hit.byteLength, total: hit.byteLength, cached: true });
-      return new Uint8Array(hit.buffer, hit.byteOffset, hit.byteLength);
-    }
-    if (await stat(missing).then(() => true, () => false)) return null;
-    const bytes = await fetchBytes(url, onProgress, fetchImpl);
-    await mkdir(dir, { recursive: true });
-    await writeAtomic(bytes ? file : missing, bytes ?? new TextEncoder().encode(url + '\n'));
-    return bytes;
+    const path = await cachedFile(dir, url, onProgress, opts);
+    if (path === null) return null;
+    opts.served?.set(url, path);
+    const bytes = await readFile(path).catch((e: Error) => {
+      throw new DownloadError(url, 'cache', `cannot read the cached copy: ${e.message}`, path);
+    });
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
+}
+
+/** The cache file of `url`, downloaded first unless a valid copy is there (see cachedDownloader); null on 404. */
+export async function cachedFile(dir: string, url: string, onProgress?: ProgressCallback, options: CachedDownloaderOptions = {}): Promise<string | null> {
+  const key = createHash('sha256').update(url).digest('hex');
+  const file = join(dir, key), recordFile = `${file}.json`, missing = `${file}.missing`;
+
+  if (!options.refresh) {
+    const size = await stat(file).then((s) => s.size, () => undefined);
+    const record = await readFile(recordFile, 'utf8').then((t) => JSON.parse(t) as CacheRecord, () => undefined);
+    if (size !== undefined && record && record.url === url && record.size === size) {
+      onProgress?.({ file: url, loaded: size, total: size, cached: true });
+      return file;
+    }
+    if (options.offline) {
+      if (size === undefined && (await stat(missing).then(() => true, () => false))) return null; // the server said 404 when last asked
+      throw new DownloadError(url, 'offline', size === undefined
+        ? 'is not in the download cache, and offline mode does not download: run once without offline to fetch it'
+        : record && record.url === url
+          ? `the cached copy is ${formatCount(size)} bytes, but ${formatCount(record.size)} were downloaded: it is damaged; run once without offline to fetch it again`
+          : 'the cached copy was not verified as a complete download (written by an older version or interrupted); run once without offline to fetch it again', file);
+    }
+  } else if (options.offline) {
+    throw new DownloadError(url, 'offline', 'refresh and offline exclude each other: refreshing downloads the file again', file);
+  }
+
+  const cacheError = (e: unknown) => (e instanceof DownloadError
+    ? new DownloadError(url, e.reason, `${e.detail}; nothing was cached`, file)
+    : new DownloadError(url, 'cache', `cannot write the download cache: ${(e as Error).message}`, file));
+  await mkdir(dir, { recursive: true }).catch((e) => {
+    throw cacheError(e);
+  });
+  const temp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
+  let handle;
+  try {
+    handle = await open(temp, 'wx');
+  } catch (e) {
+    throw cacheError(e);
+  }
+  let result;
+  try {
+    const h = handle;
+    result = await streamDownload(url, async (chunk) => {
+      await h.write(chunk);
+    }, onProgress, options);
+    await handle.close();
+    handle = undefined;
+    if (result !== null) {
+      const written = (await stat(temp)).size;
+      if (written !== result.bytes) throw new Error(`${formatCount(written)} of ${formatCount(result.bytes)} bytes reached the disk`);
+    }
+  } catch (e) {
+    await handle?.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw cacheError(e);
+  }
+  try {
+    if (result === null) {
+      await unlink(temp);
+      // The server says there is no such file: forget any copy, and note the answer for offline runs.
+      await rm(recordFile, { force: true });
+      await rm(file, { force: true });
+      await writeAtomic(missing, new TextEncoder().encode(`${url}\n404 at ${new Date().toISOString()}\n`));
+      return null;
+    }
+    await rename(temp, file);
+    const record: CacheRecord = { url, size: result.bytes, downloadedAt: new Date().toISOString() };
+    await writeAtomic(recordFile, new TextEncoder().encode(JSON.stringify(record) + '\n'));
+    await rm(missing, { force: true });
+    return file;
+  } catch (e) {
+    await unlink(temp).catch(() => undefined);
+    throw cacheError(e);
+  }
 }
 
 async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
