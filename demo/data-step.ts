@@ -1,9 +1,10 @@
-// Step 2, the data: the GSM8K sample or a file from disk, parsed into examples (bad records rejected with
-// the reason), plus a held-out set that every run's loss is measured on.
-import { recordToExample } from '../src/data/examples.ts';
+// Step 2, the data: the GSM8K sample or a file from disk in any format xtf train reads, parsed into
+// training records (bad records rejected with the reason), plus a held-out set that every run's loss is
+// measured on.
+import { exampleOf } from '../src/data/examples.ts';
 import { parseRecordsText, readRecordsBlob, type RawRecord } from '../src/data/files.ts';
+import { isTokenRecord, toTrainRecord, type TrainRecord } from '../src/data/records.ts';
 import { escapeHtml } from '../src/report/html.ts';
-import type { Example } from '../src/xtf/types.ts';
 import { $, choose, chosen } from './dom.ts';
 import { clip } from './format.ts';
 import { busy, probe, state } from './session.ts';
@@ -36,37 +37,44 @@ export async function loadDataStep(): Promise<void> {
       const text = (await response.text()).split('\n').slice(0, limit).join('\n');
       records = parseRecordsText(text, name);
     }
-    const examples: Example[] = [];
+    const examples: TrainRecord[] = [];
     for (const r of records) {
       if (examples.length >= limit) break;
       try {
-        const ex = recordToExample(r.value, name, r.line, {}, r.key);
-        if (ex.completion.trim() === '') rejected.push({ line: r.line, why: 'the completion is empty: nothing to train on' });
-        else examples.push(ex);
+        const record = toTrainRecord(r.value, name, r.line, {}, r.key);
+        if (!hasLabels(record)) rejected.push({ line: r.line, why: 'no label text: nothing to train on' });
+        else examples.push(record);
       } catch (e) {
         rejected.push({ line: r.line, why: (e as Error).message });
       }
     }
     // Held-out: the first lines of GSM8K's test split for the sample; a tenth of a file's examples otherwise.
-    let heldOut: Example[] = [];
+    let heldOut: TrainRecord[] = [];
     const heldOutCount = Math.min(64, Math.max(4, Math.round(limit / 4)));
     if (!fromFile) {
       const r = await fetch((await defaultSource('heldOut')).url);
-      if (r.ok) heldOut = parseRecordsText((await r.text()).split('\n').slice(0, heldOutCount).join('\n'), 'GSM8K test.jsonl').map((x) => recordToExample(x.value, 'GSM8K test.jsonl', x.line));
+      if (r.ok) heldOut = parseRecordsText((await r.text()).split('\n').slice(0, heldOutCount).join('\n'), 'GSM8K test.jsonl').map((x) => toTrainRecord(x.value, 'GSM8K test.jsonl', x.line));
     } else if (examples.length >= 10) heldOut = examples.splice(examples.length - Math.max(1, Math.round(examples.length / 10)));
     state.dataName = name;
     state.examples = examples;
     state.heldOut = heldOut;
     const promptBox = $<HTMLTextAreaElement>('prompt');
-    if (!promptBox.value) promptBox.value = (heldOut[0] ?? examples[0])?.prompt ?? '';
+    const view = (r: TrainRecord | undefined) => (r === undefined ? undefined : exampleOf(r));
+    const firstPrompt = [view(heldOut[0]), view(examples[0])].find((e) => e !== undefined && typeof e !== 'string');
+    if (!promptBox.value) promptBox.value = typeof firstPrompt === 'object' ? firstPrompt.prompt : '';
     probe.examples = examples.length;
     $('data-status').textContent = '';
-    const first = examples[0];
+    const first = view(examples[0]);
     $('data-info').innerHTML = `<p><b>${examples.length}</b> training examples from <code>${escapeHtml(name)}</code>${rejected.length ? `, <b class="warn">${rejected.length} rejected</b>` : ', none rejected'}; ${heldOut.length ? `<b>${heldOut.length}</b> held out (${fromFile ? 'the last tenth of the file' : 'GSM8K test split'}) to compare runs` : 'no held-out set (too few examples)'}.</p>` +
       (fromFile ? '' : `<p class="small muted" data-testid="data-source">loaded from ${escapeHtml(probe.sources.data ?? '')}</p>`) +
       (rejected.length ? `<ul class="rejects">${rejected.slice(0, 8).map((r) => `<li>line ${r.line}: ${escapeHtml(r.why)}</li>`).join('')}${rejected.length > 8 ? `<li>… and ${rejected.length - 8} more</li>` : ''}</ul>` : '') +
-      (first ? `<div class="sample"><div><span class="k">prompt</span>${escapeHtml(clip(first.prompt, 220))}</div><div><span class="k">completion</span>${escapeHtml(clip(first.completion, 260))}</div></div>` : '');
+      (typeof first === 'object' ? `<div class="sample"><div><span class="k">prompt</span>${escapeHtml(clip(first.prompt, 220))}</div><div><span class="k">completion</span>${escapeHtml(clip(first.completion, 260))}</div></div>` : '');
   });
+}
+
+/** A record with some label token to train on (text in a trained segment, or a label id). */
+function hasLabels(r: TrainRecord): boolean {
+  return isTokenRecord(r) ? r.lossMask.some((m) => m) : r.segments.some((s) => s.train && s.text.trim() !== '');
 }
 
 /** JSONL with some broken lines: keep the good ones, say why the others were rejected. */

@@ -1,6 +1,7 @@
 // The GPU side of the demo: owns the Runtime and the model, scores, trains and exports. It runs in a Web
 // Worker so the page stays responsive; the same code runs in the page when a worker has no WebGPU.
-import { batchOf, makeBatches } from '../src/data/batch.ts';
+import { labelBatches, type TokenBatch } from '../src/data/batch.ts';
+import { BUILTIN_RECIPE } from '../src/experiment/config.ts';
 import { Runtime } from '../src/gpu/index.ts';
 import { LlamaModel } from '../src/model/llama.ts';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
@@ -9,11 +10,9 @@ import { generateText } from '../src/model/generate.ts';
 import { exportPeftAdapter, importPeftAdapter, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, peftAdapterFiles, type PeftAdapter } from '../src/model/peft.ts';
 import { loadModel, type LoadedModel } from '../src/model/source.ts';
 import type { Tokenizer } from '../src/model/tokenizer.ts';
-import type { MicroBatch } from '../src/train/step.ts';
 import { MemoryCheckpointStorage } from '../src/train/checkpoint.ts';
+import { checkFinetuneConfig, finetune, finetuneConfig, type FinetuneConfig } from '../src/train/finetune.ts';
 import { evaluateLoss } from '../src/train/step.ts';
-import { shuffledSteps, train } from '../src/train/trainer.ts';
-import { labelRecord, tokenizeExample } from '../src/xtf/tokenize.ts';
 import { XTF_DEFAULTS } from '../src/xtf/options.ts';
 import { scoreExamples } from '../src/xtf/score.ts';
 import type { MemoryPlanReply, ModelInfo, Reply, Request } from './protocol.ts';
@@ -61,7 +60,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
       }
       case 'score': {
         const m = need(model, 'load a model');
-        const { scored, summary } = await scoreExamples(m, need(tokenizer, 'load a model'), req.examples, {
+        const { scored, summary } = await scoreExamples(m, need(tokenizer, 'load a model'), req.records, {
           xtf: { ...XTF_DEFAULTS, batchSize: req.batchSize },
           onProgress: (p) => post({ type: 'score-progress', done: p.examplesDone, total: p.examples, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
         });
@@ -70,15 +69,15 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
       }
       case 'train': {
         const m = need(model, 'load a model');
-        const padId = need(tokenizer, 'load a model').eosId;
-        const s = req.settings;
-        m.addLora({ ...LORA_DEFAULTS, rank: s.rank, alpha: 2 * s.rank }, s.seed);
-        // Held-out loss on every label token, so runs with and without the mask compare on the same tokens.
-        const heldOutRecords = req.heldOut.map((e) => labelRecord(tokenizeExample(need(tokenizer, 'load a model'), e, m.config.maxSeqLen)));
-        const heldOut = heldOutRecords.length ? makeBatches(heldOutRecords, { batchSize: s.batchSize, padId }) : [];
-        const heldOutBefore = heldOut.length ? await evaluateLoss(m, heldOut) : null; // B = 0: the base model
-        paused = { req, heldOut, heldOutBefore, storage: new MemoryCheckpointStorage(), seconds: 0, steps: 0, trainedTokens: 0 };
-        await runTraining(m, padId, false);
+        const tok = need(tokenizer, 'load a model');
+        const config = demoRecipe(req.settings);
+        // Held-out loss on every label token, so runs with and without the mask compare on the same tokens;
+        // the set is reported only (the recipe's validation split of the training examples picks checkpoints).
+        const { batches: heldOut } = labelBatches(tok, req.heldOut, { maxLength: m.config.maxSeqLen, batchSize: config.batchSize });
+        m.removeLora();
+        const heldOutBefore = heldOut.length ? await evaluateLoss(m, heldOut) : null; // the base model
+        paused = { req, config, heldOut, heldOutBefore, storage: new MemoryCheckpointStorage(), seconds: 0, steps: 0, trainedTokens: 0 };
+        await runTraining(m, tok.eosId, false);
         return;
       }
       case 'resume':
@@ -123,18 +122,17 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
   }
 
   /** The run in progress or paused: a pause is an abort that saves a checkpoint, a resume continues from it. */
-  let paused: { req: Extract<Request, { type: 'train' }>; heldOut: MicroBatch[]; heldOutBefore: number | null; storage: MemoryCheckpointStorage; seconds: number; steps: number; trainedTokens: number } | null = null;
+  let paused: { req: Extract<Request, { type: 'train' }>; config: FinetuneConfig; heldOut: TokenBatch[]; heldOutBefore: number | null; storage: MemoryCheckpointStorage; seconds: number; steps: number; trainedTokens: number } | null = null;
 
   async function runTraining(m: LlamaModel, padId: number, resume: boolean): Promise<void> {
     const run = paused!;
-    const s = run.req.settings;
     stop = new AbortController();
     const started = performance.now();
-    const result = await train({
+    const result = await finetune({
       model: m,
-      set: 'lora',
-      trainBatches: (_epoch, random) => shuffledSteps(run.req.records, random, { microBatchSize: s.batchSize, keepLast: true }, (rs) => batchOf(rs, padId)),
-      options: { steps: s.steps, epochs: Math.max(1, Math.ceil((s.steps * s.batchSize) / Math.max(1, run.req.records.length)) + 1), lr: s.lr, seed: s.seed, warmupSteps: Math.min(2, s.steps - 1), restoreBest: false },
+      config: run.config,
+      examples: run.req.examples,
+      padId,
       storage: run.storage,
       resume,
       onProgress: (p) => post({ type: 'train-progress', point: { step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaMs: p.etaMs } }),
@@ -204,7 +202,7 @@ function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
 /** The memory plan of a LoRA run at these settings, and whether this device can hold it. */
 function planRun(rt: Runtime, model: LlamaModel, req: Extract<Request, { type: 'plan' }>): MemoryPlanReply {
   const plan = { batch: req.batchSize, seqLen: Math.min(req.seqLen, model.config.maxSeqLen), mode: 'lora' as const };
-  const report = memoryReport(model.config, plan, { ...LORA_DEFAULTS, rank: req.rank, alpha: 2 * req.rank });
+  const report = memoryReport(model.config, plan, { ...BUILTIN_RECIPE.lora, rank: req.rank });
   let problem: string | null = null;
   try {
     checkMemoryPlan(rt, report, plan);
@@ -227,4 +225,11 @@ function planRun(rt: Runtime, model: LlamaModel, req: Extract<Request, { type: '
 
 function countParameters(model: LlamaModel): number {
   return Math.round(memoryReport(model.config, { batch: 1, seqLen: 1, mode: 'inference' }).weightsBytes / 4);
+}
+
+/** The page's settings over the built-in recipe (the demo fine-tunes small models for a fixed number of
+ *  steps: no epoch limit, warm-up shortened to fit). */
+function demoRecipe(s: Extract<Request, { type: 'train' }>['settings']): FinetuneConfig {
+  const c = finetuneConfig({ steps: s.steps, batchSize: s.batchSize, lr: s.lr, seed: s.seed, lora: { rank: s.rank }, warmupSteps: Math.min(BUILTIN_RECIPE.warmupSteps, s.steps - 1) }, BUILTIN_RECIPE);
+  return checkFinetuneConfig({ ...c, epochs: undefined });
 }

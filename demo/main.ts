@@ -11,7 +11,7 @@ import { loadDataStep, wireDataStep } from './data-step.ts';
 import { startEngine, wireDevice } from './device.ts';
 import { $, choose } from './dom.ts';
 import { loadModelStep, wireModelStep } from './model-step.ts';
-import { wirePlan } from './plan.ts';
+import { showRecipeDefaults, wirePlan } from './plan.ts';
 import { restore, wireClearSaved } from './restore.ts';
 import { drawChart } from './run-results.ts';
 import { wireScoreStep } from './score-step.ts';
@@ -19,7 +19,8 @@ import { probe, refreshButtons } from './session.ts';
 import { loadSaved } from './store.ts';
 import { wireTrainStep } from './train-step.ts';
 
-// Sizes from the address (?examples=12&steps=8…), as the end-to-end test sets them.
+// The recipe's settings, then sizes from the address (?examples=12&steps=8…), as the end-to-end test sets them.
+showRecipeDefaults();
 const params = new URLSearchParams(location.search);
 for (const id of ['examples', 'steps', 'batch', 'lr', 'rank']) if (params.has(id)) $<HTMLInputElement>(id).value = params.get(id)!;
 

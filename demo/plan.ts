@@ -1,11 +1,20 @@
 // Step 4's memory plan: the training settings as typed, and what GPU memory a run at those settings needs
 // (the engine plans it before allocating anything), shown above the Train button as they change.
+import { BUILTIN_RECIPE } from '../src/experiment/config.ts';
 import { formatBytes as bytes } from '../src/gpu/errors.ts';
 import { escapeHtml } from '../src/report/html.ts';
 import { listen, send } from './connection.ts';
 import { $ } from './dom.ts';
 import type { MemoryPlanReply, TrainSettings } from './protocol.ts';
 import { probe, state } from './session.ts';
+
+/** The form starts at the built-in recipe's batch, learning rate and LoRA rank (its one home); the step
+ *  count is the page's own budget. */
+export function showRecipeDefaults(): void {
+  $<HTMLInputElement>('batch').value = String(BUILTIN_RECIPE.batchSize);
+  $<HTMLInputElement>('lr').value = String(BUILTIN_RECIPE.lr);
+  $<HTMLInputElement>('rank').value = String(BUILTIN_RECIPE.lora.rank);
+}
 
 export function readSettings(): TrainSettings {
   return {

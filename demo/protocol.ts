@@ -1,8 +1,9 @@
 // Messages between the page and the engine (a Web Worker, or the page itself when a worker cannot get
 // WebGPU). Everything here is structured-clone friendly.
-import type { TokenizedRecord } from '../src/data/tokenize.ts';
+import type { TrainRecord } from '../src/data/records.ts';
+import type { TrainingExample } from '../src/data/tokenize.ts';
 import type { LlamaConfig } from '../src/model/config.ts';
-import type { DatasetSummary, Example, ScoredExample } from '../src/xtf/types.ts';
+import type { DatasetSummary, ScoredExample } from '../src/xtf/types.ts';
 
 /** Where worker.ts, imported by the page instead of run as a worker, leaves createEngine for it. */
 export const PAGE_ENGINE = Symbol.for('xtf-demo/page-engine');
@@ -22,8 +23,9 @@ export interface TrainSettings {
 export type Request =
   | { type: 'init' }
   | { type: 'load'; source: ModelSource }
-  | { type: 'score'; examples: Example[]; batchSize: number }
-  | { type: 'train'; records: TokenizedRecord[]; heldOut: Example[]; settings: TrainSettings; label: string }
+  | { type: 'score'; records: TrainRecord[]; batchSize: number }
+  /** examples: every example with the mask it trains on and all its labels (the recipe validates on those). */
+  | { type: 'train'; examples: TrainingExample[]; heldOut: TrainRecord[]; settings: TrainSettings; label: string }
   | { type: 'generate'; prompt: string; maxTokens: number }
   /** An adapter saved by an earlier visit, for the loaded model: generation compares it with the others. */
   | { type: 'adopt'; label: string; files: Record<string, Uint8Array> }

@@ -21,7 +21,7 @@ async function scoreStep(): Promise<void> {
     const model = state.model!;
     $('score-bar').style.width = '0%';
     $('score-status').textContent = 'tokenising and compiling shaders…';
-    const { scored, summary } = await call({ type: 'score', examples: state.examples, batchSize: 8 }, 'scored');
+    const { scored, summary } = await call({ type: 'score', records: state.examples, batchSize: 8 }, 'scored');
     const saved: SavedScores = { savedAt: new Date().toISOString(), model: model.source, modelKey: modelKey(model), data: state.dataName, scored, summary };
     showScores(saved);
     $('score-status').textContent = `${summary.examples} examples · ${count(summary.labelTokens)} label tokens in ${summary.seconds.toFixed(1)} s (${Math.round(summary.tokensPerSecond).toLocaleString()} tokens/s) · kept in this browser`;

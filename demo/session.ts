@@ -3,7 +3,8 @@
 // object, so each step module reads what the steps before it left; also the busy/enabled state of the
 // step buttons, which depends on all of it.
 import { XTF_DEFAULTS, type XtfOptions } from '../src/xtf/options.ts';
-import type { DatasetSummary, Example, ScoredExample } from '../src/xtf/types.ts';
+import type { TrainRecord } from '../src/data/records.ts';
+import type { DatasetSummary, ScoredExample } from '../src/xtf/types.ts';
 import { $, toast } from './dom.ts';
 import { modelKey, type DeviceFacts } from './model-card.ts';
 import type { MemoryPlanReply, ModelInfo } from './protocol.ts';
@@ -19,8 +20,8 @@ export const state = {
   /** Model files picked or dropped, loaded when "from disk" is chosen. */
   picked: [] as File[],
   dataName: '',
-  examples: [] as Example[],
-  heldOut: [] as Example[],
+  examples: [] as TrainRecord[],
+  heldOut: [] as TrainRecord[],
   scored: [] as ScoredExample[],
   view: [] as ScoredExample[],
   summary: null as DatasetSummary | null,

@@ -25,13 +25,15 @@ function uniqueLabel(base: string): string {
 }
 
 /** Label tokens that can enter the loss (the first token of a sequence is never a target). */
-const lossTokens = (records: TokenizedRecord[]) => records.reduce((s, r) => s + r.labelMask.filter((m, i) => m && i > 0).length, 0);
+const lossTokens = (records: TokenizedRecord[]) => records.reduce((s, r) => s + r.lossMask.filter((m, i) => m && i > 0).length, 0);
 
 async function trainStep(): Promise<void> {
   const mask = $<HTMLSelectElement>('mask').value === 'all' ? 'all' : 'xtf';
   const model = state.model!;
   const items = state.view.map((ex) => scoredToTraining(ex, model.maxSeqLen));
-  const records = items.map((i) => (mask === 'xtf' ? i.train : i.labels));
+  // The same examples either way: with XTF's mask, or with every label token training.
+  const examples = mask === 'xtf' ? items : items.map((i) => ({ ...i, train: i.labels }));
+  const records = examples.map((i) => i.train);
   const settings = readSettings();
   const label = uniqueLabel(mask === 'xtf' ? 'XTF mask' : 'all label tokens');
   const live: ChartRun = { label, colour: COLOURS[state.runs.length % COLOURS.length], points: [] };
@@ -41,7 +43,7 @@ async function trainStep(): Promise<void> {
   await busy('train', async () => {
     $('train-bar').style.width = '0%';
     $('train-status').textContent = 'compiling shaders…';
-    const done = await call({ type: 'train', records, heldOut: state.heldOut, settings, label }, 'trained');
+    const done = await call({ type: 'train', examples, heldOut: state.heldOut, settings, label }, 'trained');
     const labelTokens = lossTokens(items.map((i) => i.labels));
     const run: SavedRun = {
       ...live, savedAt: new Date().toISOString(), model: model.source, settings, mask, steps: done.steps, seconds: done.seconds,

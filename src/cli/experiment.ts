@@ -114,7 +114,18 @@ export function experimentPlan(values: Values, preset: { filters?: FilterName[];
   const finetune = finetuneConfigFromFlags(values, builtin || preset.data ? BUILTIN_RECIPE : D.finetune);
   const xtf = xtfOptionsFromFlags(values, D.xtf);
   const baselines = baselineOptionsFromFlags(values, 0, D.baselines);
-  const counts = { examples: num('examples', builtin ? B.train : Infinity), heldOut: num('held-out-examples', builtin ? B.heldOut : 64), reference: num('reference-examples', builtin ? B.reference : 64) };
+  const explicit = values.filters ? parseFilters(values.filters) : preset.filters;
+  // A data file's reference examples are carved from its training pool only when a filter needs the
+  // reference model, by default at most half the pool. (The built-in data always draws its reference set,
+  // so the training set is the same whichever filters run.)
+  const needsReference = explicit === undefined || explicit.some((f) => NEEDS_REFERENCE.includes(f));
+  const referenceAsked = values['reference-examples'] !== undefined;
+  const counts = {
+    examples: num('examples', builtin ? B.train : Infinity),
+    heldOut: num('held-out-examples', builtin ? B.heldOut : 64),
+    reference: builtin ? num('reference-examples', B.reference) : needsReference ? num('reference-examples', 64) : 0,
+    referenceCap: builtin || referenceAsked ? 1 : 0.5,
+  };
   const modelPath = values.model ?? defaultSource('model');
   const evalTask: EvalTask | null = builtin ? 'gsm8k' : task && (EVAL_TASKS as readonly string[]).includes(task) ? (task as EvalTask) : null;
   const describe = builtin
@@ -134,7 +145,6 @@ export function experimentPlan(values: Values, preset: { filters?: FilterName[];
     xtf,
     baselines,
   } satisfies ExperimentConfig);
-  const explicit = values.filters ? parseFilters(values.filters) : preset.filters;
   return {
     config,
     data: async (tokenizer) => {
@@ -177,7 +187,7 @@ export async function runPlan(plan: ExperimentPlan, outDir: string, values: { mo
   return 0;
 }
 
-interface Counts { examples: number; heldOut: number; reference: number }
+interface Counts { examples: number; heldOut: number; reference: number; /** share of the pool the reference may take */ referenceCap: number }
 
 function builtinExperimentData(counts: Counts, noiseRate: number): ExperimentData {
   const d = builtinData({ train: counts.examples, heldOut: counts.heldOut, reference: counts.reference, noiseRate });
@@ -193,7 +203,7 @@ function carve<T extends { id: string }>(all: T[], heldOutFile: T[] | null, coun
     pool = split.train;
     heldOut = split.validation;
   }
-  const reference = pool.slice(pool.length - Math.min(counts.reference, pool.length));
+  const reference = pool.slice(pool.length - Math.min(counts.reference, Math.floor(pool.length * counts.referenceCap)));
   const rest = pool.slice(0, pool.length - reference.length);
   return { train: rest.slice(0, counts.examples), reference, heldOut };
 }

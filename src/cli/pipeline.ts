@@ -27,7 +27,7 @@ export async function pipelineCommand(args: string[]): Promise<number> {
     return 0;
   }
   const plan = experimentPlan(
-    { examples: '128', 'held-out-examples': '32', 'reference-examples': '0', ...values },
+    { examples: '128', 'held-out-examples': '32', ...values },
     { filters: ['normal', 'xtf'], seeds: [0], task: 'gsm8k', data: defaultSource('gsm8kTrain'), heldOut: defaultSource('gsm8kTest') },
   );
   return runPlan(plan, values.out!, values);

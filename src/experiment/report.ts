@@ -75,7 +75,7 @@ export function experimentMarkdown(s: ExperimentSummary): string {
   const lines = headline(s).map((l) => `- ${l}`);
   lines.push('', `| ${cols.map((c) => c.head).join(' | ')} |`, `|${cols.map((_, i) => (i === 0 ? '---' : '--:')).join('|')}|`);
   for (const r of rows) lines.push(`| ${cols.map((c) => c.cell(r)).join(' | ')} |`);
-  lines.push('', 'Held-out loss: mean cross-entropy over every answer token of the clean held-out set (lower is better). ' +
+  lines.push('', 'Held-out loss: mean cross-entropy over every answer token of the held-out set (lower is better); the held-out set took no part in choosing checkpoints. ' +
     'Mean ± sample standard deviation over seeds; Δ is paired with the normal run of the same seed. ' +
     '"(= f)": the mask is bit-identical to filter f\'s, so f\'s runs are these runs.' +
     (s.config.task ? ` Accuracy: exact match of the final answer of greedy generations on ${s.config.accuracyExamples} held-out questions.` : ''));
@@ -119,8 +119,8 @@ ${PAGE_CSS}
 .grid td{white-space:nowrap;font-variant-numeric:tabular-nums}.grid td:first-child{white-space:normal;min-width:220px}.grid{font-size:14px}
 details summary{cursor:pointer;font-weight:600}</style></head><body>
 <h1>XTF experiment: which tokens should a fine-tune learn from?</h1>
-<ul class="list">${headline(s).map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
-<div class="card">${table}<p class="sub" style="margin:10px 0 0">Held-out loss is measured on every answer token of the same clean held-out set for every run. ± is the sample standard deviation over seeds; Δ is paired with the normal run of the same seed (same initialisation and data order).</p></div>
+<ul class="list">${headline(s).map((l) => `<li>${esc(l)}</li>`).join('')}<li>what XTF flagged, token by token: <a href="xtf-scores.html">the heatmap of its scores</a> (scores.jsonl beside this page)</li></ul>
+<div class="card">${table}<p class="sub" style="margin:10px 0 0">Held-out loss is measured on every answer token of the same held-out set for every run; that set chose nothing (each run's checkpoint is chosen on a validation split of its training examples). ± is the sample standard deviation over seeds; Δ is paired with the normal run of the same seed (same initialisation and data order).</p></div>
 <div class="charts">${lossBars}${accuracyBars || maskBars}${curves}${accuracyBars ? maskBars : ''}</div>
 ${samples ? `<h2>A held-out answer</h2><div class="card"><table><thead><tr><th>run</th><th>greedy answer</th><th>predicted / target</th></tr></thead><tbody>${samples}</tbody></table></div>` : ''}
 <h2>Settings</h2><div class="card"><details><summary>Every setting of this experiment (JSON)</summary>${settings}</details></div>

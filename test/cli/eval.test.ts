@@ -35,8 +35,8 @@ describe('xtf eval', () => {
   it('says what is wrong with bad input', async () => {
     const bad = await xtf('eval', '--model', MODEL, '--task', 'trivia', '--data', GSM8K);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/--task must be one of gsm8k, pubmedqa, medqa, got 'trivia'/);
-    const missing = await xtf('eval', '--model', MODEL, '--data', GSM8K);
+    expect(bad.stderr).toMatch(/--task must be one of gsm8k, pubmedqa, medqa, mbpp, got 'trivia'/);
+    const missing = await xtf('eval', '--model', MODEL);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/usage: xtf eval/);
     const limit = await xtf('eval', '--model', MODEL, '--task', 'gsm8k', '--data', GSM8K, '--limit', 'x');

@@ -1,4 +1,5 @@
-// The main job on a tiny slice: both runs train, the report and the heatmap page are written.
+// The main job on a tiny slice: it is the experiment with two filters and one seed; both runs train, the
+// report (saying the reported set chose nothing) and the heatmap page are written.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,17 +9,27 @@ import { xtf } from '../helpers/cli.ts';
 describe('xtf pipeline (npm start)', () => {
   it('scores, trains with and without the XTF mask, and writes the comparison report', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'xtf-pipeline-')), 'run');
-    const r = await xtf('pipeline', '--examples', '8', '--held-out-examples', '4', '--epochs', '1', '--batch-size', '4', '--out', out);
+    const r = await xtf('pipeline', '--examples', '10', '--held-out-examples', '4', '--epochs', '1', '--batch-size', '4', '--accuracy-examples', '2', '--max-new-tokens', '8', '--out', out);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/normal \(all label tokens\)\s+\d+\.\d{4}\s+\d+\.\d{4}/);
-    expect(r.stdout).toMatch(/XTF \(noisy tokens masked\)\s+\d+\.\d{4}\s+\d+\.\d{4}/);
+    expect(r.stdout).toMatch(/\| Normal \(all label tokens\) \| 1 \| 0\.0% \|/);
+    expect(r.stdout).toMatch(/\| XTF \(RI ∪ KN ∪ TR\) \| 1 \|/);
+    expect(r.stdout).toContain('took no part in choosing');
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain('href="xtf-scores.html"');
+    expect(html).toContain('chose nothing');
     expect(readFileSync(join(out, 'xtf-scores.html'), 'utf8')).toContain('XTF token scores');
     const lines = readFileSync(join(out, 'scores.jsonl'), 'utf8').trim().split('\n');
-    expect(lines.length).toBe(8);
-    expect(readFileSync(join(out, 'metrics-xtf.jsonl'), 'utf8')).toContain('"type":"end"');
+    expect(lines.length).toBe(10);
+    const settings = JSON.parse(readFileSync(join(out, 'experiment.json'), 'utf8'));
+    expect(settings.filters).toEqual(['normal', 'xtf']);
+    expect(settings.seeds).toEqual([0]);
+    // 10 examples, one validates (validationFraction 0.1): both runs train on the other 9 for the same steps.
+    for (const f of ['normal', 'xtf']) {
+      const run = JSON.parse(readFileSync(join(out, `runs/${f}.seed0.json`), 'utf8'));
+      expect(run.steps).toBe(3);
+      expect(run.heldOutLoss).toBeLessThan(run.heldOutBefore);
+    }
   });
 });
 
