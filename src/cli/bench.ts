@@ -5,20 +5,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { batchOf, makeBatches } from '../data/batch.ts';
+import { makeBatches } from '../data/batch.ts';
 import { readDataText, readTrainRecords } from '../data/files-fs.ts';
-import { tokenizeRecords } from '../data/tokenize.ts';
+import { tokenizeRecords, unfiltered } from '../data/tokenize.ts';
 import { LORA_DEFAULTS } from '../model/lora.ts';
 import { AdamW } from '../train/optimizer.ts';
 import { trainStep } from '../train/step.ts';
-import { shuffledSteps, train } from '../train/trainer.ts';
+import { finetune, finetuneConfig } from '../train/finetune.ts';
 import { openModel } from './model-args.ts';
 
 const USAGE = `usage: xtf bench [--model M] [--text FILE] [--steps N] [--batch-size B] [--seq-len T]
 
 Trains LoRA (rank 8, every projection) on full rows of B x T tokens of real text two ways in one process:
 bare trainStep calls on prebuilt batches, and the xtf train path from a JSONL file (read, tokenize, shuffle,
-batch, trainer). Prints both tokens/s and the pipeline's overhead. Defaults: stories260K and TinyStories
+batch, finetune()). Prints both tokens/s and the pipeline's overhead. Defaults: stories260K and TinyStories
 from ../shared, 8 x 256, 6 steps.`;
 
 export async function benchCommand(args: string[]): Promise<number> {
@@ -74,15 +74,16 @@ export async function benchCommand(args: string[]): Promise<number> {
     opt.release();
     model.removeLora();
 
-    // 2. The xtf train path, data loading included (pipelines are compiled already: same shapes).
-    model.addLora(lora, 0);
+    // 2. The xtf train path (finetune(), the one recipe), data loading included (pipelines are compiled
+    // already: same shapes). No validation split, so both time the same steps.
     t0 = performance.now();
     const report = tokenizeRecords(tokenizer, readTrainRecords(dataFile), { maxLength: seqLen });
-    await train({
+    await finetune({
       model,
-      set: 'lora',
-      trainBatches: (_e, random) => shuffledSteps(report.examples, random, { microBatchSize: batchSize }, (rs) => batchOf(rs, tokenizer.eosId)),
-      options: { steps, lr: 1e-4, logEvery: 1 },
+      config: finetuneConfig({ steps, lr: 1e-4, batchSize, lora, validationFraction: 0 }),
+      examples: report.examples.map(unfiltered),
+      padId: tokenizer.eosId,
+      loop: { logEvery: 1 },
     });
     const pipeline = (steps * tokensPerStep) / ((performance.now() - t0) / 1000);
     model.removeLora();

@@ -7,7 +7,6 @@
 import type { RawRecord } from './files.ts';
 import { DataFormatError } from './jsonl.ts';
 import { questionPrompt, type Example } from './records.ts';
-import type { ChatMessage } from './chat.ts';
 
 export type EvaluationTarget =
   | { kind: 'number'; value: string }
@@ -111,11 +110,6 @@ const ADAPTERS: Record<TaskName, (raw: RawRecord, file: string, index: number) =
 
 export function taskExamples(task: TaskName, raw: readonly RawRecord[], file: string): TaskExample[] {
   return raw.map((r, i) => ADAPTERS[task](r, file, i));
-}
-
-/** A task example as a two-message conversation, for instruction-tuned models with a chat template. */
-export function taskMessages(e: TaskExample): ChatMessage[] {
-  return [{ role: 'user', content: e.prompt.trimEnd() }, { role: 'assistant', content: e.completion }];
 }
 
 // ---- seeded split ------------------------------------------------------------------------------------------
