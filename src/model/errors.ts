@@ -27,9 +27,15 @@ export class CheckpointFormatError extends ModelError {
   }
 }
 
-/** A tokenizer file that is malformed (truncated, negative lengths, wrong vocabulary size). */
+/** A tokenizer file that is malformed (truncated, negative lengths, wrong vocabulary size, a bad JSON field). */
 export class TokenizerFormatError extends ModelError {
-  constructor(public readonly file: string, public readonly byteOffset: number, detail: string) {
+  constructor(
+    public readonly file: string,
+    public readonly byteOffset: number,
+    detail: string,
+    /** The JSON field at fault (e.g. 'model.merges[3]'), for tokenizer.json. */
+    public readonly field?: string,
+  ) {
     super(`${file}: ${detail}`);
   }
 }

@@ -10,23 +10,14 @@ import { GGMLQuantizationType, gguf as parseGgufHeader } from '@huggingface/gguf
 import { type LlamaConfig, headDim, llamaConfig } from './config.ts';
 import { CheckpointFormatError, ModelConfigError, TokenizerFormatError, UnsupportedModelError, formatCount } from './errors.ts';
 import { f16ToF32, f32View, halfBytesToF32 } from './dtypes.ts';
+import { type ByteSource, byteSource } from './safetensors.ts';
 import { type NamedTensor, checkLayerCount, checkUnusedTensors, collectWeights, storedLayerCount } from './hf.ts';
 import { HfTokenizer, type TokenizerJson } from './tokenizer-hf.ts';
 import { Llama2cTokenizer } from './tokenizer-llama2c.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { type LlamaWeights, llamaWeightShapes } from './weights.ts';
 
-/** Random access to a file's bytes: all of it in memory, or a Blob / File read slice by slice. */
-export interface ByteSource {
-  readonly name: string;
-  readonly size: number;
-  read(start: number, end: number): Promise<Uint8Array>;
-}
-
-export function byteSource(data: Uint8Array | Blob, name: string): ByteSource {
-  if (data instanceof Uint8Array) return { name, size: data.byteLength, read: async (start, end) => data.subarray(start, end) };
-  return { name, size: data.size, read: async (start, end) => new Uint8Array(await data.slice(start, end).arrayBuffer()) };
-}
+export { type ByteSource, byteSource } from './safetensors.ts';
 
 /** GGUF architectures -> RoPE layout (see the note at the top). */
 const GGUF_ARCHITECTURES: Readonly<Record<string, LlamaConfig['ropeLayout']>> = { llama: 'interleaved', qwen2: 'half' };

@@ -4,7 +4,7 @@
 
 import { type LlamaConfig, headDim, llamaConfig } from './config.ts';
 import { CheckpointFormatError, ModelConfigError, UnsupportedModelError, UnusedTensorsError, WeightMismatchError, formatCount } from './errors.ts';
-import { type SafetensorsTensor, parseSafetensors, safetensorToF32 } from './safetensors.ts';
+import { type ByteSource, type SafetensorsEntry, byteSource, readSafetensor, readSafetensorsHeader, safetensorToF32 } from './safetensors.ts';
 import { type HfTokenizer, parseHfTokenizer } from './tokenizer-hf.ts';
 import { type LlamaWeights, llamaWeightShapes } from './weights.ts';
 
@@ -210,6 +210,9 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 /** Reads one file of the folder by relative name; null when the folder has no such file. */
 export type ReadFile = (file: string) => Promise<Uint8Array | null>;
 
+/** Opens one file of the folder for reading by byte ranges; null when the folder has no such file. */
+export type OpenFile = (file: string) => Promise<ByteSource | null>;
+
 export interface HfModel {
   config: LlamaConfig;
   weights: LlamaWeights;
@@ -232,8 +235,11 @@ function parseJson(bytes: Uint8Array, file: string): Json {
   throw new CheckpointFormatError(file, 0, 'expected a JSON object');
 }
 
-/** Loads a HF folder through `read` (local directory, URL base or a set of dropped files). */
-export async function loadHfFolder(read: ReadFile, folder = 'model folder'): Promise<HfModel> {
+/**
+ * Loads a HF folder through `read` (local directory, URL base or a set of dropped files). `open`, when
+ * given, reads the weight files by byte ranges instead of whole (local files, cached downloads, Files).
+ */
+export async function loadHfFolder(read: ReadFile, folder = 'model folder', open?: OpenFile): Promise<HfModel> {
   const at = (file: string) => `${folder}/${file}`;
   const required = async (file: string, why: string) => {
     const bytes = await read(file);
@@ -243,12 +249,24 @@ export async function loadHfFolder(read: ReadFile, folder = 'model folder'): Pro
   const hfConfig = parseJson(await required('config.json', 'a Hugging Face model folder needs config.json'), at('config.json'));
   const config = hfConfigToLlama(hfConfig, at('config.json'));
 
-  const files = new Map<string, Map<string, SafetensorsTensor>>();
-  const single = await read('model.safetensors');
+  // Weights are read by byte ranges: each file's header, then one needed tensor at a time (never a whole
+  // multi-GB file in one buffer). Without `open`, a file read whole stands in for its byte source.
+  const openWeights = async (file: string): Promise<ByteSource | null> => {
+    if (open) {
+      const src = await open(file);
+      return src && { name: at(file), size: src.size, read: (start, end) => src.read(start, end) };
+    }
+    const bytes = await read(file);
+    return bytes && byteSource(bytes, at(file));
+  };
+  const sources = new Map<string, ByteSource>();
+  const files = new Map<string, Map<string, SafetensorsEntry>>();
+  const single = await openWeights('model.safetensors');
   let where: (name: string) => string | undefined;
   let index: Json | undefined;
   if (single) {
-    files.set('model.safetensors', parseSafetensors(single, at('model.safetensors')).tensors);
+    sources.set('model.safetensors', single);
+    files.set('model.safetensors', (await readSafetensorsHeader(single)).tensors);
     where = (name) => (files.get('model.safetensors')!.has(name) ? 'model.safetensors' : undefined);
   } else {
     const indexFile = 'model.safetensors.index.json';
@@ -257,22 +275,31 @@ export async function loadHfFolder(read: ReadFile, folder = 'model folder'): Pro
     if (typeof weightMap !== 'object' || weightMap === null) throw new CheckpointFormatError(at(indexFile), 0, 'has no "weight_map" object');
     for (const shard of new Set(Object.values(weightMap))) {
       if (typeof shard !== 'string' || shard.includes('..') || shard.startsWith('/')) throw new CheckpointFormatError(at(indexFile), 0, `weight_map names an invalid shard ${JSON.stringify(shard)}`);
-      files.set(shard, parseSafetensors(await required(shard, `named by ${indexFile}`), at(shard)).tensors);
+      const src = await openWeights(shard);
+      if (!src) throw new CheckpointFormatError(at(shard), 0, `missing: named by ${indexFile}`);
+      sources.set(shard, src);
+      files.set(shard, (await readSafetensorsHeader(src)).tensors);
     }
     where = (name) => weightMap[name] as string | undefined;
   }
-  const lookup = (name: string): NamedTensor | undefined => {
-    const file = where(name);
-    const t = file === undefined ? undefined : files.get(file)?.get(name);
-    if (!t) return undefined;
-    return { shape: t.shape, file: at(file!), toF32: () => safetensorToF32(t, at(file!)) };
-  };
   const source = single ? at('model.safetensors') : at('model.safetensors.index.json');
   const stored = [...files.values()].flatMap((tensors) => [...tensors.keys()]);
   if (!single) stored.push(...Object.keys(index!.weight_map as Json));
   checkLayerCount(config.nLayers, storedLayerCount(stored, /^model\.layers\.(\d+)\./), 'num_hidden_layers', at('config.json'),
     single ? at('model.safetensors') : `the shards of ${at('model.safetensors.index.json')}`, 'model.layers.');
-  const weights = collectWeights(config, lookup, hfTensorName, source);
+
+  // Read (and convert to f32) each weight of the right shape; collectWeights reports the missing and mis-shaped.
+  const loaded = new Map<string, NamedTensor>();
+  for (const [name, shape] of Object.entries(llamaWeightShapes(config))) {
+    const hfName = hfTensorName(name);
+    const file = where(hfName);
+    const entry = file === undefined ? undefined : files.get(file)?.get(hfName);
+    if (!entry) continue;
+    let values: Float32Array | undefined;
+    if (sameShape(entry.shape, shape)) values = safetensorToF32(await readSafetensor(sources.get(file!)!, entry), at(file!));
+    loaded.set(hfName, { shape: entry.shape, file: at(file!), toF32: () => values! });
+  }
+  const weights = collectWeights(config, (name) => loaded.get(name), hfTensorName, source);
   const warnings = checkUnusedTensors(stored, new Set(Object.keys(weights.shapes).map(hfTensorName)), source, harmlessHfTensor(config));
 
   const tokenizerBytes = await read('tokenizer.json');

@@ -17,14 +17,31 @@ const MAX_HEADER_BYTES = 100_000_000;
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 
-export interface SafetensorsTensor {
+/** Random access to a file's bytes: all of it in memory, a Blob / File read slice by slice, or a file on disk. */
+export interface ByteSource {
+  readonly name: string;
+  readonly size: number;
+  read(start: number, end: number): Promise<Uint8Array>;
+}
+
+export function byteSource(data: Uint8Array | Blob, name: string): ByteSource {
+  if (data instanceof Uint8Array) return { name, size: data.byteLength, read: async (start, end) => data.subarray(start, end) };
+  return { name, size: data.size, read: async (start, end) => new Uint8Array(await data.slice(start, end).arrayBuffer()) };
+}
+
+/** One tensor as the header describes it; its bytes are file[fileOffset, fileOffset + byteLength). */
+export interface SafetensorsEntry {
   name: string;
   dtype: string;
   shape: number[];
+  /** Where the bytes start in the file. */
+  fileOffset: number;
+  byteLength: number;
+}
+
+export interface SafetensorsTensor extends SafetensorsEntry {
   /** The stored bytes (a view into the file). */
   bytes: Uint8Array;
-  /** Where the bytes start in the file, for messages. */
-  fileOffset: number;
 }
 
 export interface SafetensorsFile {
@@ -33,31 +50,76 @@ export interface SafetensorsFile {
   tensors: Map<string, SafetensorsTensor>;
 }
 
+/** A file's header, read and checked against the file size; tensor bytes are read on demand (readSafetensor). */
+export interface SafetensorsIndex {
+  name: string;
+  metadata: Record<string, string>;
+  tensors: Map<string, SafetensorsEntry>;
+}
+
 /** Parses and validates a whole .safetensors file held in memory. Tensor bytes are views into `bytes`. */
 export function parseSafetensors(bytes: Uint8Array, name = 'model.safetensors'): SafetensorsFile {
-  const fail = (at: number, detail: string): never => {
+  const fail = failer(name);
+  if (bytes.byteLength < 8) fail(0, `expected an 8-byte header length, the file has ${bytes.byteLength} bytes; not a safetensors file`);
+  const headerLength = checkHeaderLength(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true), bytes.byteLength, fail);
+  const index = parseHeader(bytes.subarray(8, 8 + headerLength), bytes.byteLength, name);
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const [key, e] of index.tensors) tensors.set(key, { ...e, bytes: bytes.subarray(e.fileOffset, e.fileOffset + e.byteLength) });
+  return { name, metadata: index.metadata, tensors };
+}
+
+/**
+ * Reads and validates the header of a .safetensors file through `src` (two small reads), without reading
+ * any tensor: a file of any size (a 1B model's 2.5 GB model.safetensors) is then read one tensor at a time.
+ */
+export async function readSafetensorsHeader(src: ByteSource): Promise<SafetensorsIndex> {
+  const fail = failer(src.name);
+  if (src.size < 8) fail(0, `expected an 8-byte header length, the file has ${src.size} bytes; not a safetensors file`);
+  const head = await src.read(0, 8);
+  const headerLength = checkHeaderLength(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true), src.size, fail);
+  return parseHeader(await src.read(8, 8 + headerLength), src.size, src.name);
+}
+
+/** One tensor's bytes through `src` (a copy or a view, as src gives them). */
+export async function readSafetensor(src: ByteSource, entry: SafetensorsEntry): Promise<SafetensorsTensor> {
+  const bytes = await src.read(entry.fileOffset, entry.fileOffset + entry.byteLength);
+  if (bytes.byteLength !== entry.byteLength) {
+    throw new CheckpointFormatError(src.name, entry.fileOffset, `tensor ${entry.name}: read ${formatCount(bytes.byteLength)} of its ${formatCount(entry.byteLength)} bytes; the file changed or is truncated`);
+  }
+  return { ...entry, bytes };
+}
+
+function failer(name: string) {
+  return (at: number, detail: string): never => {
     throw new CheckpointFormatError(name, at, `${detail} (byte offset ${formatCount(at)})`);
   };
-  if (bytes.byteLength < 8) fail(0, `expected an 8-byte header length, the file has ${bytes.byteLength} bytes; not a safetensors file`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength64 = view.getBigUint64(0, true);
-  if (headerLength64 > BigInt(MAX_HEADER_BYTES)) fail(0, `header length ${headerLength64} is over the ${formatCount(MAX_HEADER_BYTES)}-byte limit; not a safetensors file`);
-  const headerLength = Number(headerLength64);
-  if (8 + headerLength > bytes.byteLength) {
-    fail(0, `header length ${formatCount(headerLength)} runs past the end of the ${formatCount(bytes.byteLength)}-byte file; it is truncated or not safetensors`);
+}
+
+function checkHeaderLength(length: bigint, fileSize: number, fail: (at: number, detail: string) => never): number {
+  if (length > BigInt(MAX_HEADER_BYTES)) fail(0, `header length ${length} is over the ${formatCount(MAX_HEADER_BYTES)}-byte limit; not a safetensors file`);
+  const headerLength = Number(length);
+  if (8 + headerLength > fileSize) {
+    fail(0, `header length ${formatCount(headerLength)} runs past the end of the ${formatCount(fileSize)}-byte file; it is truncated or not safetensors`);
   }
+  return headerLength;
+}
+
+/** The JSON header (the bytes after the 8-byte length) of a file of `fileSize` bytes, validated. */
+function parseHeader(headerBytes: Uint8Array, fileSize: number, name: string): SafetensorsIndex {
+  const fail = failer(name);
+  const headerLength = headerBytes.byteLength;
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (e) {
     fail(8, `the ${formatCount(headerLength)}-byte header is not valid UTF-8 JSON: ${(e as Error).message}`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail(8, 'the header must be a JSON object');
 
   const dataStart = 8 + headerLength;
-  const dataLength = bytes.byteLength - dataStart;
+  const dataLength = fileSize - dataStart;
   const metadata: Record<string, string> = {};
-  const tensors = new Map<string, SafetensorsTensor>();
+  const tensors = new Map<string, SafetensorsEntry>();
   const extents: [number, number, string][] = [];
   for (const [key, value] of Object.entries(header as Record<string, unknown>)) {
     if (key === '__metadata__') {
@@ -78,14 +140,17 @@ export function parseSafetensors(bytes: Uint8Array, name = 'model.safetensors'):
     }
     const [begin, end] = offsets as [number, number];
     const expected = (shape as number[]).reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT[dtype as string];
-    if (end < begin || end > dataLength) {
+    if (end < begin) {
+      fail(dataStart + Math.min(begin, dataLength), `tensor ${key}: data_offsets [${begin}, ${end}] are reversed: the end comes before the beginning`);
+    }
+    if (end > dataLength) {
       fail(dataStart + Math.min(begin, dataLength), `tensor ${key}: data_offsets [${begin}, ${end}] lie outside the ${formatCount(dataLength)}-byte data region`);
     }
     if (end - begin !== expected) {
       fail(dataStart + begin, `tensor ${key}: ${dtype} [${(shape as number[]).join(', ')}] needs ${formatCount(expected)} bytes, data_offsets [${begin}, ${end}] give ${formatCount(end - begin)}`);
     }
     extents.push([begin, end, key]);
-    tensors.set(key, { name: key, dtype: dtype as string, shape: shape as number[], bytes: bytes.subarray(dataStart + begin, dataStart + end), fileOffset: dataStart + begin });
+    tensors.set(key, { name: key, dtype: dtype as string, shape: shape as number[], fileOffset: dataStart + begin, byteLength: end - begin });
   }
   extents.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let covered = 0;

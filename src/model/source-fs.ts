@@ -10,8 +10,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { DownloadError, ModelError, ModelSourceError, formatCount } from './errors.ts';
 import {
   type DownloadOptions, type Downloader, type LoadOptions, type LoadedModel, type ModelFiles, type ModelInput, type ProgressCallback,
-  isUrl, loadFromFiles, loadModel as loadModelFromInput, streamDownload,
+  isUrl, loadFromFiles, loadModel as loadModelFromInput, streamDownload, withProgress,
 } from './source.ts';
+import type { ByteSource } from './safetensors.ts';
 
 export interface FsLoadOptions extends LoadOptions, CacheOptions {
   /** Where downloads are kept (default $XTF_CACHE_DIR, else ~/.cache/xtf-webgpu); false: no cache. */
@@ -40,16 +41,26 @@ export interface CacheOptions {
 export async function loadModel(input: ModelInput | URL, options: FsLoadOptions = {}): Promise<LoadedModel> {
   const served = new Map<string, string>(); // URL -> cache file, for messages about what was read from the cache
   let download = options.download;
+  let openDownload = options.openDownload;
   if (options.cacheDir !== false) {
-    download = cachedDownloader(options.cacheDir ?? defaultCacheDir(), { ...options, served });
+    const dir = options.cacheDir ?? defaultCacheDir();
+    const cacheOptions = { ...options, served };
+    download = cachedDownloader(dir, cacheOptions);
+    // Weight files are read from the cached copy by byte ranges.
+    openDownload = async (url, onProgress) => {
+      const path = await cachedFile(dir, url, onProgress, cacheOptions);
+      if (path === null) return null;
+      served.set(url, path);
+      return fileByteSource(path, url);
+    };
   } else if (options.offline) {
     download = async (url) => {
       throw new DownloadError(url, 'offline', 'cannot be read offline without the download cache (cacheDir is false)');
     };
   }
   let tokenizer = options.tokenizer;
-  if (typeof tokenizer === 'string' && !isUrl(tokenizer)) tokenizer = await readLocal(resolve(tokenizer));
-  const opts: LoadOptions = { ...options, tokenizer, download };
+  if (typeof tokenizer === 'string' && !isUrl(tokenizer)) tokenizer = await readTokenizerFile(tokenizer);
+  const opts: LoadOptions = { ...options, tokenizer, download, openDownload };
   const target = input instanceof URL ? input.toString() : input;
   if (typeof target !== 'string' || isUrl(target)) {
     try {
@@ -81,10 +92,59 @@ export function defaultCacheDir(): string {
   return env.XTF_CACHE_DIR || join(homedir(), '.cache', 'xtf-webgpu');
 }
 
+/** A local tokenizer path (--tokenizer): its bytes, or a typed error naming the path and what is expected. */
+async function readTokenizerFile(given: string): Promise<Uint8Array> {
+  const path = resolve(given);
+  const expected = 'expected a llama2.c tokenizer file (e.g. tok512.bin from llama2.c, or tokenizer.bin); check the path given as the tokenizer (--tokenizer)';
+  const info = await stat(path).catch((e: { code?: string; message?: string }) => {
+    throw new ModelSourceError(path, e.code === 'ENOENT' ? `does not exist; ${expected}` : `cannot be read (${e.message}); ${expected}`);
+  });
+  if (!info.isFile()) throw new ModelSourceError(path, `is ${info.isDirectory() ? 'a directory' : 'not a regular file'}; ${expected}`);
+  return readLocal(path);
+}
+
+/**
+ * A file on disk read by byte ranges: nothing is read until asked, so a file of any size (a 2.5 GB
+ * model.safetensors, past one Buffer's reach) is read one tensor at a time. Each read opens and closes
+ * the file, so there is no handle to release.
+ */
+export async function fileByteSource(path: string, name = path): Promise<ByteSource> {
+  const size = (await stat(path)).size;
+  return {
+    name,
+    size,
+    read: async (start, end) => {
+      start = Math.max(0, Math.min(start, size));
+      end = Math.max(start, Math.min(end, size));
+      const out = new Uint8Array(end - start);
+      const handle = await open(path, 'r');
+      try {
+        let filled = 0;
+        while (filled < out.byteLength) {
+          // At most 1 GiB per call: the platform's read() limit is 2 GiB.
+          const { bytesRead } = await handle.read(out, filled, Math.min(out.byteLength - filled, 1 << 30), start + filled);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        return filled === out.byteLength ? out : out.subarray(0, filled);
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
+
 /** A local directory as ModelFiles. */
 export function directoryFiles(dir: string, onProgress?: ProgressCallback): ModelFiles {
   return {
     label: dir,
+    open: async (file) => {
+      const src = await fileByteSource(join(dir, file)).catch((e: { code?: string }) => {
+        if (e.code === 'ENOENT') return null;
+        throw e;
+      });
+      return src && withProgress(src, file, onProgress);
+    },
     list: async () => (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name),
     read: async (file) => {
       const bytes = await readLocal(join(dir, file)).catch((e: { code?: string }) => {

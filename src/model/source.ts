@@ -5,6 +5,7 @@
 import type { LlamaConfig } from './config.ts';
 import { DownloadError, ModelSourceError, TokenizerFormatError, UnsupportedModelError, formatCount } from './errors.ts';
 import { loadGguf } from './gguf.ts';
+import { type ByteSource, byteSource } from './safetensors.ts';
 import { loadHfFolder } from './hf.ts';
 import { parseLlama2cCheckpoint } from './llama2c.ts';
 import { parseLlama2cTokenizer } from './tokenizer-llama2c.ts';
@@ -64,6 +65,11 @@ export interface LoadOptions extends DownloadOptions {
   tokenizer?: string | Blob | Uint8Array;
   /** Replaces the plain download of URLs (source-fs.ts adds a disk cache this way). */
   download?: Downloader;
+  /**
+   * Opens a URL for reading by byte ranges (source-fs.ts: the cached download on disk), so that large
+   * weight files are never read whole; null on 404. Without it, URLs are downloaded into memory.
+   */
+  openDownload?: (url: string, onProgress?: ProgressCallback) => Promise<ByteSource | null>;
 }
 
 /** A folder-like set of files, read by relative name. */
@@ -74,6 +80,8 @@ export interface ModelFiles {
   read(file: string): Promise<Uint8Array | null>;
   /** The file names, when the source can list them (URLs cannot). */
   list?(): Promise<string[]>;
+  /** The file for reading by byte ranges (large weights are read one tensor at a time); null when missing. */
+  open?(file: string): Promise<ByteSource | null>;
 }
 
 export type ModelInput = string | Blob | readonly File[] | ModelFiles;
@@ -155,15 +163,17 @@ export async function loadFromFiles(files: ModelFiles, entry: string | undefined
 
 async function loadFormat(files: ModelFiles, format: ModelFormat, entry: string | undefined, source: string, options: LoadOptions): Promise<LoadedModel> {
   if (format === 'hf') {
-    const m = await loadHfFolder((f) => files.read(f), files.label);
+    const m = await loadHfFolder((f) => files.read(f), files.label, files.open && ((f) => files.open!(f)));
+    return { config: m.config, weights: m.weights, tokenizer: m.tokenizer, format, source, warnings: m.warnings };
+  }
+  if (format === 'gguf') {
+    const src = files.open ? await files.open(entry!) : await files.read(entry!).then((b) => b && byteSource(b, source));
+    if (!src) throw new ModelSourceError(source, 'does not exist');
+    const m = await loadGguf({ name: source, size: src.size, read: (start, end) => src.read(start, end) });
     return { config: m.config, weights: m.weights, tokenizer: m.tokenizer, format, source, warnings: m.warnings };
   }
   const bytes = await files.read(entry!);
   if (!bytes) throw new ModelSourceError(source, 'does not exist');
-  if (format === 'gguf') {
-    const m = await loadGguf(bytes, source);
-    return { config: m.config, weights: m.weights, tokenizer: m.tokenizer, format, source, warnings: m.warnings };
-  }
   const weights = parseLlama2cCheckpoint(bytes, { name: source });
   const tokenizer = await llama2cTokenizerBeside(files, entry!, weights.config.vocabSize, options);
   return { config: weights.config, weights, tokenizer, format, source, warnings: [] };
@@ -178,7 +188,7 @@ async function llama2cTokenizerBeside(files: ModelFiles, checkpoint: string, voc
   }
   if (typeof given === 'string') {
     const bytes = isUrl(given) ? await download(given, options) : await files.read(given);
-    if (!bytes) throw new ModelSourceError(given, 'tokenizer file does not exist');
+    if (!bytes) throw new ModelSourceError(isUrl(given) ? given : `${files.label}/${given}`, 'does not exist; expected the llama2.c tokenizer file (e.g. tok512.bin)');
     return parseLlama2cTokenizer(bytes, { name: given, vocabSize });
   }
   // A folder that can be listed offers its tok*.bin files; a URL folder gets llama2.c's two usual names.
@@ -213,6 +223,26 @@ export function fileSet(list: readonly File[], onProgress?: ProgressCallback): M
       onProgress?.({ file: name, loaded: bytes.byteLength, total: bytes.byteLength });
       return bytes;
     },
+    open: async (name) => {
+      const f = byName.get(name);
+      return f ? withProgress(byteSource(f, name), name, onProgress) : null;
+    },
+  };
+}
+
+/** `src`, reporting the bytes read so far (of its size) after each read. */
+export function withProgress(src: ByteSource, file: string, onProgress?: ProgressCallback): ByteSource {
+  if (!onProgress) return src;
+  let loaded = 0;
+  return {
+    name: src.name,
+    size: src.size,
+    read: async (start, end) => {
+      const bytes = await src.read(start, end);
+      loaded = Math.min(src.size, loaded + bytes.byteLength);
+      onProgress({ file, loaded, total: src.size });
+      return bytes;
+    },
   };
 }
 
@@ -244,7 +274,11 @@ export function urlFiles(url: string, options: LoadOptions = {}): { files: Model
   const base = u.toString();
   return {
     entry,
-    files: { label: base.replace(/\/$/, ''), read: (file) => download(new URL(file, base).toString(), options) },
+    files: {
+      label: base.replace(/\/$/, ''),
+      read: (file) => download(new URL(file, base).toString(), options),
+      ...(options.openDownload ? { open: (file: string) => options.openDownload!(new URL(file, base).toString(), options.onProgress) } : {}),
+    },
   };
 }
 

@@ -43,7 +43,7 @@ export class HfTokenizer implements Tokenizer {
     const fail = (detail: string): never => {
       throw new TokenizerFormatError(name, 0, detail);
     };
-    if (typeof json !== 'object' || json === null || typeof json.model !== 'object' || json.model === null) fail('expected a tokenizer.json object with a "model"');
+    validateTokenizerJson(json, name);
     this.library = buildLibraryTokenizer(json, config ?? {}, fail);
     let maxId = -1;
     for (const id of this.library.get_vocab(true).values()) maxId = Math.max(maxId, id);
@@ -66,8 +66,16 @@ export class HfTokenizer implements Tokenizer {
     if (typeof config.add_bos_token === 'boolean') {
       this.addBos = config.add_bos_token;
     } else {
-      const withSpecials = this.library.encode('a').ids;
-      this.addBos = withSpecials.length > 0 && withSpecials[0] === this.bosId && this.library.encode('a', { add_special_tokens: false }).ids[0] !== this.bosId;
+      // Whether the post-processor adds BOS: encode a letter with and without special tokens.
+      const encodeA = (addSpecialTokens: boolean): number[] => {
+        try {
+          return this.library.encode('a', { add_special_tokens: addSpecialTokens }).ids;
+        } catch (e) {
+          return fail(`@huggingface/tokenizers cannot encode with this tokenizer: ${(e as Error).message}`);
+        }
+      };
+      const withSpecials = encodeA(true);
+      this.addBos = withSpecials.length > 0 && withSpecials[0] === this.bosId && encodeA(false)[0] !== this.bosId;
     }
     const template = config.chat_template;
     this.chatTemplate = typeof template === 'string' ? template
@@ -111,6 +119,108 @@ function buildLibraryTokenizer(json: TokenizerJson, config: TokenizerConfigJson,
   } catch (e) {
     return fail(`@huggingface/tokenizers cannot build this tokenizer: ${(e as Error).message}`);
   }
+}
+
+// ---- tokenizer.json structure -----------------------------------------------------------------------------
+
+/** The pipeline component types @huggingface/tokenizers builds, by tokenizer.json key. */
+const COMPONENT_TYPES = {
+  normalizer: ['BertNormalizer', 'Precompiled', 'Sequence', 'Replace', 'NFC', 'NFD', 'NFKC', 'NFKD', 'Strip', 'StripAccents', 'Lowercase', 'Prepend'],
+  pre_tokenizer: ['BertPreTokenizer', 'Sequence', 'Whitespace', 'WhitespaceSplit', 'Metaspace', 'ByteLevel', 'Split', 'Punctuation', 'Digits', 'Replace', 'FixedLength'],
+  post_processor: ['TemplateProcessing', 'ByteLevel', 'BertProcessing', 'RobertaProcessing', 'Sequence'],
+  decoder: ['ByteLevel', 'WordPiece', 'Metaspace', 'BPEDecoder', 'CTC', 'Sequence', 'Replace', 'Fuse', 'Strip', 'ByteFallback'],
+} as const;
+/** Where a Sequence keeps its steps, by tokenizer.json key. */
+const SEQUENCE_KEY = { normalizer: 'normalizers', pre_tokenizer: 'pretokenizers', post_processor: 'processors', decoder: 'decoders' } as const;
+
+/**
+ * Checks the parts of tokenizer.json that @huggingface/tokenizers reads without checking, so that a
+ * malformed file is a TokenizerFormatError naming the file and the field ("model.merges[3]: expected ...")
+ * instead of "Cannot read properties of undefined" from inside the library.
+ */
+export function validateTokenizerJson(json: unknown, file = 'tokenizer.json'): asserts json is TokenizerJson {
+  const fail = (field: string, expected: string, got: unknown): never => {
+    throw new TokenizerFormatError(file, 0, `${field ? `field ${field}: ` : ''}expected ${expected}, got ${describe(got)}`, field || undefined);
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isId = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!isObject(json)) fail('', 'a tokenizer.json object', json);
+  const root = json as Record<string, unknown>;
+  const model = root.model;
+  if (!isObject(model)) fail('model', 'an object (the tokenization model: BPE, WordPiece or Unigram)', model);
+  const m = model as Record<string, unknown>;
+  if (m.type !== 'BPE' && m.type !== 'WordPiece' && m.type !== 'Unigram') {
+    fail('model.type', '"BPE", "WordPiece" or "Unigram" (the model types supported here)', m.type);
+  }
+  if (m.type === 'Unigram') {
+    if (!Array.isArray(m.vocab)) fail('model.vocab', 'an array of [piece, score] pairs', m.vocab);
+    (m.vocab as unknown[]).forEach((e, i) => {
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number') fail(`model.vocab[${i}]`, 'a [piece, score] pair', e);
+    });
+  } else {
+    if (!isObject(m.vocab)) fail('model.vocab', 'an object mapping each token to its id', m.vocab);
+    for (const [token, id] of Object.entries(m.vocab as Record<string, unknown>)) {
+      if (!isId(id)) fail(`model.vocab[${JSON.stringify(token)}]`, 'a non-negative integer id', id);
+    }
+  }
+  if (m.type === 'BPE') {
+    if (!Array.isArray(m.merges)) fail('model.merges', 'an array of merges ("left right" strings or [left, right] pairs)', m.merges);
+    (m.merges as unknown[]).forEach((merge, i) => {
+      const ok = typeof merge === 'string' ? merge.includes(' ')
+        : Array.isArray(merge) && merge.length === 2 && typeof merge[0] === 'string' && typeof merge[1] === 'string';
+      if (!ok) fail(`model.merges[${i}]`, 'a "left right" string or a [left, right] pair of strings', merge);
+    });
+  }
+  if (root.added_tokens !== undefined && root.added_tokens !== null) {
+    if (!Array.isArray(root.added_tokens)) fail('added_tokens', 'an array of {id, content, ...} objects', root.added_tokens);
+    (root.added_tokens as unknown[]).forEach((t, i) => {
+      if (!isObject(t)) fail(`added_tokens[${i}]`, 'an {id, content, ...} object', t);
+      const token = t as Record<string, unknown>;
+      if (!isId(token.id)) fail(`added_tokens[${i}].id`, 'a non-negative integer id', token.id);
+      if (typeof token.content !== 'string') fail(`added_tokens[${i}].content`, 'the token text (a string)', token.content);
+    });
+  }
+  const component = (key: keyof typeof COMPONENT_TYPES, value: unknown, field: string) => {
+    if (value === null || value === undefined) return;
+    if (!isObject(value)) fail(field, `null or a ${key} object with a "type"`, value);
+    const c = value as Record<string, unknown>;
+    if (!(COMPONENT_TYPES[key] as readonly unknown[]).includes(c.type)) fail(`${field}.type`, `one of ${COMPONENT_TYPES[key].join(', ')}`, c.type);
+    if (c.type === 'Sequence') {
+      const steps = c[SEQUENCE_KEY[key]];
+      if (!Array.isArray(steps)) fail(`${field}.${SEQUENCE_KEY[key]}`, `an array of ${key} objects`, steps);
+      (steps as unknown[]).forEach((step, i) => {
+        if (step === null || step === undefined) fail(`${field}.${SEQUENCE_KEY[key]}[${i}]`, `a ${key} object`, step);
+        component(key, step, `${field}.${SEQUENCE_KEY[key]}[${i}]`);
+      });
+    }
+    if ((c.type === 'Replace' || c.type === 'Split') && key !== 'post_processor') {
+      const p = c.pattern;
+      if (!isObject(p) || (typeof p.String !== 'string' && typeof p.Regex !== 'string')) fail(`${field}.pattern`, 'a {"String": ...} or {"Regex": ...} pattern', p);
+      if (c.type === 'Replace' && typeof c.content !== 'string') fail(`${field}.content`, 'the replacement text (a string)', c.content);
+    }
+    if (c.type === 'TemplateProcessing') {
+      for (const part of ['single', 'pair'] as const) {
+        if (!Array.isArray(c[part])) fail(`${field}.${part}`, 'an array of {"SpecialToken": ...} / {"Sequence": ...} items', c[part]);
+        (c[part] as unknown[]).forEach((item, i) => {
+          if (!isObject(item) || !(isObject(item.SpecialToken) || isObject(item.Sequence))) {
+            fail(`${field}.${part}[${i}]`, 'a {"SpecialToken": {"id": ...}} or {"Sequence": {"id": ...}} item', item);
+          }
+        });
+      }
+      if (c.special_tokens !== undefined && !isObject(c.special_tokens)) fail(`${field}.special_tokens`, 'an object of special tokens', c.special_tokens);
+      for (const [name, t] of Object.entries((c.special_tokens ?? {}) as Record<string, unknown>)) {
+        if (!isObject(t) || !Array.isArray(t.ids) || !t.ids.every(isId)) fail(`${field}.special_tokens[${JSON.stringify(name)}].ids`, 'an array of token ids', isObject(t) ? t.ids : t);
+      }
+    }
+  };
+  for (const key of Object.keys(COMPONENT_TYPES) as (keyof typeof COMPONENT_TYPES)[]) component(key, root[key], key);
+}
+
+/** A short description of a JSON value for messages: undefined (missing), null, a type, or a short literal. */
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing (the field is missing)';
+  const text = JSON.stringify(v);
+  return text.length <= 40 ? text : `${Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`} (${text.slice(0, 37)}...)`;
 }
 
 /** A special-token field of tokenizer_config.json: "<s>" or { "content": "<s>", ... }; null/absent -> undefined. */
