@@ -12,12 +12,16 @@ export const MODEL_OPTIONS = {
   model: { type: 'string', short: 'm' },
   tokenizer: { type: 'string' },
   adapter: { type: 'string' },
+  refresh: { type: 'boolean' },
+  offline: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const MODEL_USAGE = `  --model PATH|URL     llama2.c .bin (tokenizer beside it or --tokenizer), Hugging Face folder, .gguf, or https URL
   --tokenizer FILE     llama2.c tokenizer when it is not beside the checkpoint
-  --adapter DIR        a PEFT LoRA adapter folder to apply`;
+  --adapter DIR        a PEFT LoRA adapter folder to apply
+  --refresh            download a URL model again instead of reading the cache (~/.cache/xtf-webgpu)
+  --offline            never reach the network: a URL model not in the cache fails at once, naming the cache file`;
 
 export const REFERENCE_OPTIONS = {
   reference: { type: 'string' },
@@ -28,9 +32,9 @@ export const REFERENCE_USAGE = `  --reference M        the clean-data reference 
                        applies a PEFT adapter to the base model instead)`;
 
 /** The reference model SLM and Token Cleaning compare against, on the same device, or undefined. */
-export async function openReference(rt: Runtime, values: { model?: string; reference?: string; 'reference-adapter'?: string }): Promise<LlamaModel | undefined> {
+export async function openReference(rt: Runtime, values: { model?: string; reference?: string; 'reference-adapter'?: string; refresh?: boolean; offline?: boolean }): Promise<LlamaModel | undefined> {
   if (!values.reference && !values['reference-adapter']) return undefined;
-  const source = await loadModel((values.reference ?? values.model)!);
+  const source = await loadModel((values.reference ?? values.model)!, { refresh: values.refresh, offline: values.offline });
   const reference = LlamaModel.fromWeights(rt, source.weights);
   if (values['reference-adapter']) importPeftAdapter(reference, await loadPeftAdapter(values['reference-adapter']));
   return reference;
@@ -45,11 +49,13 @@ export interface CliModel {
   release(): void;
 }
 
-export async function openModel(values: { model?: string; tokenizer?: string; adapter?: string }): Promise<CliModel> {
+export async function openModel(values: { model?: string; tokenizer?: string; adapter?: string; refresh?: boolean; offline?: boolean }): Promise<CliModel> {
   if (!values.model) throw new Error('--model is required (e.g. --model ../shared/models/stories260K/stories260K.bin)');
   let last = 0;
   const loaded = await loadModel(values.model, {
     tokenizer: values.tokenizer,
+    refresh: values.refresh,
+    offline: values.offline,
     onProgress: (p) => {
       const now = Date.now();
       if (process.stderr.isTTY && now - last > 200) {

@@ -1,8 +1,9 @@
 // Score files on disk for the CLI: JSONL read line by line (errors name file:line), the summary beside
 // it, and outputs written atomically (a temporary sibling renamed into place; removed on failure).
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream, unlinkSync, type WriteStream } from 'node:fs';
+import { access, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseScoredExample, parseSummary } from '../xtf/scorefile.ts';
 import type { DatasetSummary, ScoredExample } from '../xtf/types.ts';
@@ -13,8 +14,9 @@ async function mustExist(path: string): Promise<void> {
   if (!s.isFile()) throw new Error(`${path} is not a file`);
 }
 
-/** Every example of a score file, in order; a bad line throws "<file>:<line>: <what is wrong>". */
-export async function* readScoreFile(path: string): AsyncGenerator<ScoredExample> {
+/** Every example of a score file, in order; a bad line throws "<file>:<line>: <what is wrong>". With
+ *  vocabSize, a token id outside the model's vocabulary is such an error too (scored with another model). */
+export async function* readScoreFile(path: string, options: { vocabSize?: number } = {}): AsyncGenerator<ScoredExample> {
   await mustExist(path);
   const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
   let n = 0;
@@ -22,11 +24,16 @@ export async function* readScoreFile(path: string): AsyncGenerator<ScoredExample
     for await (const line of lines) {
       n++;
       if (line.trim() === '') continue;
+      let ex: ScoredExample;
       try {
-        yield parseScoredExample(n === 1 && line.startsWith('\uFEFF') ? line.slice(1) : line);
+        ex = parseScoredExample(n === 1 && line.startsWith('\uFEFF') ? line.slice(1) : line);
       } catch (e) {
         throw new Error(`${path}:${n}: ${(e as Error).message}`);
       }
+      const V = options.vocabSize;
+      const bad = V === undefined ? -1 : ex.tokens.findIndex((t) => t >= V);
+      if (bad >= 0) throw new RangeError(`${path}:${n}: example ${JSON.stringify(ex.id)}: token id ${ex.tokens[bad]} (position ${bad}) is outside this model's vocabulary 0..${V! - 1}: the file was scored with another model's tokenizer`);
+      yield ex;
     }
   } finally {
     lines.close();
@@ -60,15 +67,62 @@ export async function readSummaryBeside(path: string): Promise<{ file: string; s
 }
 
 const tempName = (path: string): string => `${path}.tmp-${randomBytes(6).toString('hex')}`;
+const TEMP = /\.tmp-[0-9a-f]{12}$/;
+
+// Temporary files being written: a Ctrl-C or SIGTERM removes them before the process ends, so a killed
+// command leaves no OUT.tmp-xxxx behind (and the next run removes any that a harder kill left).
+const activeTemps = new Set<string>();
+function onSignal(signal: NodeJS.Signals): void {
+  for (const t of activeTemps) {
+    try {
+      unlinkSync(t);
+    } catch {
+      // already gone
+    }
+  }
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+function track(temp: string): void {
+  if (activeTemps.size === 0) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  activeTemps.add(temp);
+}
+function untrack(temp: string): void {
+  activeTemps.delete(temp);
+  if (activeTemps.size === 0) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Before a long write: the output's folder must be writable (checked before minutes of work), and
+ *  temporary files a killed earlier run left beside the output are removed. */
+export async function prepareOutput(path: string): Promise<void> {
+  const dir = dirname(path);
+  try {
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new Error(`cannot write ${path}: the folder ${dir} does not exist or is not writable`);
+  }
+  const s = await stat(path).catch(() => null);
+  if (s?.isDirectory()) throw new Error(`cannot write ${path}: it is a folder`);
+  const stem = basename(path);
+  for (const f of await readdir(dir)) if (f.startsWith(`${stem}.tmp-`) && TEMP.test(f)) await unlink(join(dir, f)).catch(() => undefined);
+}
 
 export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
   const temp = tempName(path);
+  track(temp);
   try {
     await writeFile(temp, content);
     await rename(temp, path);
   } catch (e) {
     await unlink(temp).catch(() => undefined);
     throw e;
+  } finally {
+    untrack(temp);
   }
 }
 
@@ -80,6 +134,7 @@ export class AtomicLineWriter {
 
   constructor(readonly path: string) {
     this.temp = tempName(path);
+    track(this.temp);
     this.out = createWriteStream(this.temp);
     this.out.on('error', (e) => (this.failed = e));
   }
@@ -109,6 +164,7 @@ export class AtomicLineWriter {
     });
     if (this.failed) throw this.failed;
     await rename(this.temp, this.path);
+    untrack(this.temp);
   }
 
   async abort(): Promise<void> {
@@ -118,5 +174,6 @@ export class AtomicLineWriter {
       this.out.destroy();
     });
     await unlink(this.temp).catch(() => undefined);
+    untrack(this.temp);
   }
 }

@@ -7,7 +7,7 @@ import { formatSummary } from '../xtf/summary.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { baselineOptionsFromFlags, XTF_FLAG_OPTIONS, XTF_USAGE, xtfOptionsFromFlags } from './flag-blocks.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
-import { AtomicLineWriter, summaryNames, writeFileAtomic } from './score-io.ts';
+import { AtomicLineWriter, prepareOutput, summaryNames, writeFileAtomic } from './score-io.ts';
 import { progressLine } from './progress.ts';
 import { numberFlag } from './flags.ts';
 
@@ -59,6 +59,7 @@ export async function scoreCommand(args: string[]): Promise<number> {
   // Read and check the data before loading anything heavy: a malformed line stops here, nothing written.
   const raw = readRecordsFile(values.data).slice(0, limit ?? Infinity);
   if (raw.length === 0) throw new RangeError(`${values.data} has no records: nothing to score`);
+  await prepareOutput(values.out);
   const m = await openModel(values);
   let reference: LlamaModel | undefined;
   try {

@@ -1,4 +1,5 @@
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chatOptionsFor } from '../data/chat.ts';
@@ -14,6 +15,7 @@ import { baselineOptionsFromFlags, finetuneConfigFromFlags, TRAINING_OPTIONS, tr
 import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
 import { readScoreFile } from './score-io.ts';
 import { progressLine } from './progress.ts';
+import { numberFlag } from './flags.ts';
 
 const USAGE = `usage: xtf train --model M (--data D | --scores S.jsonl) --out DIR [options]
 
@@ -28,7 +30,9 @@ ${MODEL_USAGE}
   --filter F           with --data: none (default), or score on the fly with xtf, stm, random, slm, tc;
                        slm-online chooses at every step (Rho-1: loss now − the reference's, top 60%)
 ${REFERENCE_USAGE}
-  --resume             continue the run in DIR from its last checkpoint
+  --resume             continue the run in DIR from its last checkpoint; it must be the same run (recipe,
+                       data as tokenized, filter and mask), else it is refused naming what differs
+  --checkpoint-every N save a resumable checkpoint every N steps (50); Ctrl-C / SIGTERM save one and stop
 training:
 ${trainingUsage(FINETUNE_DEFAULTS)}
 XTF (with --filter):
@@ -47,6 +51,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       ...REFERENCE_OPTIONS,
       out: { type: 'string', short: 'o' },
       resume: { type: 'boolean' },
+      'checkpoint-every': { type: 'string', default: '50' },
     },
   });
   if (values.help) {
@@ -64,6 +69,8 @@ export async function trainCommand(args: string[]): Promise<number> {
   const config = finetuneConfigFromFlags(values, FINETUNE_DEFAULTS);
   const xtfFlags = xtfOptionsFromFlags(values);
   const baselines = baselineOptionsFromFlags(values, config.seed);
+  const checkpointEvery = numberFlag('checkpoint-every', values['checkpoint-every']);
+  if (!(Number.isInteger(checkpointEvery) && checkpointEvery! >= 0)) throw new RangeError(`--checkpoint-every must be a whole number >= 0 (0: only at the end), got '${values['checkpoint-every']}'`);
 
   const m = await openModel(values);
   try {
@@ -76,7 +83,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     const online = { seen: 0, masked: 0 };
     if (values.scores) {
       items = [];
-      for await (const ex of readScoreFile(values.scores)) items.push(scoredToTraining(ex, maxLen));
+      for await (const ex of readScoreFile(values.scores, { vocabSize: m.model.config.vocabSize })) items.push(scoredToTraining(ex, maxLen));
     } else if (filter === 'none') {
       const report = tokenizeRecords(m.tokenizer, records(), { maxLength: maxLen });
       items = report.examples.map(unfiltered);
@@ -112,23 +119,61 @@ export async function trainCommand(args: string[]): Promise<number> {
       console.error(`${filter}: masked ${(100 * summary.fractionMasked).toFixed(1)}% of ${summary.labelTokens} label tokens`);
       items = scored.map((ex) => scoredToTraining(ex, maxLen));
     }
+    if (items.length === 0) throw new RangeError(`${values.data ?? values.scores} has no example with a label token to train on`);
     await mkdir(values.out, { recursive: true });
     const metricsFile = join(values.out, 'metrics.jsonl');
-    if (!values.resume) await writeFile(metricsFile, '');
+    const checkpoints = join(values.out, 'checkpoints');
+    const storage = new FolderCheckpointStorage(checkpoints);
+    if (!values.resume) {
+      // A fresh run: no checkpoint of an earlier run may be left for a later --resume to pick up.
+      await storage.remove('train');
+      await storage.remove('train.best');
+      writeFileSync(metricsFile, '');
+    }
+    // Ctrl-C / SIGTERM: finish the step, save a checkpoint, stop (a second signal ends at once).
+    const stop = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stop.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+      console.error(`\n${signal}: saving a checkpoint after this step (again to quit at once)`);
+      stop.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const progress = progressLine('training', 'steps');
-    const result = await finetune({
-      model: m.model,
-      config,
-      examples: items,
-      padId: m.tokenizer.eosId,
-      storage: new FolderCheckpointStorage(join(values.out, 'checkpoints')),
-      checkpointEvery: 50,
-      resume: values.resume,
-      onProgress: (p) => progress.update(p.step, p.totalSteps, p.tokensPerSecond, p.etaMs / 1000, `loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)}`),
-      onMetrics: (r) => void appendFile(metricsFile, JSON.stringify(r) + '\n'),
-      selectTokens,
-    });
-    progress.done();
+    let result;
+    try {
+      result = await finetune({
+        model: m.model,
+        config,
+        examples: items,
+        padId: m.tokenizer.eosId,
+        storage,
+        checkpointEvery: checkpointEvery!,
+        resume: values.resume,
+        signal: stop.signal,
+        identity: { filter: values.scores ? `score file ${values.scores}` : filter },
+        onStart: (from) => {
+          if (!values.resume) return;
+          if (from === null) console.error(`no checkpoint in ${checkpoints}: starting at step 0`);
+          else {
+            console.error(`resumed from step ${from} (${checkpoints})`);
+            // The steps after the checkpoint were lost with the killed run: metrics.jsonl keeps each step once.
+            keepMetricsUpTo(metricsFile, from);
+          }
+        },
+        onProgress: (p) => progress.update(p.step, p.totalSteps, p.tokensPerSecond, p.etaMs / 1000, `loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)}`),
+        onMetrics: (r) => appendFileSync(metricsFile, JSON.stringify(r) + '\n'),
+        selectTokens,
+      });
+    } finally {
+      progress.done();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    if (result.reason === 'aborted') {
+      console.error(`stopped at step ${result.steps}: the checkpoint in ${checkpoints} holds it; the same command with --resume continues`);
+      return 130;
+    }
     if (selectTokens) console.error(`slm-online: masked ${(100 * online.masked / Math.max(1, online.seen)).toFixed(1)}% of ${online.seen} label tokens seen in training`);
     const full = config.method === 'full';
     if (!full) await savePeftAdapter(join(values.out, 'adapter'), m.model, { overwrite: true, baseModelName: values.model });
@@ -138,4 +183,19 @@ export async function trainCommand(args: string[]): Promise<number> {
     m.release();
   }
   return 0;
+}
+
+/** metrics.jsonl without the records of steps after `step` (and without an 'end' record). */
+function keepMetricsUpTo(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const kept = readFileSync(file, 'utf8').split('\n').filter((line) => {
+    if (line.trim() === '') return false;
+    try {
+      const r = JSON.parse(line) as { type: string; step: number };
+      return r.type !== 'end' && r.step <= step;
+    } catch {
+      return false;
+    }
+  });
+  writeFileSync(file, kept.map((l) => l + '\n').join(''));
 }

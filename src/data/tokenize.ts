@@ -6,14 +6,14 @@
 // number of leading tokens encode(text[0:c]) shares with the whole, as TRL does with prompt and
 // prompt+completion. A token straddling the start of a label span is a label; one straddling its end is not.
 import type { Tokenizer } from '../model/tokenizer.ts';
-import { isTokenRecord, type TrainRecord } from './records.ts';
+import { isTokenRecord, type Segment, type TextRecord, type TrainRecord } from './records.ts';
 
 export interface TokenizedRecord {
   id: string;
   tokens: number[];
   /** true where the token enters the loss (a label token; a filter may clear some). */
   lossMask: boolean[];
-  /** Tokens cut to fit maxLength (see fitLength). */
+  /** Tokens cut to fit maxLength (see fitLength; of a record first cut by characters, those cut after). */
   truncated: number;
 }
 
@@ -41,7 +41,10 @@ export function tokenizeRecord(tokenizer: Tokenizer, record: TrainRecord, option
     tokens = [...record.tokens];
     lossMask = [...record.lossMask];
   } else {
-    const text = record.segments.map((s) => s.text).join('');
+    // A record far longer than the context is cut by characters before it is encoded (a 5 MB record would
+    // be encoded whole only to be cut to a few hundred tokens); what is kept still holds twice what fits.
+    const r: TextRecord = options.maxLength === undefined ? record : { ...record, segments: boundSegments(record.segments, 2 * (options.maxLength + 2) * longestPiece(tokenizer)) };
+    const text = r.segments.map((s) => s.text).join('');
     // bos: the tokenizer's own default (llama2.c and Llama: yes; Qwen: none), or none when a template wrote it.
     const bos = record.bos ? undefined : false;
     tokens = tokenizer.encode(text, { bos, eos: false });
@@ -56,7 +59,7 @@ export function tokenizeRecord(tokenizer: Tokenizer, record: TrainRecord, option
       return k;
     };
     let chars = 0;
-    for (const s of record.segments) {
+    for (const s of r.segments) {
       const start = chars;
       chars += s.text.length;
       if (!s.train || s.text === '') continue;
@@ -67,7 +70,7 @@ export function tokenizeRecord(tokenizer: Tokenizer, record: TrainRecord, option
     if (record.eos) {
       tokens.push(tokenizer.eosId);
       // EOS is trained when it ends a trained span: only whitespace (e.g. a template's "\n") between them.
-      const segs = record.segments;
+      const segs = r.segments;
       let k = segs.length - 1;
       while (k >= 0 && !segs[k].train && segs[k].text.trim() === '') k--;
       lossMask.push(k >= 0 && segs[k].train);
@@ -75,6 +78,45 @@ export function tokenizeRecord(tokenizer: Tokenizer, record: TrainRecord, option
   }
   const truncated = fitLength(tokens, lossMask, options.maxLength ?? Infinity, tokenizer.bosId);
   return { id: record.id, tokens, lossMask, truncated };
+}
+
+const longest = new WeakMap<Tokenizer, number>();
+
+/** The most characters one token can stand for (its stored piece is at least as long as its text). */
+function longestPiece(tokenizer: Tokenizer): number {
+  let n = longest.get(tokenizer);
+  if (n === undefined) {
+    n = 1;
+    for (let id = 0; id < tokenizer.vocabSize; id++) n = Math.max(n, tokenizer.piece(id).length);
+    longest.set(tokenizer, n);
+  }
+  return n;
+}
+
+/**
+ * Segments cut to at most `budget` characters before and `budget` from the first trained character on —
+ * the same parts fitLength keeps (the prompt's end, the answer's start). Each kept part encodes to at least
+ * budget / longestPiece tokens, twice what fits, so the tokens near a cut are cut by fitLength anyway.
+ */
+function boundSegments(segments: Segment[], budget: number): Segment[] {
+  const total = segments.reduce((n, s) => n + s.text.length, 0);
+  if (total <= 2 * budget) return segments;
+  const firstTrained = segments.findIndex((s) => s.train);
+  const split = firstTrained < 0 ? segments.length : firstTrained;
+  const out: Segment[] = [];
+  let room = budget;
+  for (let i = split - 1; i >= 0 && room > 0; i--) {
+    const t = segments[i].text.slice(Math.max(0, segments[i].text.length - room));
+    out.unshift({ ...segments[i], text: t });
+    room -= t.length;
+  }
+  room = budget;
+  for (let i = split; i < segments.length && room > 0; i++) {
+    const t = segments[i].text.slice(0, room);
+    out.push({ ...segments[i], text: t });
+    room -= t.length;
+  }
+  return out;
 }
 
 /**

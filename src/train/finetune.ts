@@ -99,6 +99,9 @@ export interface FinetuneArgs {
   selectTokens?: TrainArgs['selectTokens'];
   /** Extra trainer options that are not part of the recipe (logging, resume mechanics). */
   loop?: Pick<Partial<TrainOptions>, 'logEvery' | 'minDelta'>;
+  /** What else determines the run (e.g. the filter that chose the mask), checked on resume with the recipe and the data. */
+  identity?: Record<string, string>;
+  onStart?: TrainArgs['onStart'];
 }
 
 export interface FinetuneResult extends TrainResult {
@@ -144,6 +147,9 @@ export async function finetune(args: FinetuneArgs): Promise<FinetuneResult> {
     onProgress: args.onProgress,
     onMetrics: args.onMetrics,
     selectTokens: args.selectTokens,
+    // A resume continues only the very same run: every recipe setting but the budget, and the data as tokenized and masked.
+    identity: { ...recipeIdentity(c), data: examplesFingerprint(args.examples), ...args.identity },
+    onStart: args.onStart,
   });
   return {
     ...result,
@@ -156,4 +162,24 @@ export async function finetune(args: FinetuneArgs): Promise<FinetuneResult> {
 /** The recipe's split: round(validationFraction · n) examples by a seeded hash of their ids. */
 export function splitForValidation<T extends { id: string }>(items: readonly T[], c: Pick<FinetuneConfig, 'validationFraction' | 'seed'>): { train: T[]; validation: T[] } {
   return splitTrainValidation(items, { validationFraction: c.validationFraction, seed: c.seed });
+}
+
+/** The recipe's settings that make a run what it is (the step / epoch budget may grow on resume). */
+function recipeIdentity(c: FinetuneConfig): Record<string, string> {
+  const { steps: _s, epochs: _e, ...rest } = c;
+  return Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, JSON.stringify(v)]));
+}
+
+/** FNV-1a over every example's id, tokens, trained mask and labels: the data, its token path and its filter. */
+export function examplesFingerprint(examples: readonly TrainingExample[]): string {
+  let h = 0x811c9dc5;
+  const mix = (x: number) => (h = Math.imul(h ^ x, 0x01000193) >>> 0);
+  for (const e of examples) {
+    for (let i = 0; i < e.id.length; i++) mix(e.id.charCodeAt(i));
+    for (const t of e.train.tokens) mix(t);
+    for (const m of e.train.lossMask) mix(m ? 1 : 2);
+    for (const m of e.labels.lossMask) mix(m ? 3 : 4);
+    mix(0xffffffff);
+  }
+  return `${examples.length} examples, fnv1a ${h.toString(16).padStart(8, '0')}`;
 }

@@ -8,10 +8,10 @@
 // seededRandom(mix(seed, e)), and dropout masks from (model.dropoutSeed, model.dropoutStep).
 import type { LlamaModel, TrainableSet } from '../model/llama.ts';
 import { seededRandom } from '../model/random.ts';
-import type { Checkpoint, CheckpointStorage } from './checkpoint.ts';
+import type { CheckpointStorage } from './checkpoint.ts';
 import { MemoryCheckpointStorage } from './checkpoint.ts';
 import { AdamW } from './optimizer.ts';
-import { loadOptimizerState, optimizerState } from './optimizer-state.ts';
+import { checkIdentity, readAll, restore, snapshot, writeAll, type TrainState } from './train-state.ts';
 import { learningRate, validateSchedule, type ScheduleKind, type ScheduleOptions } from './schedule.ts';
 import type { TokenBatch } from '../data/batch.ts';
 import { evaluateLoss, tokenLosses, trainStep } from './step.ts';
@@ -89,6 +89,14 @@ export interface TrainArgs {
   checkpointName?: string;
   /** Continue from the checkpoint in `storage` if there is one (the model must have the same adapters attached). */
   resume?: boolean;
+  /**
+   * What determines the run besides the trainer's own options (a data fingerprint, the filter, each
+   * recipe setting), field -> value. Saved in every checkpoint; a resume whose fields differ is refused
+   * naming the field, so a checkpoint of another run is never continued.
+   */
+  identity?: Record<string, string>;
+  /** Told, before the first step, where the run starts: the checkpoint's step, or 0 (null: no checkpoint found). */
+  onStart?: (resumedFrom: number | null) => void;
   onProgress?: (p: TrainProgress) => void;
   /** Every metric record as it is made (the CLI writes them as JSONL). */
   onMetrics?: (r: MetricRecord) => void;
@@ -137,24 +145,16 @@ export interface TrainResult {
   resumedFrom: number | null;
 }
 
-/** The trainer's record inside a checkpoint. */
-interface TrainState {
-  format: 'xtf-train-checkpoint';
-  version: 1;
-  set: TrainableSet;
-  lora: LlamaModel['lora'];
-  seed: number;
-  step: number;
-  epoch: number;
-  /** Steps of `epoch` already taken. */
-  stepInEpoch: number;
-  dropoutStep: number;
-  dropoutSeed: number;
-  best: BestRecord | null;
-  /** Validations since the last improvement (early stopping). */
-  badEvals: number;
-  trainedTokens: number;
-  done: StopReason | null;
+/** A step gave a loss or gradient norm that is not a finite number: the run stops, nothing from it is kept. */
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+  constructor(readonly step: number, readonly what: 'loss' | 'gradient norm' | 'validation loss', readonly value: number, readonly lastFinite: { step: number; loss: number } | null) {
+    super(
+      `step ${step}: the ${what} is ${value} (not a finite number), so training stopped and nothing from this step was saved. ` +
+      `${lastFinite ? `The last finite loss was ${lastFinite.loss.toFixed(4)} at step ${lastFinite.step}. ` : ''}` +
+      'Try a lower learning rate (--lr), gradient clipping (--max-grad-norm) or warm-up (--warmup), and check that the data\'s token ids belong to this model.',
+    );
+  }
 }
 
 export async function train(args: TrainArgs): Promise<TrainResult> {
@@ -169,14 +169,16 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     let state: TrainState = {
       format: 'xtf-train-checkpoint', version: 1, set, lora: model.lora, seed: o.seed,
       step: 0, epoch: 0, stepInEpoch: 0, dropoutStep: 0, dropoutSeed: o.seed >>> 0,
-      best: null, badEvals: 0, trainedTokens: 0, done: null,
+      best: null, badEvals: 0, trainedTokens: 0, done: null, ...(args.identity ? { identity: args.identity } : {}),
     };
     let resumedFrom: number | null = null;
     const saved = args.resume && args.storage ? await args.storage.load(name) : null;
     if (saved) {
+      checkIdentity(saved.json as TrainState, args.identity);
       state = restore(saved, model, set, optimizer, o);
       resumedFrom = state.step;
     }
+    args.onStart?.(resumedFrom);
     model.dropoutSeed = state.dropoutSeed;
     model.dropoutStep = state.dropoutStep;
 
@@ -201,6 +203,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     };
     const validate = async () => {
       const valLoss = await evaluateLoss(model, validationBatches);
+      if (!Number.isFinite(valLoss)) throw new NonFiniteLossError(state.step, 'validation loss', valLoss, lastFinite);
       const improved = state.best === null || valLoss < state.best.valLoss - o.minDelta;
       if (improved) {
         state.best = { step: state.step, valLoss };
@@ -213,6 +216,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       emit({ type: 'eval', step: state.step, epoch: state.epoch, valLoss, best: improved, bestStep: state.best!.step, bestValLoss: state.best!.valLoss, ...(reportLoss === undefined ? {} : { reportLoss }) });
     };
 
+    let lastFinite: { step: number; loss: number } | null = null;
     const started = now();
     const startStep = state.step;
     const alreadyDone = state.done !== null;
@@ -241,10 +245,16 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         state.stepInEpoch++;
         state.trainedTokens += result.weightSum;
         for (const mb of microBatches) sessionTokens += mb.batch * mb.seqLen;
-        if (state.step % o.logEvery === 0 || state.step >= totalSteps) {
+        // The loss is read (a GPU sync) at every logged step, and before anything is validated or saved:
+        // a non-finite loss or gradient norm stops the run before it can reach a checkpoint or the adapter.
+        const mustCheck = (validationBatches.length > 0 && o.evalEvery > 0 && state.step % o.evalEvery === 0) || (o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0) || state.step >= maxSteps;
+        if (state.step % o.logEvery === 0 || state.step >= totalSteps || mustCheck) {
           const loss = (await result.loss.read())[0];
           const gradNorm = (await result.gradNorm.read())[0];
           result.loss.release();
+          if (!Number.isFinite(loss)) throw new NonFiniteLossError(state.step, 'loss', loss, lastFinite);
+          if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(state.step, 'gradient norm', gradNorm, lastFinite);
+          lastFinite = { step: state.step, loss };
           const elapsedMs = now() - started;
           const etaMs = (elapsedMs / (state.step - startStep)) * (totalSteps - state.step);
           const tokensPerSecond = elapsedMs > 0 ? (sessionTokens / elapsedMs) * 1000 : 0;
@@ -354,53 +364,6 @@ function checkOptions(o: TrainOptions): void {
   positiveInt(o.logEvery, 'logEvery', false);
   if (!(o.maxGradNorm > 0)) throw new RangeError(`max grad norm must be positive, got ${o.maxGradNorm}`);
   if (!(o.weightDecay >= 0)) throw new RangeError(`weight decay must be >= 0, got ${o.weightDecay}`);
-}
-
-async function readAll(tensors: Record<string, { read(): Promise<unknown> }>): Promise<Record<string, Float32Array>> {
-  const out: Record<string, Float32Array> = {};
-  for (const [k, t] of Object.entries(tensors)) out[k] = (await t.read()) as Float32Array;
-  return out;
-}
-
-function writeAll(params: ReturnType<LlamaModel['trainable']>, tensors: Record<string, Float32Array>, source: string, prefix = ''): void {
-  for (const [k, t] of Object.entries(params)) {
-    const data = tensors[prefix + k];
-    if (!data) throw new RangeError(`checkpoint '${source}' has no tensor ${prefix + k}; it was saved for another model or trainable set`);
-    if (data.length !== t.size) throw new RangeError(`checkpoint '${source}': ${prefix + k} holds ${data.length} values, the model's has ${t.size} (another model or LoRA rank?)`);
-    t.runtime.write(t, data);
-  }
-}
-
-async function snapshot(state: TrainState, params: ReturnType<LlamaModel['trainable']>, optimizer: AdamW): Promise<Checkpoint> {
-  const tensors: Record<string, Float32Array> = {};
-  for (const [k, v] of Object.entries(await readAll(params))) tensors[`param.${k}`] = v;
-  const adam = await optimizerState(optimizer);
-  for (const k of Object.keys(params)) {
-    tensors[`adam_m.${k}`] = adam.m[k];
-    tensors[`adam_v.${k}`] = adam.v[k];
-  }
-  return { json: { ...state, optimizerStep: adam.step }, tensors };
-}
-
-function restore(saved: Checkpoint, model: LlamaModel, set: TrainableSet, optimizer: AdamW, o: TrainOptions): TrainState {
-  const json = saved.json as TrainState & { optimizerStep: number };
-  if (json?.format !== 'xtf-train-checkpoint' || json.version !== 1) throw new RangeError('resume: the stored checkpoint is not an xtf training checkpoint (version 1)');
-  if (json.set !== set) throw new RangeError(`resume: the checkpoint trained the '${json.set}' set, this run trains '${set}'`);
-  if (JSON.stringify(json.lora) !== JSON.stringify(model.lora)) {
-    throw new RangeError(`resume: the checkpoint's LoRA config ${JSON.stringify(json.lora)} differs from the model's ${JSON.stringify(model.lora)}; attach the same adapters (addLora) before resuming`);
-  }
-  if (json.seed !== o.seed) throw new RangeError(`resume: the checkpoint was trained with seed ${json.seed}, this run has seed ${o.seed}; the data order would differ`);
-  const params = model.trainable(set);
-  writeAll(params, saved.tensors, 'resume', 'param.');
-  const m: Record<string, Float32Array> = {};
-  const v: Record<string, Float32Array> = {};
-  for (const k of Object.keys(params)) {
-    m[k] = saved.tensors[`adam_m.${k}`];
-    v[k] = saved.tensors[`adam_v.${k}`];
-  }
-  loadOptimizerState(optimizer, { step: json.optimizerStep, m, v });
-  const { optimizerStep: _, ...state } = json;
-  return state;
 }
 
 function now(): number {

@@ -5,7 +5,7 @@ import { exampleOf, withCompletion } from '../../src/data/examples.ts';
 import { parseRecordsBytes, parseRecordsText } from '../../src/data/files.ts';
 import { DataFormatError } from '../../src/data/jsonl.ts';
 import { toTrainRecord, toTrainRecords, type TextRecord } from '../../src/data/records.ts';
-import { tokenizeRecord, tokenizeRecords } from '../../src/data/tokenize.ts';
+import { fitLength, tokenizeRecord, tokenizeRecords } from '../../src/data/tokenize.ts';
 import { loadTokenizer } from '../model/stories260k.ts';
 
 const enc = new TextEncoder();
@@ -104,6 +104,31 @@ describe('tokenizing records (stories260K)', () => {
     // An answer longer than the room left is cut at its end.
     const tight = tokenizeRecords(tok, records, { maxLength: 4 });
     expect(tight.examples.find((e) => e.id === 'long')!.tokens).toEqual([tok.bosId, ...whole.tokens.slice(whole.lossMask.indexOf(true) - 1, whole.lossMask.indexOf(true) + 2)]);
+  });
+});
+
+describe('very long records (stories260K)', () => {
+  const tok = loadTokenizer();
+  const story = readFileSync('../shared/data/tinystories/sample.txt', 'utf8');
+  const long = (n: number) => story.repeat(Math.ceil(n / story.length)).slice(0, n);
+
+  it('are cut by characters first, to exactly the tokens the whole record gives', () => {
+    for (const [prompt, completion] of [[long(200_000), ' The end.'], ['Once upon a time', long(200_000)], [long(90_000), long(90_000)]]) {
+      const record = toTrainRecord({ prompt, completion }, 'f', 1);
+      const cut = tokenizeRecord(tok, record, { maxLength: 64 });
+      const whole = tokenizeRecord(tok, record);
+      fitLength(whole.tokens, whole.lossMask, 64, tok.bosId);
+      expect(cut.tokens).toEqual(whole.tokens);
+      expect(cut.lossMask).toEqual(whole.lossMask);
+      expect(cut.truncated).toBeGreaterThan(0);
+    }
+  });
+
+  it('a 5 MB record tokenizes in a moment when it will be cut anyway', () => {
+    const t0 = performance.now();
+    const t = tokenizeRecord(tok, toTrainRecord({ prompt: long(2_500_000), completion: long(2_500_000) }, 'f', 1), { maxLength: 256 });
+    expect(t.tokens).toHaveLength(256);
+    expect(performance.now() - t0).toBeLessThan(3000);
   });
 });
 
