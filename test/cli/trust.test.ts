@@ -102,6 +102,12 @@ describe('bad flags fail before anything is read or written', () => {
       expect(r.stderr).toMatch(message);
       expect(existsSync(out), `${flag} made ${out}`).toBe(false);
     }
+    const empty = join(dir, 'empty-train.jsonl');
+    writeFileSync(empty, '');
+    const nothing = await xtf(...train(join(dir, 'empty-run'), '--data', empty));
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toMatch(/empty-train\.jsonl has no example with a label token to train on/);
+    expect(existsSync(join(dir, 'empty-run'))).toBe(false);
   });
 
   it('xtf score', async () => {
