@@ -17,7 +17,8 @@ import { BUILTIN_DATA_DEFAULTS, builtinData, withAnswerNoise } from '../experime
 import { BUILTIN_RECIPE, checkExperimentConfig, EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../experiment/config.ts';
 import { FILTERS, NEEDS_REFERENCE, parseFilters, type FilterName } from '../experiment/filters.ts';
 import { experimentMarkdown } from '../experiment/report.ts';
-import { examplesData, runExperiment, type ExperimentData, type ExperimentEvent, type ExperimentStore } from '../experiment/runner.ts';
+import { examplesData, type ExperimentData, type ExperimentEvent, type ExperimentStore } from '../experiment/context.ts';
+import { runExperiment } from '../experiment/runner.ts';
 import { NOISE_KINDS } from '../xtf/noise.ts';
 import { defaultSource, readRecords } from './defaults.ts';
 import { baselineOptionsFromFlags, finetuneConfigFromFlags, TRAINING_OPTIONS, trainingUsage, XTF_FLAG_OPTIONS, XTF_USAGE, xtfOptionsFromFlags } from './flag-blocks.ts';

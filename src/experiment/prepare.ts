@@ -9,7 +9,7 @@ import { scoreExamples } from '../xtf/score.ts';
 import type { ExperimentConfig } from './config.ts';
 import { noiseTokens, seedFreeMasks, type FilterName } from './filters.ts';
 import type { ExperimentSummary } from './report.ts';
-import type { ExperimentContext, ExperimentData, ExperimentEvent } from './runner.ts';
+import type { ExperimentContext, ExperimentData, ExperimentEvent } from './context.ts';
 
 /** What preparation leaves for the runs: token ids, each filter's loss mask as '0'/'1' strings per example. */
 export interface Prepared {

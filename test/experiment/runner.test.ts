@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { builtinData } from '../../src/experiment/builtin-data.ts';
 import { BUILTIN_RECIPE, EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../../src/experiment/config.ts';
-import { examplesData, ExperimentMismatchError, runExperiment, type ExperimentEvent, type ExperimentStore } from '../../src/experiment/runner.ts';
+import { examplesData, type ExperimentEvent, type ExperimentStore } from '../../src/experiment/context.ts';
+import { ExperimentMismatchError, runExperiment } from '../../src/experiment/runner.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { gpu } from '../helpers/gpu.ts';
 import { loadModel, loadTokenizer } from '../model/stories260k.ts';
