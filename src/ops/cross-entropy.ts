@@ -35,7 +35,7 @@ function checkShapes(op: string, logits: Tensor, targets: Tensor, lossMask?: Ten
   if (targets.size !== rows) throw new RangeError(`${op}: targets [${targets.shape.join(', ')}] do not match the ${rows} rows of logits [${logits.shape.join(', ')}]`);
   if (lossMask) {
     if (lossMask.dtype !== 'f32') throw new TypeError(`${op}: lossMask must be f32, got ${lossMask}`);
-    if (lossMask.size !== rows) throw new RangeError(`${op}: lossMask [${lossMask.shape.join(', ')}] do not match the ${rows} rows of logits [${logits.shape.join(', ')}]`);
+    if (lossMask.size !== rows) throw new RangeError(`${op}: loss mask [${lossMask.shape.join(', ')}] does not match the ${rows} rows of logits [${logits.shape.join(', ')}]`);
   }
   return { rows, vocab };
 }

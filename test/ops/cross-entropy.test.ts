@@ -59,15 +59,15 @@ describe('cross-entropy', () => {
       // Σw of the whole step: this micro-batch plus others not seen here.
       const weightSum = sum(w) + 2.5;
       const logits = rt.upload(x, [rows, vocab]);
-      const weights = rt.upload(w, [rows]);
-      const out = crossEntropyForwardBackward(rt, logits, rt.upload(targets, [rows], 'u32'), weights, weightSum);
+      const lossMask = rt.upload(w, [rows]);
+      const out = crossEntropyForwardBackward(rt, logits, rt.upload(targets, [rows], 'u32'), lossMask, weightSum);
       expect(out.dLogits).toBe(logits);
       const ref = crossEntropyRef(x, targets, rows, vocab);
       expectClose(await out.loss.read(), ref.loss, 5e-6, 2e-6, 'loss');
       expectClose(await out.prob.read(), ref.prob, 1e-7, 5e-6, 'p(target)');
       const dRef = crossEntropyBackwardRef(x, targets, w, weightSum, rows, vocab);
       expectClose(await logits.read(), dRef, 1e-8, 2e-5, 'd_logits');
-      const stepLoss = await weightedLoss(rt, out.loss, weights, weightSum).read();
+      const stepLoss = await weightedLoss(rt, out.loss, lossMask, weightSum).read();
       expectClose(stepLoss, [weightedLossRef(ref.loss, w, weightSum)], 1e-5, 1e-5, 'weighted loss');
     });
   }
@@ -116,14 +116,14 @@ describe('cross-entropy', () => {
       const rows = 4;
       const x = randn(rows * vocab, 5, 4);
       const targets = randomTargets(rows, vocab, 6);
-      const weights = rt.zeros([rows]);
+      const lossMask = rt.zeros([rows]);
       const logits = rt.upload(x, [rows, vocab]);
-      const out = crossEntropyForwardBackward(rt, logits, rt.upload(targets, [rows], 'u32'), weights, 0);
+      const out = crossEntropyForwardBackward(rt, logits, rt.upload(targets, [rows], 'u32'), lossMask, 0);
       expectClose(await logits.read(), new Float32Array(rows * vocab), 0, 0, `d_logits, V = ${vocab}`);
       const ref = crossEntropyRef(x, targets, rows, vocab);
       expectClose(await out.loss.read(), ref.loss, 5e-6, 2e-6, 'loss');
       expectClose(await out.prob.read(), ref.prob, 1e-7, 5e-6, 'p(target)');
-      expectClose(await weightedLoss(rt, out.loss, weights, 0).read(), [0], 0, 0, 'weighted loss');
+      expectClose(await weightedLoss(rt, out.loss, lossMask, 0).read(), [0], 0, 0, 'weighted loss');
     }
   });
 
@@ -134,14 +134,14 @@ describe('cross-entropy', () => {
     const targets = new Uint32Array([2, 0xffffffff, 4]);
     const w = new Float32Array([1, 0, 1]);
     const logits = rt.upload(x, [rows, vocab]);
-    const weights = rt.upload(w, [rows]);
-    const out = crossEntropyForwardBackward(rt, logits, rt.upload(targets, [rows], 'u32'), weights, 2);
+    const lossMask = rt.upload(w, [rows]);
+    const out = crossEntropyForwardBackward(rt, logits, rt.upload(targets, [rows], 'u32'), lossMask, 2);
     const loss = await out.loss.read();
     expect(Number.isNaN(loss[1])).toBe(true);
     expect(Number.isNaN((await out.prob.read())[1])).toBe(true);
     const ref = crossEntropyRef(x, targets, rows, vocab);
     expectClose(await logits.read(), crossEntropyBackwardRef(x, targets, w, 2, rows, vocab), 1e-8, 2e-5, 'd_logits');
-    expectClose(await weightedLoss(rt, out.loss, weights, 2).read(), [weightedLossRef(ref.loss, w, 2)], 1e-6, 1e-5, 'weighted loss');
+    expectClose(await weightedLoss(rt, out.loss, lossMask, 2).read(), [weightedLossRef(ref.loss, w, 2)], 1e-6, 1e-5, 'weighted loss');
   });
 
   it('weighted loss accumulates over micro-batches into the step loss', async () => {
@@ -157,9 +157,9 @@ describe('cross-entropy', () => {
     const stepLoss = rt.empty([1]);
     let expected = 0;
     for (const [k, b] of batches.entries()) {
-      const weights = rt.upload(b.w, [b.rows]);
-      const out = crossEntropyForwardBackward(rt, rt.upload(b.x, [b.rows, vocab]), rt.upload(b.targets, [b.rows], 'u32'), weights, weightSum);
-      weightedLoss(rt, out.loss, weights, weightSum, { out: stepLoss, accumulate: k > 0 });
+      const lossMask = rt.upload(b.w, [b.rows]);
+      const out = crossEntropyForwardBackward(rt, rt.upload(b.x, [b.rows, vocab]), rt.upload(b.targets, [b.rows], 'u32'), lossMask, weightSum);
+      weightedLoss(rt, out.loss, lossMask, weightSum, { out: stepLoss, accumulate: k > 0 });
       expected += weightedLossRef(crossEntropyRef(b.x, b.targets, b.rows, vocab).loss, b.w, weightSum);
     }
     expectClose(await stepLoss.read(), [expected], 1e-6, 1e-5, 'step loss');
@@ -185,7 +185,7 @@ describe('cross-entropy', () => {
     expect(() => crossEntropyForward(rt, logits, rt.zeros([4], 'u32'))).toThrow(/crossEntropyForward: targets \[4\] do not match the 3 rows/);
     expect(() => crossEntropyForward(rt, rt.zeros([8]), targets)).toThrow(RangeError);
     expect(() => crossEntropyForward(rt, logits, rt.zeros([3]))).toThrow(/targets must be u32/);
-    expect(() => crossEntropyForwardBackward(rt, logits, targets, rt.zeros([2]), 1)).toThrow(/crossEntropyForwardBackward: weights \[2\]/);
+    expect(() => crossEntropyForwardBackward(rt, logits, targets, rt.zeros([2]), 1)).toThrow(/crossEntropyForwardBackward: loss mask \[2\] does not match the 3 rows/);
     expect(() => crossEntropyForwardBackward(rt, logits, targets, rt.zeros([3]), -1)).toThrow(/weightSum must be/);
     expect(() => crossEntropyForwardBackward(rt, logits, targets, rt.zeros([3]), NaN)).toThrow(RangeError);
   });

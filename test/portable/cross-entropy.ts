@@ -14,9 +14,9 @@ function trainingCase(rows: number, vocab: number): PortableCase {
       const w = Float32Array.from({ length: rows }, (_, i) => [0, 1, 0.5][i % 3]);
       const weightSum = 4;
       const logits = rt.upload(x, [rows, vocab]);
-      const weights = rt.upload(w, [rows]);
-      const out = crossEntropyForwardBackward(rt, logits, rt.upload(targets, [rows], 'u32'), weights, weightSum);
-      const stepLoss = weightedLoss(rt, out.loss, weights, weightSum);
+      const lossMask = rt.upload(w, [rows]);
+      const out = crossEntropyForwardBackward(rt, logits, rt.upload(targets, [rows], 'u32'), lossMask, weightSum);
+      const stepLoss = weightedLoss(rt, out.loss, lossMask, weightSum);
       const ref = crossEntropyRef(x, targets, rows, vocab);
       assertClose(await out.loss.read(), ref.loss, 1e-5, 1e-5, 'loss');
       assertClose(await out.prob.read(), ref.prob, 1e-6, 1e-4, 'p(target)');

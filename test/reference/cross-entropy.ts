@@ -27,10 +27,10 @@ export function crossEntropyRef(logits: ArrayLike<number>, targets: ArrayLike<nu
 }
 
 /** The training objective Σ w·loss / Σw (Σw given: the whole optimiser step's weight sum). */
-export function weightedLossRef(loss: ArrayLike<number>, weights: ArrayLike<number>, weightSum: number): number {
+export function weightedLossRef(loss: ArrayLike<number>, lossMask: ArrayLike<number>, weightSum: number): number {
   if (weightSum === 0) return 0;
   let s = 0;
-  for (let i = 0; i < loss.length; i++) if (weights[i] !== 0) s += weights[i] * loss[i];
+  for (let i = 0; i < loss.length; i++) if (lossMask[i] !== 0) s += lossMask[i] * loss[i];
   return s / weightSum;
 }
 
@@ -38,14 +38,14 @@ export function weightedLossRef(loss: ArrayLike<number>, weights: ArrayLike<numb
 export function crossEntropyBackwardRef(
   logits: ArrayLike<number>,
   targets: ArrayLike<number>,
-  weights: ArrayLike<number>,
+  lossMask: ArrayLike<number>,
   weightSum: number,
   rows: number,
   vocab: number,
 ): Float64Array {
   const d = new Float64Array(rows * vocab);
   for (let r = 0; r < rows; r++) {
-    const coef = weightSum > 0 && targets[r] < vocab ? weights[r] / weightSum : 0;
+    const coef = weightSum > 0 && targets[r] < vocab ? lossMask[r] / weightSum : 0;
     if (coef === 0) continue;
     const base = r * vocab;
     let max = -Infinity;
