@@ -33,6 +33,12 @@ export interface ForwardOptions {
     /** Layers to report; default all. */
     layers?: number[];
   };
+  /**
+   * Also return the final hidden state, the final RMSNorm's output that the classifier reads (what Hugging
+   * Face reports as the last of `hidden_states`), as ForwardResult.finalHidden. Inference forwards only
+   * (not with `train`); releaseForward frees it.
+   */
+  finalHidden?: boolean;
 }
 
 interface SavedLayer {
@@ -57,6 +63,8 @@ export interface ForwardResult {
   seqLen: number;
   /** Per requested layer: [B, H, T], attention received summed over later (weighted) queries. */
   attentionReceived: Map<number, Tensor>;
+  /** [B·T, dim] the final RMSNorm's output; present only when ForwardOptions.finalHidden asked for it. */
+  finalHidden?: Tensor;
   /** Present after a `train: true` forward; consumed by backward(). */
   saved: { ids: Tensor; layers: SavedLayer[]; xFinal: Tensor; finalNorm: RmsNormForward } | null;
 }
@@ -142,6 +150,7 @@ export class LlamaModel {
     const rt = this.rt;
     const n = batch * seqLen;
     const train = options.train ?? false;
+    if (train && options.finalHidden) throw new RangeError('forward: finalHidden is for inference forwards, not with { train: true }');
     if (train) this.dropoutStep++;
     const wantReceived = options.attentionReceived;
     const receivedLayers = new Set(wantReceived?.layers ?? (wantReceived ? [...Array(c.nLayers).keys()] : []));
@@ -165,7 +174,7 @@ export class LlamaModel {
     const finalNorm = rmsnormForward(rt, x, this.params.finalNorm, c.normEps);
     const logits = matmul(rt, finalNorm.y, this.classifier(), { transB: true });
     if (!train) {
-      finalNorm.y.release();
+      if (!options.finalHidden) finalNorm.y.release();
       finalNorm.rstd.release();
       x.release();
     }
@@ -174,6 +183,7 @@ export class LlamaModel {
       batch,
       seqLen,
       attentionReceived: received,
+      ...(options.finalHidden ? { finalHidden: finalNorm.y } : {}),
       saved: train ? { ids, layers, xFinal: x, finalNorm } : null,
     };
   }
@@ -215,9 +225,10 @@ export class LlamaModel {
     fwd.saved = null;
   }
 
-  /** Free a forward result's tensors (logits, attention received, and any saved activations). */
+  /** Free a forward result's tensors (logits, attention received, final hidden state, and any saved activations). */
   releaseForward(fwd: ForwardResult): void {
     fwd.logits.release();
+    fwd.finalHidden?.release();
     for (const t of fwd.attentionReceived.values()) t.release();
     if (fwd.saved) {
       for (const s of fwd.saved.layers) {

@@ -16,6 +16,8 @@ export interface ReferenceOptions {
   lastLogitsOnly?: boolean;
   /** Reuse and extend the keys/values of earlier positions (see llamaReferenceForward). */
   cache?: KvCache;
+  /** Also return the final hidden state RMSNorm(x, finalNorm) of every computed position. */
+  finalHidden?: boolean;
 }
 
 export interface ReferenceOutput {
@@ -27,6 +29,8 @@ export interface ReferenceOutput {
    * zero after the query's own position (causal). Present when asked.
    */
   attention?: Float64Array[];
+  /** finalHidden[i] = RMSNorm(x, finalNorm) at computed position i (length dim), the classifier's input. Present when asked. */
+  finalHidden?: Float64Array[];
 }
 
 /** y = W x (+ b) with W stored [rows = out, cols = in]. */
@@ -156,7 +160,9 @@ export function llamaReferenceForward(model: LlamaWeights, tokens: readonly numb
   const classifier = classifierWeight(model);
   const positions = options.lastLogitsOnly ? x.slice(-1) : x;
   const logits = positions.map((xt) => matvec(classifier, rmsNorm(xt, w.finalNorm, c.normEps), c.vocabSize, c.dim));
-  return options.attention ? { logits, attention } : { logits };
+  const out: ReferenceOutput = options.attention ? { logits, attention } : { logits };
+  if (options.finalHidden) out.finalHidden = x.map((xt) => rmsNorm(xt, w.finalNorm, c.normEps));
+  return out;
 }
 
 /** logProbs[i] = log p(tokens[i+1] | tokens[0..i]), the teacher-forced per-token log-likelihood. */
