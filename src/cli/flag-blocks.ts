@@ -5,7 +5,7 @@
 import { LORA_TARGETS, type LoraTarget } from '../model/lora.ts';
 import { finetuneConfig, type FinetuneConfig } from '../train/finetune.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
-import { baselineOptions, xtfOptions, type BaselineOptions, type XtfOptions } from '../xtf/options.ts';
+import { baselineOptions, XTF_DEFAULTS, XTF_RULES, xtfOptions, type BaselineOptions, type XtfOptions } from '../xtf/options.ts';
 import { numberFlag } from './flags.ts';
 
 type Values = Record<string, string | boolean | undefined>;
@@ -88,6 +88,11 @@ export function finetuneConfigFromFlags(v: Values, base: FinetuneConfig): Finetu
 // ---- XTF and the baselines ---------------------------------------------------------------------------------
 
 export const XTF_FLAG_OPTIONS = {
+  rules: { type: 'string' },
+  'ri-max': { type: 'string' },
+  'kn-max': { type: 'string' },
+  'tr-max': { type: 'string' },
+  'domain-words': { type: 'string' },
   'score-batch': { type: 'string' },
   'max-len': { type: 'string' },
   'ri-layers': { type: 'string' },
@@ -102,17 +107,41 @@ export const XTF_FLAG_OPTIONS = {
   keep: { type: 'string' },
 } as const;
 
-export const XTF_USAGE = `  --max-len T          tokens per example (default: the model's context; the prompt's start is cut first)
+export const XTF_USAGE = `  --rules R            released | paper (default ${XTF_DEFAULTS.rules}): XTF as its authors' released code selects
+                       (per-answer caps; TR from last hidden states and domain words) or as the paper's text does
+  released rules:
+  --ri-max S  --kn-max S  --tr-max S   the largest share of each answer a rule may mask, in [0, 1]
+                       (defaults ${XTF_DEFAULTS.caps.ri}, ${XTF_DEFAULTS.caps.kn}, ${XTF_DEFAULTS.caps.tr}: the authors' documented command)
+  --domain-words W     comma-separated TR domain words, e.g. 1,2,+ (write --domain-words=-,+ when the list starts
+                       with -); default: the task's list where the command knows the task, else the label mean
+  paper rules: --ri-r, --kn-threshold, --tr-distance, --tr-classes, --expert-words
+  --max-len T          tokens per example (default: the model's context; the prompt's start is cut first)
   --score-batch N      examples per scoring batch on the GPU (default 8)
   --ri-layers L        all | last | comma list (default all)     --ri-heads H  mean | max (default mean)
-  --ri-queries Q       all | output (default all)                --ri-r R      Tukey fence constant (default 1.0)
-  --kn-threshold T     S_KN threshold (default 0.05)
-  --tr-distance D      cosine | euclidean (default cosine)       --tr-classes K Multi-Otsu classes (default 3)
-  --expert-words W     comma-separated domain words for the TR domain vector
+  --ri-queries Q       all | output (default all)                --ri-r R      Tukey fence constant (default 1.0; paper)
+  --kn-threshold T     S_KN threshold (default 0.05; paper)
+  --tr-distance D      cosine | euclidean (default cosine; paper) --tr-classes K Multi-Otsu classes (default 3; paper)
+  --expert-words W     comma-separated domain words for the paper's TR domain vector
   --attributes A       which attributes take part, e.g. ri,kn (default ri,kn,tr)
   --keep K             keep fraction of SLM / Token Cleaning (default 0.6)`;
 
 const ATTRIBUTE_NAMES = ['ri', 'kn', 'tr'] as const;
+/** Flags that only one rule set reads: giving one under the other rule set is an error, not a silent no-op. */
+const RELEASED_ONLY = ['ri-max', 'kn-max', 'tr-max', 'domain-words'] as const;
+const PAPER_ONLY = ['ri-r', 'kn-threshold', 'tr-distance', 'tr-classes', 'expert-words'] as const;
+
+function share(v: Values, k: string): number | undefined {
+  const n = num(v, k);
+  if (n !== undefined && !(n >= 0 && n <= 1)) throw new RangeError(`--${k} must be a share in [0, 1], got '${v[k]}'`);
+  return n;
+}
+
+/** A comma-separated word list; an empty one (nothing but commas and spaces) is an error naming the flag. */
+function wordList(v: Values, k: string): string[] | undefined {
+  const words = str(v, k)?.split(',').map((w) => w.trim()).filter(Boolean);
+  if (words && words.length === 0) throw new RangeError(`--${k} is empty: give comma-separated domain words`);
+  return words;
+}
 
 /** XTF's options from the flags, over `base` (the defaults, or an experiment's saved settings). */
 export function xtfOptionsFromFlags(v: Values, base?: XtfOptions): XtfOptions {
@@ -121,10 +150,19 @@ export function xtfOptionsFromFlags(v: Values, base?: XtfOptions): XtfOptions {
   const unknown = attrs?.find((a) => !(ATTRIBUTE_NAMES as readonly string[]).includes(a));
   if (attrs && (attrs.length === 0 || unknown !== undefined)) throw new RangeError(`--attributes must list some of ${ATTRIBUTE_NAMES.join(', ')}, got '${v.attributes}'`);
   if (layers !== undefined && layers !== 'all' && layers !== 'last' && !/^\d+(,\d+)*$/.test(layers)) throw new RangeError(`--ri-layers must be all, last or a comma list of layer indices, got '${layers}'`);
-  const words = str(v, 'expert-words')?.split(',').map((w) => w.trim()).filter(Boolean);
-  if (words && words.length === 0) throw new RangeError('--expert-words is empty: give comma-separated domain words');
+  const words = wordList(v, 'expert-words');
+  const rules = oneOf(v, 'rules', XTF_RULES) ?? base?.rules ?? XTF_DEFAULTS.rules;
+  const domainWords = wordList(v, 'domain-words');
+  const caps = { ri: share(v, 'ri-max'), kn: share(v, 'kn-max'), tr: share(v, 'tr-max') };
+  const misplaced = (rules === 'paper' ? RELEASED_ONLY : PAPER_ONLY).find((k) => v[k] !== undefined);
+  if (misplaced !== undefined) {
+    throw new RangeError(`--${misplaced} applies only with --rules ${rules === 'paper' ? 'released' : 'paper'} (the rules in force are ${rules}${v.rules === undefined ? ', the default' : ''})`);
+  }
   return xtfOptions({
     ...base,
+    rules,
+    caps: { ri: caps.ri ?? base?.caps?.ri, kn: caps.kn ?? base?.caps?.kn, tr: caps.tr ?? base?.caps?.tr },
+    domainWords: domainWords ?? base?.domainWords,
     batchSize: wholeNumber(v, 'score-batch', 1) ?? base?.batchSize,
     maxSeqLen: wholeNumber(v, 'max-len', 2) ?? base?.maxSeqLen ?? undefined,
     ri: {

@@ -1,5 +1,11 @@
 // Every XTF option with its default, in one place (../shared/XTF.md): the CLI, the library and the
 // demo all read these.
+import { RELEASED_DEFAULTS } from './released.ts';
+import type { XtfRules } from './types.ts';
+
+export type { XtfRules } from './types.ts';
+/** The rule sets: 'released' (the authors' published code, ./released.ts) and 'paper' (the paper's text, ./select.ts). */
+export const XTF_RULES: readonly XtfRules[] = ['released', 'paper'];
 
 export type LayerSelection = 'all' | 'last' | number[];
 
@@ -30,7 +36,24 @@ export interface TaskRelevanceOptions {
   expertWords: string[] | null;
 }
 
+/** Per-answer caps of the released rules: the largest share of an answer's tokens each rule may mask. */
+export interface XtfCaps {
+  ri: number;
+  kn: number;
+  tr: number;
+}
+
 export interface XtfOptions {
+  /** Which rule set selects the noisy tokens: 'released' (the authors' code: per-answer caps, TR from last
+   *  hidden states and domain words) or 'paper' (the paper's text). Under 'released', ri.layers /
+   *  headReduction / queries still shape the RI score; ri.fenceR, kn, tr and tr.expertWords are the
+   *  paper's and are not used. */
+  rules: XtfRules;
+  /** Released rules: per-answer caps (the authors' documented command: 0.05, 0.10, 0.05). */
+  caps: XtfCaps;
+  /** Released rules: the TR domain words; null = the task's default list where the caller knows the task
+   *  (ScoreOptions.task), else the label-mean fallback (named in the summary). */
+  domainWords: string[] | null;
   ri: ReasoningImportanceOptions;
   kn: KnowledgeNoveltyOptions;
   tr: TaskRelevanceOptions;
@@ -43,6 +66,11 @@ export interface XtfOptions {
 }
 
 export const XTF_DEFAULTS: XtfOptions = {
+  // The default stays 'paper' for now: a later session switches it to 'released' (what produced the
+  // paper's tables, issue "XTF as its authors ran it") together with re-running the project's experiments.
+  rules: 'paper',
+  caps: { ri: RELEASED_DEFAULTS.riMax, kn: RELEASED_DEFAULTS.knMax, tr: RELEASED_DEFAULTS.trMax },
+  domainWords: null,
   ri: { layers: 'all', headReduction: 'mean', queries: 'all', fenceR: 1.0 },
   kn: { threshold: 0.05 },
   tr: { distance: 'cosine', classes: 3, bins: 256, expertWords: null },
@@ -54,6 +82,9 @@ export const XTF_DEFAULTS: XtfOptions = {
 /** Deep-merge user options over the defaults, checking every value. */
 export function xtfOptions(partial: DeepPartial<XtfOptions> = {}): XtfOptions {
   const o: XtfOptions = {
+    rules: partial.rules ?? XTF_DEFAULTS.rules,
+    caps: { ...XTF_DEFAULTS.caps, ...defined(partial.caps) },
+    domainWords: partial.domainWords === undefined ? XTF_DEFAULTS.domainWords : Array.isArray(partial.domainWords) ? [...partial.domainWords] : partial.domainWords,
     ri: { ...XTF_DEFAULTS.ri, ...defined(partial.ri) } as ReasoningImportanceOptions,
     kn: { ...XTF_DEFAULTS.kn, ...defined(partial.kn) },
     tr: { ...XTF_DEFAULTS.tr, ...defined(partial.tr) } as TaskRelevanceOptions,
@@ -64,6 +95,14 @@ export function xtfOptions(partial: DeepPartial<XtfOptions> = {}): XtfOptions {
   const bad = (field: string, value: unknown, rule: string): never => {
     throw new RangeError(`XTF option ${field} must be ${rule}, got ${JSON.stringify(value)}`);
   };
+  if (!XTF_RULES.includes(o.rules)) bad('rules', o.rules, XTF_RULES.map((r) => `'${r}'`).join(' or '));
+  for (const a of ['ri', 'kn', 'tr'] as const) {
+    const c = o.caps[a];
+    if (!(typeof c === 'number' && c >= 0 && c <= 1)) bad(`caps.${a}`, c, 'a share in [0, 1]');
+  }
+  if (o.domainWords !== null && !(Array.isArray(o.domainWords) && o.domainWords.length > 0 && o.domainWords.every((w) => typeof w === 'string'))) {
+    bad('domainWords', o.domainWords, 'null or a non-empty list of words');
+  }
   if (!(o.ri.fenceR >= 0)) bad('ri.fenceR', o.ri.fenceR, '>= 0');
   if (!['mean', 'max'].includes(o.ri.headReduction)) bad('ri.headReduction', o.ri.headReduction, "'mean' or 'max'");
   if (!['all', 'output'].includes(o.ri.queries)) bad('ri.queries', o.ri.queries, "'all' or 'output'");

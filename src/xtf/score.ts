@@ -2,6 +2,8 @@
 // the score file's tokens and labels are the trainer's), run the batched forward pass on the GPU
 // (p and attention received per token; a reference model's p for SLM / Token Cleaning), compute task
 // relevance from the embedding table, then select noisy tokens with XTF or a baseline.
+// XTF selects under the rule set xtf.rules names: 'paper' here (./select.ts), 'released' through
+// ./score-released.ts (task relevance from last hidden states and domain words, per-answer caps).
 import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { tokenPieces } from '../model/pieces.ts';
@@ -9,11 +11,12 @@ import { applyBaseline, selectRandom, selectSlm, selectStm, selectTokenCleaning,
 import { forwardScores, type TokenForwardScores } from './forward-scores.ts';
 import { BASELINE_DEFAULTS, XTF_DEFAULTS, type BaselineOptions, type XtfOptions } from './options.ts';
 import { applySelection, selectTokens, taskRelevanceCutsOf } from './select.ts';
+import { checkDomainWords, paperRulesSummary, releasedDomainWords, releasedRulesSummary, releasedScoring, selectReleased } from './score-released.ts';
 import { SummaryAccumulator, summarize } from './summary.ts';
 import { taskRelevanceScores, tokenDistances } from './task-relevance.ts';
 import type { TrainRecord } from '../data/records.ts';
 import { tokenizeRecord, type TokenizedRecord } from '../data/tokenize.ts';
-import type { DatasetSummary, ScoredExample, SelectionThresholds } from './types.ts';
+import type { DatasetSummary, RulesSummary, ScoredExample, SelectionThresholds } from './types.ts';
 
 export const SCORE_METHODS = ['xtf', 'stm', 'slm', 'tc', 'random', 'none'] as const;
 export type ScoreMethod = (typeof SCORE_METHODS)[number];
@@ -32,6 +35,9 @@ export interface ScoreOptions {
   baselines?: BaselineOptions;
   /** The model trained on clean data that SLM and Token Cleaning compare against. */
   reference?: LlamaModel;
+  /** The task the data belongs to (e.g. 'gsm8k'): under the released rules, its default domain words
+   *  (./domain-words.ts) stand in when xtf.domainWords is null. Unknown or absent: the label-mean fallback. */
+  task?: string | null;
   onProgress?: (p: ScoreProgress) => void;
 }
 
@@ -66,12 +72,21 @@ export async function scoreStream(
   if ((method === 'slm' || method === 'tc') && !options.reference) {
     throw new Error(`method '${method}' needs a reference model (a model or adapter trained on clean data): pass --reference`);
   }
+  // XTF's rule set; the other baselines (STM, SLM, Token Cleaning, none) do not depend on it.
+  const released = xtf.rules === 'released' && (method === 'xtf' || method === 'random');
+  if (released) {
+    const { words } = releasedDomainWords(xtf, options.task);
+    if (words) checkDomainWords(tokenizer, words);
+  }
   const t0 = performance.now();
   const maxSeqLen = Math.min(xtf.maxSeqLen ?? model.config.maxSeqLen, model.config.maxSeqLen);
-  // Token ids of every example first: the task-relevance domain is every label token of the dataset.
+  // Token ids of every example first: the task-relevance domain is every label token of the dataset (paper),
+  // and the released TR cut is over every token occurrence; both are known before any example is selected.
   const tokenized = examples.map((e) => tokenizeRecord(tokenizer, e, { maxLength: maxSeqLen }));
-  const relevance = await taskRelevance(model, tokenizer, tokenized, xtf);
-  const trCuts = taskRelevanceCutsOf(relevance.filter((v) => Number.isFinite(v)), xtf);
+  const releasedTr = released ? await releasedScoring(model, tokenizer, tokenized, xtf, options.task) : null;
+  const relevance = releasedTr ? releasedTr.similarity : await taskRelevance(model, tokenizer, tokenized, xtf);
+  const trCuts = releasedTr ? [] : taskRelevanceCutsOf(relevance.filter((v) => Number.isFinite(v)), xtf);
+  const rules: RulesSummary | null = method === 'xtf' || method === 'random' ? (releasedTr ? releasedRulesSummary(releasedTr) : paperRulesSummary(xtf)) : null;
   const totalTokens = tokenized.reduce((s, e) => s + e.tokens.length, 0);
   const needAttention = method === 'xtf' || method === 'random';
   const global = method === 'tc' || method === 'random';
@@ -113,7 +128,9 @@ export async function scoreStream(
       continue;
     }
     let selected: ScoredExample[];
-    if (method === 'xtf') {
+    if (method === 'xtf' && releasedTr) {
+      selected = selectReleased(raw, releasedTr);
+    } else if (method === 'xtf') {
       const selection = selectTokens(raw, xtf, { trCuts });
       Object.assign(riFences, selection.thresholds.riFences);
       selected = applySelection(raw, selection);
@@ -129,12 +146,16 @@ export async function scoreStream(
     for (const ex of selected) await finish(ex);
   }
 
-  let thresholds: SelectionThresholds | null = method === 'xtf' ? { riFences, knThreshold: xtf.kn.threshold, trCuts } : null;
+  let thresholds: SelectionThresholds | null = method === 'xtf' && !releasedTr ? { riFences, knThreshold: xtf.kn.threshold, trCuts } : null;
   if (global) {
     const raw = held.map((h) => h.raw);
     let selection: BaselineSelection;
     if (method === 'tc') {
       selection = selectTokenCleaning(held.map((h) => ({ label: h.raw.label, lossBase: tokenLoss(h.forward, h.ex), lossRef: tokenLoss(h.reference!, h.ex) })), baselines.tokenCleaning);
+    } else if (releasedTr) {
+      // Random control: the fraction XTF (released rules) masks on the same scores, masked uniformly at random.
+      const fraction = summarize(selectReleased(raw, releasedTr), { method: 'xtf' }).fractionMasked;
+      selection = selectRandom(raw, fraction, baselines.random);
     } else {
       // Random control: the fraction XTF masks on the same scores, masked uniformly at random.
       const xtfSelection = selectTokens(raw, xtf, { trCuts });
@@ -145,7 +166,7 @@ export async function scoreStream(
     for (const ex of applyBaseline(raw, selection)) await finish(ex);
   }
   const seconds = (performance.now() - t0) / 1000;
-  return summary.result({ method, seconds, tokensPerSecond: totalTokens / seconds, thresholds });
+  return summary.result({ method, seconds, tokensPerSecond: totalTokens / seconds, thresholds, rules });
 }
 
 function tokenLoss(s: TokenForwardScores, ex: TokenizedRecord): (number | null)[] {
@@ -174,7 +195,8 @@ async function taskRelevance(model: LlamaModel, tokenizer: Tokenizer, tokenized:
   return taskRelevanceScores(distances, (t) => inLabels[t] === 1);
 }
 
-function rawScoredExample(tokenizer: Tokenizer, e: TokenizedRecord, s: TokenForwardScores, relevance: Float32Array): ScoredExample {
+/** `relevance`: per token id, S_TR (paper) or the released similarity. */
+function rawScoredExample(tokenizer: Tokenizer, e: TokenizedRecord, s: TokenForwardScores, relevance: ArrayLike<number>): ScoredExample {
   const n = e.tokens.length;
   // A label token nothing predicts (position 0: no BOS) cannot be scored or trained.
   const scoredAt = (j: number) => e.lossMask[j] && j > 0;

@@ -1,6 +1,6 @@
 // Reading score files without Node: one ScoredExample per JSONL line, checked field by field so a bad
 // file fails on the line that is wrong (the CLI adds file:line), and the summary written beside it.
-import type { Attribute, DatasetSummary, ScoredExample } from './types.ts';
+import type { Attribute, DatasetSummary, ScoredExample, XtfRules } from './types.ts';
 
 export const ATTRIBUTES: readonly Attribute[] = ['ri', 'kn', 'tr'];
 
@@ -46,11 +46,33 @@ export function parseScoredExample(line: string): ScoredExample {
   }
   check('lossMask', (x) => typeof x === 'number' && Number.isFinite(x) && x >= 0, 'a number >= 0');
   if (r.truncated !== undefined && !(Number.isInteger(r.truncated) && (r.truncated as number) >= 0)) fail(`example ${JSON.stringify(id)}: "truncated" must be a count`);
+  if (r.cuts !== undefined) checkCuts(id, r.cuts);
   const ex = r as unknown as ScoredExample;
   const leak = ex.label.findIndex((l, i) => !l && ex.lossMask[i] !== 0);
   if (leak >= 0) fail(`example ${JSON.stringify(id)}: prompt token ${leak} has lossMask ${ex.lossMask[leak]}; prompt tokens never carry loss`);
   return ex;
 }
+
+const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+const numberOrNull = (x: unknown) => x === null || (typeof x === 'number' && Number.isFinite(x));
+
+/** The released rules' per-answer cuts (types.ts, ReleasedAnswerCuts): every field present, numbers finite or null. */
+function checkCuts(id: string, cuts: unknown): void {
+  const where = `example ${JSON.stringify(id)}: "cuts"`;
+  if (!isObject(cuts) || !isObject(cuts.ri) || !isObject(cuts.kn) || !isObject(cuts.tr)) return fail(`${where} must be {ri, kn, tr}`);
+  const fields: [string, Record<string, unknown>, string, (x: unknown) => boolean, string][] = [
+    ['ri', cuts.ri, 'cut', numberOrNull, 'a number or null'],
+    ['ri', cuts.ri, 'fence', numberOrNull, 'a number or null'],
+    ['ri', cuts.ri, 'capped', (x) => typeof x === 'boolean', 'true or false'],
+    ['kn', cuts.kn, 'cap', numberOrNull, 'a number or null'],
+    ['kn', cuts.kn, 'floor', (x) => typeof x === 'number' && Number.isFinite(x), 'a number'],
+    ['tr', cuts.tr, 'cut', numberOrNull, 'a number or null'],
+    ['tr', cuts.tr, 'cap', numberOrNull, 'a number or null'],
+  ];
+  for (const [a, o, f, ok, rule] of fields) if (!ok(o[f])) fail(`${where}.${a}.${f} must be ${rule}, got ${JSON.stringify(o[f])}`);
+}
+
+const RULES: readonly XtfRules[] = ['released', 'paper'];
 
 /** Checks a parsed <score file>.summary.json enough to draw it (thresholds may be null). */
 export function parseSummary(text: string): DatasetSummary {
@@ -67,7 +89,12 @@ export function parseSummary(text: string): DatasetSummary {
   if (t !== null && t !== undefined && (typeof t.knThreshold !== 'number' || !Array.isArray(t.trCuts) || typeof t.riFences !== 'object')) {
     fail('"thresholds" must be null or {riFences, knThreshold, trCuts}');
   }
-  return { overlaps: [], mostFlagged: { ri: [], kn: [], tr: [] }, thresholds: null, tokensPerSecond: NaN, seconds: NaN, truncatedExamples: 0, truncatedTokens: 0, method: 'xtf', examples: 0, ...s } as DatasetSummary;
+  // Summaries written before rule sets existed have no "rules" (read as null).
+  const r = s.rules;
+  if (r !== null && r !== undefined && (!isObject(r) || !RULES.includes(r.rules as XtfRules) || !isObject(r.domain) || (r.caps !== null && !isObject(r.caps)) || (r.released !== null && !isObject(r.released)))) {
+    fail(`"rules" must be null or {rules: ${RULES.map((x) => `"${x}"`).join(' | ')}, caps, domain, released}`);
+  }
+  return { rules: null, overlaps: [], mostFlagged: { ri: [], kn: [], tr: [] }, thresholds: null, tokensPerSecond: NaN, seconds: NaN, truncatedExamples: 0, truncatedTokens: 0, method: 'xtf', examples: 0, ...s } as DatasetSummary;
 }
 
 /** Code points of a string (Python's str indexing, which Axolotl's offsets use), not UTF-16 units. */

@@ -11,8 +11,9 @@
 // - mostFlagged[a]: the MOST_FLAGGED_TOP token types a flags most often; share = flagged occurrences /
 //   label occurrences of that type; ties by share, then token id. piece = the type's first decoded piece.
 // - All fractions are 0 when there are no label tokens.
+// - rules: which rule set XTF selected with, its caps and TR domain (null for baselines other than random).
 
-import type { Attribute, DatasetSummary, ScoredExample, SelectionThresholds } from './types.ts';
+import type { Attribute, DatasetSummary, RulesSummary, ScoredExample, SelectionThresholds } from './types.ts';
 
 export const MOST_FLAGGED_TOP = 10;
 /** How many of them formatSummary prints per attribute. */
@@ -28,6 +29,8 @@ export interface SummaryMeta {
   /** Tokens per second of the scoring pass (default 0). */
   tokensPerSecond?: number;
   thresholds?: SelectionThresholds | null;
+  /** The rule set behind XTF's selection (default null: not an XTF selection). */
+  rules?: RulesSummary | null;
 }
 
 /** Counts a summary needs, fed one example at a time: `xtf score` streams, so memory stays bounded. */
@@ -82,6 +85,7 @@ export class SummaryAccumulator {
       .slice(0, MOST_FLAGGED_TOP);
     return {
       method: meta.method,
+      rules: meta.rules ?? null,
       examples: this.examples,
       labelTokens,
       fractionFlagged: { ri: frac(flagged.ri), kn: frac(flagged.kn), tr: frac(flagged.tr) },
@@ -127,6 +131,28 @@ function thresholdText(a: Attribute, t: SelectionThresholds | null): string {
   return `per-example fence, median ${num(median)}${none ? `, ${none} examples too short` : ''}`;
 }
 
+/** The released rules' threshold column: the caps and each rule's cut (the per-answer cuts are in the examples). */
+function releasedThresholdText(a: Attribute, r: RulesSummary): string {
+  const caps = r.caps, rel = r.released;
+  if (!caps || !rel) return '';
+  if (a === 'ri') return `per answer: < Q1 − ${num(rel.iqrFactor)}·IQR, capped at ${pct(caps.ri)} of the answer`;
+  if (a === 'kn') return `per answer: p > ${num(rel.knFloor)}, capped at ${pct(caps.kn)} of the answer`;
+  const t = rel.tr;
+  if (t.cut === null) return `no ${t.classes}-class Multi-Otsu split (too few distinct values): nothing masked`;
+  return `similarity < ${num(t.cut)} (Multi-Otsu thresholds ${t.thresholds.map(num).join(', ')} over ${int(t.occurrences)} occurrences), capped at ${pct(caps.tr)} of the answer`;
+}
+
+/** One line naming the rule set, its caps and the TR domain. */
+export function rulesText(r: RulesSummary): string {
+  const d = r.domain;
+  const words = d.words ? d.words.join(' ') : '';
+  const domain = d.source === 'label-mean' || d.source === 'label-mean fallback'
+    ? d.source
+    : `${d.source === 'task' ? `${d.task}'s default words` : 'domain words'} ${words.length > 80 ? `${words.slice(0, 77)}...` : words} (${d.words?.length ?? 0})${d.skipped.length ? `, skipped ${d.skipped.map(show).join(' ')} (no token)` : ''}`;
+  const caps = r.caps ? `, caps ri ${num(r.caps.ri)} kn ${num(r.caps.kn)} tr ${num(r.caps.tr)}` : '';
+  return `rules ${r.rules}${caps}; TR domain: ${domain}`;
+}
+
 /** A compact human-readable table of a summary, for the terminal. */
 export function formatSummary(s: DatasetSummary): string {
   const rows: string[] = [];
@@ -137,10 +163,11 @@ export function formatSummary(s: DatasetSummary): string {
   if (s.seconds > 0 || s.tokensPerSecond > 0) extra.push(`scoring ${s.seconds.toFixed(1)} s, ${int(s.tokensPerSecond)} tokens/s`);
   extra.push(s.truncatedExamples ? `truncated ${int(s.truncatedExamples)} examples (${int(s.truncatedTokens)} tokens)` : 'nothing truncated');
   rows.push(extra.join('; '));
+  if (s.rules) rows.push(rulesText(s.rules));
   rows.push(`${pad('attribute', 10)}${lpad('flagged', 10)}${lpad('fraction', 10)}  threshold`);
   for (const a of ATTRS) {
     const f = s.fractionFlagged[a];
-    rows.push(`${pad(a, 10)}${lpad(int(f * s.labelTokens), 10)}${lpad(pct(f), 10)}  ${thresholdText(a, s.thresholds)}`.trimEnd());
+    rows.push(`${pad(a, 10)}${lpad(int(f * s.labelTokens), 10)}${lpad(pct(f), 10)}  ${s.rules?.rules === 'released' ? releasedThresholdText(a, s.rules) : thresholdText(a, s.thresholds)}`.trimEnd());
   }
   rows.push(`${pad('union', 10)}${lpad(int(s.fractionMasked * s.labelTokens), 10)}${lpad(pct(s.fractionMasked), 10)}`);
   rows.push(`overlap   ${s.overlaps.map((o) => `${o.pair.join('∩')} ${int(o.count)} (${pct(o.overlap)})`).join('   ')}`);
