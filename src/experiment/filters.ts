@@ -11,6 +11,7 @@ import { selectRandom, selectStm } from '../xtf/baselines.ts';
 import { labelNoiseTokens, type NoiseSpan } from '../xtf/noise.ts';
 import { BASELINE_DEFAULTS, xtfOptions, type BaselineOptions, type XtfOptions } from '../xtf/options.ts';
 import { reselect } from '../xtf/select.ts';
+import { reselectReleased } from '../xtf/score-released.ts';
 import type { Attribute, ScoredExample } from '../xtf/types.ts';
 
 export const FILTERS = ['normal', 'xtf', 'ri', 'kn', 'tr', 'ri+kn', 'ri+tr', 'kn+tr', 'stm', 'slm', 'slm-online', 'tc', 'random', 'oracle'] as const;
@@ -84,6 +85,8 @@ export interface MaskInputs {
   /** Masks the SLM and Token Cleaning scoring passes chose (they need a reference model). */
   slm?: number[][];
   tc?: number[][];
+  /** The released rules' dataset-level TR cut (the scoring summary's rules.released.tr.cut). */
+  trCut?: number | null;
   /** Per training example, the injected noise spans and its completion (the built-in data). */
   noise?: readonly { completion: string; noise: NoiseSpan[] }[];
 }
@@ -97,7 +100,9 @@ export function seedFreeMasks(filters: readonly FilterName[], inputs: MaskInputs
     const attributes = xtfAttributes(f);
     if (f === 'normal') out[f] = maskOf(normal, normal);
     else if (attributes) {
-      const selected = reselect(inputs.scored, xtfOptions({ ...xtf, attributes: { ri: attributes.includes('ri'), kn: attributes.includes('kn'), tr: attributes.includes('tr') } }));
+      // Each ablation re-selects the same scores under the experiment's rule set.
+      const ablation = xtfOptions({ ...xtf, attributes: { ri: attributes.includes('ri'), kn: attributes.includes('kn'), tr: attributes.includes('tr') } });
+      const selected = xtf.rules === 'released' ? reselectReleased(inputs.scored, ablation, inputs.trCut ?? null) : reselect(inputs.scored, ablation);
       out[f] = maskOf(selected.map((ex) => ex.lossMask), normal);
     } else if (f === 'stm') {
       out[f] = maskOf(selectStm(inputs.scored, (inputs.baselines ?? BASELINE_DEFAULTS).stm).lossMask, normal);

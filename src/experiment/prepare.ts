@@ -43,12 +43,12 @@ export async function prepare(config: ExperimentConfig, data: ExperimentData, ct
   // Random needs XTF's fraction; XTF variants, STM and the oracle share one scoring pass.
   emit({ type: 'phase', text: `scoring ${data.train.length} training examples with XTF` });
   const xtf = { ...config.xtf, maxSeqLen: maxLen };
-  const { scored, summary } = await scoreExamples(model, tokenizer, data.train, { xtf, baselines: config.baselines, onProgress: (progress) => emit({ type: 'score-progress', what: 'xtf', progress }) });
+  const { scored, summary } = await scoreExamples(model, tokenizer, data.train, { xtf, baselines: config.baselines, task: config.task, onProgress: (progress) => emit({ type: 'score-progress', what: 'xtf', progress }) });
   await store.write('scores.jsonl', scored.map((ex) => JSON.stringify(ex) + '\n').join(''));
   await store.write('scores.summary.json', JSON.stringify(summary, null, 2) + '\n');
   await store.write('xtf-scores.html', explainHtml(scored, summary, { examples: 12, title: `XTF token scores: ${scored.length} training examples of ${config.data}` }));
   const noise = data.noise ?? undefined;
-  const inputs: Parameters<typeof seedFreeMasks>[1] = { scored, xtf, baselines: config.baselines, noise };
+  const inputs: Parameters<typeof seedFreeMasks>[1] = { scored, xtf, baselines: config.baselines, noise, trCut: summary.rules?.released?.tr.cut ?? null };
   const needReference = wanted.filter((f) => f === 'slm' || f === 'tc');
   let referenceLoss: Prepared['referenceLoss'];
   if (needReference.length > 0 || online) {

@@ -11,6 +11,7 @@ import { evaluateTask } from '../eval/metrics.ts';
 import { evaluateLoss } from '../train/step.ts';
 import { finetune } from '../train/finetune.ts';
 import type { MetricRecord, TrainArgs } from '../train/trainer.ts';
+import { xtfOptions } from '../xtf/options.ts';
 import { onlineSlmSelector } from '../xtf/slm-online.ts';
 import type { ExperimentContext, ExperimentData, ExperimentEvent, ExperimentStore } from './context.ts';
 import { differingFields, fixedSettings, runKey, runKeys, type ExperimentConfig } from './config.ts';
@@ -40,7 +41,10 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   const fixed = { ...fixedSettings(config), examples: dataFingerprint(data) };
   const saved = await store.read('experiment.json');
   if (saved !== null) {
-    const differ = differingFields(JSON.parse(saved).fixed, JSON.parse(JSON.stringify(fixed)));
+    const before = JSON.parse(saved).fixed;
+    // Options added since the experiment was saved take their defaults (an older folder still resumes).
+    if (before?.xtf) before.xtf = JSON.parse(JSON.stringify(xtfOptions(before.xtf)));
+    const differ = differingFields(before, JSON.parse(JSON.stringify(fixed)));
     if (differ.length > 0) throw new ExperimentMismatchError(differ);
   }
   await store.write('experiment.json', json({ fixed, filters: config.filters, seeds: config.seeds }));

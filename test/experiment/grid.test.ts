@@ -7,6 +7,7 @@ import { experimentHtml, experimentMarkdown, type ExperimentSummary } from '../.
 import { resultTable, spread, type RunResult } from '../../src/experiment/results.ts';
 import { xtfOptions } from '../../src/xtf/options.ts';
 import { reselect } from '../../src/xtf/select.ts';
+import { reselectReleased } from '../../src/xtf/score-released.ts';
 import { fakeScoreFile } from '../xtf/fake-scores.ts';
 
 describe('filters', () => {
@@ -30,6 +31,20 @@ describe('filters', () => {
     const riTr = reselect(scored, xtfOptions({ attributes: { ri: true, kn: false, tr: true } }));
     expect(masks['ri+tr']!.lossMask).toEqual(riTr.map((ex) => ex.lossMask));
     expect(masks.xtf!.maskedFraction).toBeGreaterThan(masks.kn!.maskedFraction);
+  });
+
+  it('under the released rules, each XTF variant is the released re-selection with its attributes', () => {
+    const released = xtfOptions({ rules: 'released' });
+    const cut = 0.2;
+    const masks = seedFreeMasks(['xtf', 'kn'], { scored, xtf: released, trCut: cut });
+    expect(masks.xtf!.lossMask).toEqual(reselectReleased(scored, released, cut).map((ex) => ex.lossMask));
+    expect(masks.kn!.lossMask).toEqual(reselectReleased(scored, xtfOptions({ rules: 'released', attributes: { ri: false, kn: true, tr: false } }), cut).map((ex) => ex.lossMask));
+    expect(masks.xtf!.lossMask).not.toEqual(seedFreeMasks(['xtf'], { scored }).xtf!.lossMask);
+  });
+
+  it('an experiment saved before an XTF option existed still resumes (the option takes its default)', () => {
+    const { rules: _r, caps: _c, domainWords: _d, ...older } = EXPERIMENT_DEFAULTS.xtf;
+    expect(differingFields(JSON.parse(JSON.stringify(xtfOptions(older))), JSON.parse(JSON.stringify(EXPERIMENT_DEFAULTS.xtf)))).toEqual([]);
   });
 
   it('oracle masks exactly the label tokens inside injected spans', () => {
