@@ -118,11 +118,14 @@ export interface FinetuneResult extends TrainResult {
 export async function finetune(args: FinetuneArgs): Promise<FinetuneResult> {
   const { model, padId } = args;
   const c = checkFinetuneConfig(args.config);
-  const { train: trainItems, validation } = splitForValidation(args.examples, c);
+  // An example with no label token a target can reach (e.g. an empty answer) can neither train nor validate.
+  const usable = args.examples.filter((e) => e.labels.lossMask.some((m, i) => m && i > 0));
+  if (usable.length === 0) throw new RangeError(`none of the ${args.examples.length} examples has a label token to train on`);
+  const { train: trainItems, validation } = splitForValidation(usable, c);
   if (trainItems.length === 0) throw new RangeError(`no training examples left after holding out ${validation.length} for validation (validationFraction ${c.validationFraction})`);
   const trainRecords = trainItems.map((t) => t.train);
   // Refuse a plan the device cannot hold before anything big is allocated.
-  const longest = Math.max(...args.examples.map((t) => t.train.tokens.length));
+  const longest = Math.max(...usable.map((t) => t.train.tokens.length));
   const plan = { batch: c.batchSize, seqLen: longest, mode: c.method };
   checkMemoryPlan(model.rt, memoryReport(model.config, plan, c.method === 'lora' ? c.lora : null), plan);
   if (c.method === 'lora') model.addLora(c.lora, c.seed);
@@ -148,7 +151,7 @@ export async function finetune(args: FinetuneArgs): Promise<FinetuneResult> {
     onMetrics: args.onMetrics,
     selectTokens: args.selectTokens,
     // A resume continues only the very same run: every recipe setting but the budget, and the data as tokenized and masked.
-    identity: { ...recipeIdentity(c), data: examplesFingerprint(args.examples), ...args.identity },
+    identity: { ...recipeIdentity(c), data: examplesFingerprint(usable), ...args.identity },
     onStart: args.onStart,
   });
   return {
