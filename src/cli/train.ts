@@ -11,6 +11,8 @@ import { FINETUNE_DEFAULTS, finetune } from '../train/finetune.ts';
 import { SCORE_METHODS, scoreExamples, type ScoreMethod } from '../xtf/score.ts';
 import { scoredToTraining } from '../xtf/to-training.ts';
 import { onlineSlmSelector, referenceTokenLosses } from '../xtf/slm-online.ts';
+import { onlineXtfIdentity, onlineXtfSelector } from '../xtf/xtf-online.ts';
+import type { Attribute } from '../xtf/types.ts';
 import { baselineOptionsFromFlags, finetuneConfigFromFlags, TRAINING_OPTIONS, trainingUsage, XTF_FLAG_OPTIONS, XTF_USAGE, xtfOptionsFromFlags } from './flag-blocks.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
 import { readScoreFile } from './score-io.ts';
@@ -28,7 +30,9 @@ ${MODEL_USAGE}
                        sharegpt, question/answer or input_ids/labels records
   --scores FILE        a score file from \`xtf score\`: its tokens and loss mask are used as they are
   --filter F           with --data: none (default), or score on the fly with xtf, stm, random, slm, tc;
-                       slm-online chooses at every step (Rho-1: loss now − the reference's, top 60%)
+                       slm-online chooses at every step (Rho-1: loss now − the reference's, top 60%);
+                       xtf-online scores once with XTF, keeps its RI and TR flags, and re-scores KN at
+                       every step from the model in training (same rules and caps)
 ${REFERENCE_USAGE}
   --resume             continue the run in DIR from its last checkpoint; it must be the same run (recipe,
                        data as tokenized, filter and mask), else it is refused naming what differs
@@ -62,7 +66,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     console.error(values.data && values.scores ? `xtf train: give --data or --scores, not both\n\n${USAGE}` : USAGE);
     return 2;
   }
-  const filters = [...SCORE_METHODS, 'slm-online'] as const;
+  const filters = [...SCORE_METHODS, 'slm-online', 'xtf-online'] as const;
   const filter = values.filter as (typeof filters)[number];
   if (!filters.includes(filter)) throw new RangeError(`--filter must be one of ${filters.join(', ')}, got '${values.filter}'`);
   // Every flag is checked before anything is loaded or written.
@@ -80,7 +84,8 @@ export async function trainCommand(args: string[]): Promise<number> {
     // Every example as tokens + the tokens that train (the mask) + all label tokens (for validation).
     let items: TrainingExample[];
     let selectTokens: ReturnType<typeof onlineSlmSelector> | undefined;
-    const online = { seen: 0, masked: 0 };
+    let identity: Record<string, string> = {};
+    const online = { seen: 0, masked: 0, by: { ri: 0, kn: 0, tr: 0 } as Record<Attribute, number> };
     if (values.scores) {
       items = [];
       for await (const ex of readScoreFile(values.scores, { vocabSize: m.model.config.vocabSize })) items.push(scoredToTraining(ex, maxLen));
@@ -104,6 +109,29 @@ export async function trainCommand(args: string[]): Promise<number> {
         progress.done();
         reference.release();
       }
+    } else if (filter === 'xtf-online') {
+      // Scored once for the fixed RI / TR flags; every label token goes to the trainer, the selector masks.
+      const progress = progressLine('scoring (xtf)', 'examples');
+      const { scored, summary } = await scoreExamples(m.model, m.tokenizer, records(), {
+        method: 'xtf',
+        xtf,
+        onProgress: (p) => progress.update(p.examplesDone, p.examples, p.tokensPerSecond, p.etaSeconds),
+      });
+      progress.done();
+      const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+      const f = summary.fractionFlagged;
+      console.error(`xtf-online: ${xtf.rules} rules over ${summary.labelTokens} label tokens: RI ${pct(f.ri)} and TR ${pct(f.tr)} fixed; KN (${pct(f.kn)} at the base model) re-scored at every step`);
+      items = scored.map((ex) => scoredToTraining({ ...ex, lossMask: ex.label.map((l) => (l ? 1 : 0)) }, maxLen));
+      selectTokens = onlineXtfSelector({
+        scored,
+        xtf,
+        onToken: (_id, _at, kept, flags) => {
+          online.seen++;
+          if (!kept) online.masked++;
+          for (const a of flags) online.by[a]++;
+        },
+      });
+      identity = { 'xtf-online': onlineXtfIdentity({ scored, xtf }) };
     } else {
       const progress = progressLine(`scoring (${filter})`, 'examples');
       const reference = await openReference(m.rt, values);
@@ -151,7 +179,7 @@ export async function trainCommand(args: string[]): Promise<number> {
         checkpointEvery: checkpointEvery!,
         resume: values.resume,
         signal: stop.signal,
-        identity: { filter: values.scores ? `score file ${values.scores}` : filter },
+        identity: { filter: values.scores ? `score file ${values.scores}` : filter, ...identity },
         onStart: (from) => {
           if (!values.resume) return;
           if (from === null) console.error(`no checkpoint in ${checkpoints}: starting at step 0`);
@@ -174,7 +202,11 @@ export async function trainCommand(args: string[]): Promise<number> {
       console.error(`stopped at step ${result.steps}: the checkpoint in ${checkpoints} holds it; the same command with --resume continues`);
       return 130;
     }
-    if (selectTokens) console.error(`slm-online: masked ${(100 * online.masked / Math.max(1, online.seen)).toFixed(1)}% of ${online.seen} label tokens seen in training`);
+    if (selectTokens) {
+      const share = (n: number) => `${(100 * n / Math.max(1, online.seen)).toFixed(1)}%`;
+      const by = filter === 'xtf-online' ? ` (RI ${share(online.by.ri)}, KN ${share(online.by.kn)}, TR ${share(online.by.tr)})` : '';
+      console.error(`${filter}: masked ${share(online.masked)} of ${online.seen} label tokens seen in training${by}`);
+    }
     const full = config.method === 'full';
     if (!full) await savePeftAdapter(join(values.out, 'adapter'), m.model, { overwrite: true, baseModelName: values.model });
     const best = result.best ? `best validation loss ${result.best.valLoss.toFixed(4)} at step ${result.best.step} (${result.validationIds.length} validation examples)` : 'no validation';

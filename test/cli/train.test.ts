@@ -46,6 +46,23 @@ describe('xtf train', () => {
     expect(missing.stderr).toMatch(/slm-online needs a reference model.*--reference/);
   });
 
+  it('trains with online XTF: RI / TR fixed from one scoring, KN re-scored at every step', async () => {
+    const out = join(dir, 'xtf-online');
+    const r = await xtf('train', '--model', MODEL, '--data', data, '--filter', 'xtf-online', '--rules', 'released', '--out', out, '--batch-size', '4', '--lora-rank', '4', '--val-fraction', '0.2', '--steps', '2');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/xtf-online: released rules over \d+ label tokens: RI \d+\.\d% and TR \d+\.\d% fixed; KN \(\d+\.\d% at the base model\) re-scored at every step/);
+    // 2 steps of 4 examples: every label token of those 8 examples is seen once.
+    const m = /xtf-online: masked (\d+\.\d)% of (\d+) label tokens seen in training \(RI (\d+\.\d)%, KN (\d+\.\d)%, TR (\d+\.\d)%\)/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    expect(Number(m![2])).toBeGreaterThan(100);
+    // The released caps (5% RI, 10% KN, 5% TR per answer) bound the union.
+    expect(Number(m![1])).toBeLessThanOrEqual(20);
+    expect(r.stdout).toMatch(/^2 steps \(steps\), best validation loss/m);
+    expect(existsSync(join(out, 'adapter', 'adapter_config.json'))).toBe(true);
+    const usage = await xtf('train', '--help');
+    expect(usage.stdout).toMatch(/xtf-online scores once with XTF/);
+  });
+
   it('refuses contradictory inputs', async () => {
     const r = await xtf('train', '--model', MODEL, '--data', data, '--scores', data, '--out', join(dir, 'x'));
     expect(r.code).toBe(2);
