@@ -58,7 +58,8 @@ ${MODEL_USAGE}
   --accuracy-examples N  held-out questions answered by generation (${D.accuracyExamples}; 0 = loss only)
   --max-new-tokens N     (${D.maxNewTokens})
   --out DIR              (xtf-experiment)
-training (defaults: the recipe's; the built-in experiment's in brackets where they differ):
+training (the recipe's defaults; without --data, and in xtf pipeline, the built-in recipe: lr ${BUILTIN_RECIPE.lr},
+${BUILTIN_RECIPE.epochs} epochs, ${BUILTIN_RECIPE.warmupSteps} warm-up steps, validation every ${BUILTIN_RECIPE.evalEvery} steps):
 ${trainingUsage(D.finetune)}
 XTF:
 ${XTF_USAGE}`;
@@ -109,6 +110,7 @@ export function experimentPlan(values: Values, preset: { filters?: FilterName[];
   if (task !== undefined && !TASKS.includes(task)) throw new RangeError(`--task must be one of ${TASKS.join(', ')}, got '${task}'`);
   if (task !== undefined && !dataPath) throw new RangeError("--task needs --data (the task's training file)");
   if (heldOutPath && !dataPath) throw new RangeError('--held-out needs --data (the built-in experiment makes its own held-out set)');
+  if (values.seed !== undefined) throw new RangeError('--seed does not apply here: every run takes its seed from --seeds (e.g. --seeds 0,1,2)');
   const builtin = !dataPath;
   const noiseRate = num('noise-rate', builtin ? B.noiseRate : 0);
   const seeds = parseSeeds(values.seeds) ?? preset.seeds ?? D.seeds;
