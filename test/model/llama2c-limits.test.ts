@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { checkpointBytes } from './stories260k.ts';
 import { parseLlama2cCheckpoint } from '../../src/model/llama2c.ts';
 import { CheckpointFormatError } from '../../src/model/errors.ts';
+import { errorOf as errorOfType } from '../helpers/errors.ts';
 
 function withHeader(field: number, value: number): Uint8Array {
   const bytes = checkpointBytes().slice();
@@ -11,14 +12,7 @@ function withHeader(field: number, value: number): Uint8Array {
   return bytes;
 }
 
-function errorOf(f: () => unknown): CheckpointFormatError {
-  try {
-    f();
-  } catch (e) {
-    return e as CheckpointFormatError;
-  }
-  throw new Error('expected an error');
-}
+const errorOf = (f: () => unknown) => errorOfType<CheckpointFormatError>(f);
 
 describe('llama2.c header sizes against the file size', () => {
   it('names n_layers at once when the header claims a million layers over a 5-layer file', () => {

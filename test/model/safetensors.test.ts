@@ -3,6 +3,7 @@ import { parseSafetensors, safetensorToF32, writeSafetensors } from '../../src/m
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/model/dtypes.ts';
 import { CheckpointFormatError, UnsupportedModelError } from '../../src/model/errors.ts';
 import { randn } from '../helpers/random.ts';
+import { errorOf as errorOfType } from '../helpers/errors.ts';
 
 /** A file from a header object and a data region, exactly as given (for malformed cases). */
 function rawFile(header: unknown, data: Uint8Array, headerText = JSON.stringify(header)): Uint8Array {
@@ -14,14 +15,7 @@ function rawFile(header: unknown, data: Uint8Array, headerText = JSON.stringify(
   return out;
 }
 
-function errorOf(f: () => unknown): CheckpointFormatError {
-  try {
-    f();
-  } catch (e) {
-    return e as CheckpointFormatError;
-  }
-  throw new Error('expected an error');
-}
+const errorOf = (f: () => unknown) => errorOfType<CheckpointFormatError>(f);
 
 describe('f16 / bf16 conversion', () => {
   it('converts special values and rounds to nearest even', () => {
