@@ -15,7 +15,7 @@ import type { Tokenizer } from '../model/tokenizer.ts';
 import { savePeftAdapter } from '../model/peft-fs.ts';
 import { BUILTIN_DATA_DEFAULTS, builtinData, withAnswerNoise } from '../experiment/builtin-data.ts';
 import { BUILTIN_RECIPE, checkExperimentConfig, EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../experiment/config.ts';
-import { FILTERS, NEEDS_REFERENCE, parseFilters, type FilterName } from '../experiment/filters.ts';
+import { DEFAULT_FILTERS, FILTERS, NEEDS_REFERENCE, OPT_IN_FILTERS, parseFilters, type FilterName } from '../experiment/filters.ts';
 import { experimentMarkdown } from '../experiment/report.ts';
 import { examplesData, type ExperimentData, type ExperimentEvent, type ExperimentStore } from '../experiment/context.ts';
 import { runExperiment } from '../experiment/runner.ts';
@@ -52,7 +52,7 @@ ${MODEL_USAGE}
   --examples N           training examples (built-in ${B.train}; with --data: all)
   --held-out-examples N  (built-in ${B.heldOut}; with --data: 64)   --reference-examples N (built-in ${B.reference}; with --data: 64, taken from --data)
   --noise-rate R         injected share of a noisy answer's characters (built-in ${B.noiseRate}; with --data: 0 = none)
-  --filters LIST         ${FILTERS.join(',')} or all (default: all that apply)
+  --filters LIST         ${FILTERS.join(',')} or all (default: all that apply, except the opt-in ${OPT_IN_FILTERS.join(', ')})
   --seeds LIST|N         seeds, e.g. 0,1,2 or 3 (default ${D.seeds.join(',')})
   --reference-epochs E   epochs of the reference model of SLM / Token Cleaning (${D.referenceEpochs})
   --accuracy-examples N  held-out questions answered by generation (${D.accuracyExamples}; 0 = loss only)
@@ -157,8 +157,8 @@ export function experimentPlan(values: Values, preset: { filters?: FilterName[];
         : task
           ? taskData(files, dataPath!, task, heldOutPath, counts, noiseRate)
           : recordData(files, dataPath!, heldOutPath, counts, noiseRate, { chat: chatOptionsFor(tokenizer) });
-      // Default filters: all that apply (the oracle needs known noise, SLM / TC a reference set).
-      config.filters = explicit ?? FILTERS.filter((f) => (f !== 'oracle' || data.noise !== null) && (!NEEDS_REFERENCE.includes(f) || data.reference.length > 0));
+      // Default filters: all that apply (the oracle needs known noise, SLM / TC a reference set), never the opt-in ones.
+      config.filters = explicit ?? DEFAULT_FILTERS.filter((f) => (f !== 'oracle' || data.noise !== null) && (!NEEDS_REFERENCE.includes(f) || data.reference.length > 0));
       config.accuracyExamples = Math.min(config.accuracyExamples, data.heldOutTasks.length);
       return checkExperimentConfig(config) && data;
     },

@@ -4,7 +4,7 @@
 import type { EvalTask } from '../eval/metrics.ts';
 import { checkFinetuneConfig, FINETUNE_DEFAULTS, finetuneConfig, type FinetuneConfig } from '../train/finetune.ts';
 import { BASELINE_DEFAULTS, XTF_DEFAULTS, type BaselineOptions, type XtfOptions } from '../xtf/options.ts';
-import { FILTERS, type FilterName } from './filters.ts';
+import { DEFAULT_FILTERS, type FilterName } from './filters.ts';
 
 export interface ExperimentConfig {
   /** What the model and the data are (paths or a description), for the report and the resume check. */
@@ -29,7 +29,7 @@ export const EXPERIMENT_DEFAULTS: ExperimentConfig = {
   model: '',
   data: '',
   task: null,
-  filters: [...FILTERS],
+  filters: [...DEFAULT_FILTERS],
   seeds: [0, 1, 2],
   finetune: FINETUNE_DEFAULTS,
   referenceEpochs: 4,

@@ -6,26 +6,49 @@
 // SLM comes twice: offline (`slm`: the excess loss against the base model, one mask like the others) and
 // online (`slm-online`: Rho-1 as published, the excess loss against the model in training, chosen anew at
 // every step, so it has no mask here; see ../xtf/slm-online.ts).
+// Opt-in (OPT_IN_FILTERS: never in the default grid, so `xtf experiment` without --filters runs the grid
+// its README table came from): XTF under a named rule set whatever the experiment's rules (`xtf-paper`,
+// `xtf-released`: scored once more with that rule set when it is not the experiment's), and online XTF
+// (`xtf-online`: KN re-scored at every step from the model in training, RI / TR fixed at the experiment's
+// scoring, under the experiment's rules; no mask either, see ../xtf/xtf-online.ts).
 // Pure: masks are computed from score records; nothing here touches the GPU.
 import { selectRandom, selectStm } from '../xtf/baselines.ts';
 import { labelNoiseTokens, type NoiseSpan } from '../xtf/noise.ts';
-import { BASELINE_DEFAULTS, xtfOptions, type BaselineOptions, type XtfOptions } from '../xtf/options.ts';
+import { BASELINE_DEFAULTS, xtfOptions, type BaselineOptions, type XtfOptions, type XtfRules } from '../xtf/options.ts';
 import { reselect } from '../xtf/select.ts';
 import { reselectReleased } from '../xtf/score-released.ts';
 import type { Attribute, ScoredExample } from '../xtf/types.ts';
 
-export const FILTERS = ['normal', 'xtf', 'ri', 'kn', 'tr', 'ri+kn', 'ri+tr', 'kn+tr', 'stm', 'slm', 'slm-online', 'tc', 'random', 'oracle'] as const;
+/** Every filter, in the order runs are taken and rows are shown. */
+export const FILTERS = ['normal', 'xtf', 'xtf-released', 'xtf-paper', 'ri', 'kn', 'tr', 'ri+kn', 'ri+tr', 'kn+tr', 'xtf-online', 'stm', 'slm', 'slm-online', 'tc', 'random', 'oracle'] as const;
 export type FilterName = (typeof FILTERS)[number];
+
+/** Filters run only when asked for (--filters, or 'all'): never in the default grid. */
+export const OPT_IN_FILTERS: readonly FilterName[] = ['xtf-released', 'xtf-paper', 'xtf-online'];
+
+/** The default grid (before the data drops what does not apply): every filter but the opt-in ones. */
+export const DEFAULT_FILTERS: readonly FilterName[] = FILTERS.filter((f) => !OPT_IN_FILTERS.includes(f));
+
+/** Filters chosen at every step while training (no mask to prepare; their masked share is counted as they train). */
+export const ONLINE_FILTERS: readonly FilterName[] = ['xtf-online', 'slm-online'];
+
+/** The rule set an XTF filter pins ('xtf-paper', 'xtf-released'), else null (the experiment's rules). */
+export function pinnedRules(filter: FilterName): XtfRules | null {
+  return filter === 'xtf-paper' ? 'paper' : filter === 'xtf-released' ? 'released' : null;
+}
 
 export const FILTER_LABELS: Record<FilterName, string> = {
   normal: 'Normal (all label tokens)',
   xtf: 'XTF (RI ∪ KN ∪ TR)',
+  'xtf-released': "XTF, released rules (the authors' code: per-answer caps)",
+  'xtf-paper': "XTF, paper rules (the paper's text)",
   ri: 'XTF: RI only',
   kn: 'XTF: KN only',
   tr: 'XTF: TR only',
   'ri+kn': 'XTF: RI + KN',
   'ri+tr': 'XTF: RI + TR',
   'kn+tr': 'XTF: KN + TR',
+  'xtf-online': "XTF online (KN re-scored every step, RI / TR fixed; the experiment's rules)",
   stm: 'STM (perplexity > 2.5)',
   slm: 'SLM offline (vs the base model, top 60% per batch)',
   'slm-online': 'SLM / Rho-1 online (vs the model in training, top 60% per step)',
@@ -37,7 +60,8 @@ export const FILTER_LABELS: Record<FilterName, string> = {
 /** Filters that need a reference model trained on clean data. */
 export const NEEDS_REFERENCE: readonly FilterName[] = ['slm', 'slm-online', 'tc'];
 
-/** "xtf,kn+tr,random" or "all" -> filter names, in FILTERS order; unknown names are a RangeError. */
+/** "xtf,kn+tr,random" or "all" (every filter, the opt-in ones included) -> filter names, in FILTERS order;
+ *  unknown names are a RangeError. */
 export function parseFilters(text: string): FilterName[] {
   if (text.trim() === 'all') return [...FILTERS];
   const names = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -87,6 +111,9 @@ export interface MaskInputs {
   tc?: number[][];
   /** The released rules' dataset-level TR cut (the scoring summary's rules.released.tr.cut). */
   trCut?: number | null;
+  /** The same examples scored under the other rule set (for 'xtf-paper' / 'xtf-released' when the
+   *  experiment's rules are not theirs), with that scoring's TR cut under the released rules. */
+  otherRules?: { rules: XtfRules; scored: readonly ScoredExample[]; trCut: number | null };
   /** Per training example, the injected noise spans and its completion (the built-in data). */
   noise?: readonly { completion: string; noise: NoiseSpan[] }[];
 }
@@ -98,11 +125,21 @@ export function seedFreeMasks(filters: readonly FilterName[], inputs: MaskInputs
   const out: Partial<Record<FilterName, Mask>> = {};
   for (const f of filters) {
     const attributes = xtfAttributes(f);
+    const pinned = pinnedRules(f);
     if (f === 'normal') out[f] = maskOf(normal, normal);
     else if (attributes) {
       // Each ablation re-selects the same scores under the experiment's rule set.
-      const ablation = xtfOptions({ ...xtf, attributes: { ri: attributes.includes('ri'), kn: attributes.includes('kn'), tr: attributes.includes('tr') } });
-      const selected = xtf.rules === 'released' ? reselectReleased(inputs.scored, ablation, inputs.trCut ?? null) : reselect(inputs.scored, ablation);
+      out[f] = maskOf(xtfSelection(inputs.scored, xtf, attributes, inputs.trCut ?? null).map((ex) => ex.lossMask), normal);
+    } else if (pinned) {
+      // XTF under a named rule set: the experiment's own scores when the rules are its own (then the mask
+      // is bit-identical to 'xtf''s), else the scores of the other rule set's pass.
+      const other = inputs.otherRules;
+      let selected: ScoredExample[];
+      if (pinned === xtf.rules) selected = xtfSelection(inputs.scored, xtf, ['ri', 'kn', 'tr'], inputs.trCut ?? null);
+      else if (other && other.rules === pinned) {
+        sameTokens(inputs.scored, other.scored, pinned);
+        selected = xtfSelection(other.scored, xtfOptions({ ...xtf, rules: pinned }), ['ri', 'kn', 'tr'], other.trCut);
+      } else throw new Error(`filter '${f}' needs the examples scored under the ${pinned} rules (the experiment's rules are ${xtf.rules})`);
       out[f] = maskOf(selected.map((ex) => ex.lossMask), normal);
     } else if (f === 'stm') {
       out[f] = maskOf(selectStm(inputs.scored, (inputs.baselines ?? BASELINE_DEFAULTS).stm).lossMask, normal);
@@ -117,6 +154,18 @@ export function seedFreeMasks(filters: readonly FilterName[], inputs: MaskInputs
     }
   }
   return out;
+}
+
+/** XTF's selection of the given attributes over scores of its rule set (`xtf.rules`). */
+export function xtfSelection(scored: readonly ScoredExample[], xtf: XtfOptions, attributes: readonly Attribute[], trCut: number | null): ScoredExample[] {
+  const options = xtfOptions({ ...xtf, attributes: { ri: attributes.includes('ri'), kn: attributes.includes('kn'), tr: attributes.includes('tr') } });
+  return xtf.rules === 'released' ? reselectReleased(scored, options, trCut) : reselect(scored, options);
+}
+
+/** Two scorings of the same examples must hold the same tokens and label tokens (masks index both). */
+function sameTokens(a: readonly ScoredExample[], b: readonly ScoredExample[], rules: XtfRules): void {
+  const same = a.length === b.length && a.every((ex, e) => ex.id === b[e].id && ex.tokens.join() === b[e].tokens.join() && ex.label.join() === b[e].label.join());
+  if (!same) throw new Error(`the ${rules} rules' scoring holds other examples or tokens than the experiment's`);
 }
 
 /** The random control for one seed: XTF's masked fraction, masked uniformly at random among label tokens. */

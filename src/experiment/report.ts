@@ -21,7 +21,7 @@ export interface ExperimentSummary {
 }
 
 const COLOURS: Record<FilterName, string> = {
-  normal: '#64748b', xtf: '#2563eb', ri: '#93c5fd', kn: '#60a5fa', tr: '#3b82f6', 'ri+kn': '#1d4ed8', 'ri+tr': '#1e40af', 'kn+tr': '#172554',
+  normal: '#64748b', xtf: '#2563eb', 'xtf-released': '#0ea5e9', 'xtf-paper': '#4f46e5', 'xtf-online': '#06b6d4', ri: '#93c5fd', kn: '#60a5fa', tr: '#3b82f6', 'ri+kn': '#1d4ed8', 'ri+tr': '#1e40af', 'kn+tr': '#172554',
   stm: '#d97706', slm: '#059669', 'slm-online': '#0d9488', tc: '#7c3aed', random: '#a3a3a3', oracle: '#dc2626',
 };
 

@@ -13,10 +13,11 @@ import { finetune } from '../train/finetune.ts';
 import type { MetricRecord, TrainArgs } from '../train/trainer.ts';
 import { xtfOptions } from '../xtf/options.ts';
 import { onlineSlmSelector } from '../xtf/slm-online.ts';
+import { onlineXtfSelector } from '../xtf/xtf-online.ts';
 import type { ExperimentContext, ExperimentData, ExperimentEvent, ExperimentStore } from './context.ts';
 import { differingFields, fixedSettings, runKey, runKeys, type ExperimentConfig } from './config.ts';
-import { maskQuality, randomMask, type FilterName, type Mask, type MaskQuality } from './filters.ts';
-import { prepare, type Prepared } from './prepare.ts';
+import { maskQuality, ONLINE_FILTERS, randomMask, type FilterName, type Mask, type MaskQuality } from './filters.ts';
+import { onlineXtfScored, prepare, type Prepared } from './prepare.ts';
 import { experimentHtml, experimentMarkdown, type ExperimentSummary } from './report.ts';
 import type { RunResult } from './results.ts';
 
@@ -60,8 +61,8 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   const isNoise = prepared.noise?.map((s) => Array.from(s, (c) => c === '1')) ?? null;
   const maskFor = (filter: FilterName, seed: number): Mask => {
     if (filter === 'random') return randomMask(normal, prepared.xtfFraction, seed);
-    // Online SLM starts from every label token and chooses at each step (its masked share is counted as it trains).
-    if (filter === 'slm-online') return { maskedFraction: NaN, lossMask: normal };
+    // Online SLM / XTF start from every label token and choose at each step (the masked share is counted as they train).
+    if (ONLINE_FILTERS.includes(filter)) return { maskedFraction: NaN, lossMask: normal };
     const m = prepared.masks[filter];
     if (!m) throw new Error(`no mask for filter '${filter}' (prepare did not build it)`);
     return { maskedFraction: m.maskedFraction, lossMask: m.lossMask.map(unbits) };
@@ -105,7 +106,7 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   await writeReports(store, summary());
   // Filters whose masks are bit-identical (e.g. RI + KN when RI flags nothing) give the same run for the
   // same seed: the training is deterministic, so one run serves them all.
-  const signature = (filter: FilterName, seed: number) => (filter === 'random' || filter === 'slm-online' ? `${filter} ${seed}` : prepared.masks[filter]!.lossMask.join('\n'));
+  const signature = (filter: FilterName, seed: number) => (filter === 'random' || ONLINE_FILTERS.includes(filter) ? `${filter} ${seed}` : prepared.masks[filter]!.lossMask.join('\n'));
   const bySignature = new Map<string, RunResult>();
   for (const r of runs) bySignature.set(`${r.seed} ${signature(r.filter, r.seed)}`, r);
   let taken = 0, takenSeconds = 0;
@@ -124,7 +125,7 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
         train: { id: prepared.ids[e], tokens, lossMask: mask.lossMask[e].map((w) => w > 0), truncated: 0 },
         labels: { id: prepared.ids[e], tokens, lossMask: normal[e].map((w) => w > 0), truncated: 0 },
       }));
-      const online = filter === 'slm-online' ? onlineSlm(prepared, config) : undefined;
+      const online = filter === 'slm-online' ? onlineSlm(prepared, config) : filter === 'xtf-online' ? onlineXtf(prepared, config) : undefined;
       result = await trainAndEvaluate(config, data, ctx, { filter, seed, key, index, runs: keys.length }, examples, heldOutBatches, base.heldOutLoss, padId, online?.selectTokens);
       if (online) {
         Object.assign(result, online.counted(isNoise));
@@ -167,18 +168,31 @@ export function dataFingerprint(data: ExperimentData): string {
 /** The online SLM selector over the prepared examples, counting per token how often a step saw it and left it out. */
 function onlineSlm(prepared: Prepared, config: ExperimentConfig) {
   if (!prepared.referenceLoss) throw new Error("filter 'slm-online' needs the reference model's token losses (prepare did not compute them)");
-  const index = new Map(prepared.ids.map((id, e) => [id, e]));
   const referenceLoss = new Map(prepared.ids.map((id, e) => [id, prepared.referenceLoss![e]]));
+  const counter = onlineCounter(prepared);
+  const selectTokens = onlineSlmSelector({ referenceLoss, keepFraction: config.baselines.slm.keepFraction, onToken: counter.onToken });
+  return { selectTokens, counted: counter.counted };
+}
+
+/** The online XTF selector (../xtf/xtf-online.ts) over the prepared examples: the experiment's rules and
+ *  caps, all three attributes (as the 'xtf' filter), RI / TR fixed at the experiment's scoring, KN anew
+ *  at every step; counted as online SLM is. */
+function onlineXtf(prepared: Prepared, config: ExperimentConfig) {
+  const counter = onlineCounter(prepared);
+  const xtf = xtfOptions({ ...config.xtf, attributes: { ri: true, kn: true, tr: true } });
+  const selectTokens = onlineXtfSelector({ scored: onlineXtfScored(prepared), xtf, onToken: (id, position, kept) => counter.onToken(id, position, kept) });
+  return { selectTokens, counted: counter.counted };
+}
+
+/** Counts per token how often a step saw it and left it out. */
+function onlineCounter(prepared: Prepared) {
+  const index = new Map(prepared.ids.map((id, e) => [id, e]));
   const seen = prepared.tokens.map((t) => new Uint32Array(t.length)), masked = prepared.tokens.map((t) => new Uint32Array(t.length));
-  const selectTokens = onlineSlmSelector({
-    referenceLoss,
-    keepFraction: config.baselines.slm.keepFraction,
-    onToken: (id, position, kept) => {
-      const e = index.get(id)!;
-      seen[e][position]++;
-      if (!kept) masked[e][position]++;
-    },
-  });
+  const onToken = (id: string, position: number, kept: boolean) => {
+    const e = index.get(id)!;
+    seen[e][position]++;
+    if (!kept) masked[e][position]++;
+  };
   /** Every label token counts once per step that saw it: the share left out, and (with known noise) how
    *  much of the noise and of the clean tokens that was. */
   const counted = (isNoise: boolean[][] | null): { maskedFraction: number; quality: MaskQuality | null } => {
@@ -189,7 +203,7 @@ function onlineSlm(prepared: Prepared, config: ExperimentConfig) {
     const maskedFraction = (noiseMasked + cleanMasked) / Math.max(1, noise + clean);
     return { maskedFraction, quality: isNoise ? { noiseRecall: noise > 0 ? noiseMasked / noise : 0, cleanMasked: clean > 0 ? cleanMasked / clean : 0 } : null };
   };
-  return { selectTokens, counted };
+  return { onToken, counted };
 }
 
 function parseOr<T>(text: string | null): T | null {
