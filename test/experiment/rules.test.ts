@@ -18,6 +18,7 @@ import type { DatasetSummary, ScoredExample } from '../../src/xtf/types.ts';
 import { gpu } from '../helpers/gpu.ts';
 import { fakeScoreFile } from '../xtf/fake-scores.ts';
 import { loadModel, loadTokenizer } from '../model/stories260k.ts';
+import { memoryStore } from '../helpers/experiment-store.ts';
 
 describe('opt-in filters', () => {
   it('stay out of the default grid, which is the grid the README table came from', () => {
@@ -49,10 +50,6 @@ describe('opt-in filters', () => {
   });
 });
 
-function memoryStore(): ExperimentStore & { files: Map<string, string> } {
-  const files = new Map<string, string>();
-  return { files, read: async (name) => files.get(name) ?? null, write: async (name, text) => void files.set(name, text) };
-}
 
 describe('opt-in filters on stories260K (built-in data)', async () => {
   const rt = await gpu();

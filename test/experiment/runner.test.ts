@@ -10,17 +10,8 @@ import { ExperimentMismatchError, runExperiment } from '../../src/experiment/run
 import { LlamaModel } from '../../src/model/llama.ts';
 import { gpu } from '../helpers/gpu.ts';
 import { loadModel, loadTokenizer } from '../model/stories260k.ts';
+import { memoryStore } from '../helpers/experiment-store.ts';
 
-function memoryStore(): ExperimentStore & { files: Map<string, string>; adapters: string[] } {
-  const files = new Map<string, string>(), adapters: string[] = [];
-  return {
-    files,
-    adapters,
-    read: async (name) => files.get(name) ?? null,
-    write: async (name, text) => void files.set(name, text),
-    saveAdapter: async (name) => void adapters.push(name),
-  };
-}
 
 describe('experiment runner (stories260K, built-in data)', async () => {
   const rt = await gpu();
