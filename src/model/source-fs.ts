@@ -9,10 +9,11 @@ import { env } from 'node:process';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DownloadError, ModelError, ModelSourceError, formatCount } from './errors.ts';
 import {
-  type DownloadOptions, type Downloader, type LoadOptions, type LoadedModel, type ModelFiles, type ModelInput, type ProgressCallback,
-  isUrl, loadFromFiles, loadModel as loadModelFromInput, streamDownload, withProgress,
+  type Downloader, type LoadOptions, type LoadedModel, type ModelFiles, type ModelInput, type ProgressCallback,
+  isUrl, loadFromFiles, loadModel as loadModelFromInput, withProgress,
 } from './source.ts';
 import type { ByteSource } from './safetensors.ts';
+import { streamDownload, type DownloadOptions } from './download.ts';
 
 export interface FsLoadOptions extends LoadOptions, CacheOptions {
   /** Where downloads are kept (default $XTF_CACHE_DIR, else ~/.cache/xtf-webgpu); false: no cache. */

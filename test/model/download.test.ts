@@ -7,7 +7,8 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, type LoadProgress, fetchBytes } from '../../src/model/source.ts';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, fetchBytes } from '../../src/model/download.ts';
+import type { LoadProgress } from '../../src/model/source.ts';
 import { cachedDownloader, loadModel } from '../../src/model/source-fs.ts';
 import { CheckpointFormatError, DownloadError } from '../../src/model/errors.ts';
 
