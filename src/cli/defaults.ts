@@ -2,7 +2,7 @@
 // the files in ../shared beside the project when they are there, else their public addresses.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readDataText, readRecordsFile } from '../data/files-fs.ts';
+import { readRecordsFile } from '../data/files-fs.ts';
 import { parseRecordsBytes, type RawRecord } from '../data/files.ts';
 import { isUrl } from '../model/source.ts';
 
@@ -17,14 +17,6 @@ const SOURCES = {
 export function defaultSource(name: keyof typeof SOURCES): string {
   const [local, url] = SOURCES[name];
   return existsSync(local) ? local : url;
-}
-
-/** A data file's text from a path (gzip too) or an https URL. */
-export async function readText(pathOrUrl: string): Promise<string> {
-  if (!isUrl(pathOrUrl)) return readDataText(pathOrUrl);
-  const r = await fetch(pathOrUrl);
-  if (!r.ok) throw new Error(`${pathOrUrl}: HTTP ${r.status}`);
-  return r.text();
 }
 
 /** A data file's records from a path or an https URL (JSONL / JSON, gzip or not). */
