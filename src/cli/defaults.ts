@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readRecordsFile } from '../data/files-fs.ts';
 import { parseRecordsBytes, type RawRecord } from '../data/files.ts';
+import { fetchBytes } from '../model/download.ts';
 import { isUrl } from '../model/source.ts';
 
 const SHARED = resolve('../shared');
@@ -22,7 +23,8 @@ export function defaultSource(name: keyof typeof SOURCES): string {
 /** A data file's records from a path or an https URL (JSONL / JSON, gzip or not). */
 export async function readRecords(pathOrUrl: string): Promise<RawRecord[]> {
   if (!isUrl(pathOrUrl)) return readRecordsFile(pathOrUrl);
-  const r = await fetch(pathOrUrl);
-  if (!r.ok) throw new Error(`${pathOrUrl}: HTTP ${r.status}`);
-  return parseRecordsBytes(new Uint8Array(await r.arrayBuffer()), pathOrUrl);
+  // The model downloader's fetch: connect / idle timeouts, no HTML page or short body taken for data.
+  const bytes = await fetchBytes(pathOrUrl);
+  if (bytes === null) throw new Error(`${pathOrUrl}: HTTP 404 (no such file)`);
+  return parseRecordsBytes(bytes, pathOrUrl);
 }
