@@ -2,9 +2,8 @@
 // experiment's rules) and online XTF ('xtf-online'), none of them in the default grid. Pure parts on fake
 // scores; the runs on the real stories260K model and the built-in data, at a tiny size.
 import { describe, expect, it } from 'vitest';
-import { builtinData } from '../../src/experiment/builtin-data.ts';
 import { BUILTIN_RECIPE, EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../../src/experiment/config.ts';
-import { examplesData, type ExperimentStore } from '../../src/experiment/context.ts';
+import { type ExperimentStore } from '../../src/experiment/context.ts';
 import { DEFAULT_FILTERS, FILTER_LABELS, FILTERS, OPT_IN_FILTERS, parseFilters, seedFreeMasks } from '../../src/experiment/filters.ts';
 import { experimentHtml } from '../../src/experiment/report.ts';
 import { runExperiment } from '../../src/experiment/runner.ts';
@@ -15,10 +14,8 @@ import { xtfOptions } from '../../src/xtf/options.ts';
 import { reselectReleased } from '../../src/xtf/score-released.ts';
 import { reselect } from '../../src/xtf/select.ts';
 import type { DatasetSummary, ScoredExample } from '../../src/xtf/types.ts';
-import { gpu } from '../helpers/gpu.ts';
 import { fakeScoreFile } from '../xtf/fake-scores.ts';
-import { loadModel, loadTokenizer } from '../model/stories260k.ts';
-import { memoryStore } from '../helpers/experiment-store.ts';
+import { memoryStore, tinyExperiment } from '../helpers/experiment.ts';
 
 describe('opt-in filters', () => {
   it('stay out of the default grid, which is the grid the README table came from', () => {
@@ -52,12 +49,7 @@ describe('opt-in filters', () => {
 
 
 describe('opt-in filters on stories260K (built-in data)', async () => {
-  const rt = await gpu();
-  const weights = loadModel();
-  const tokenizer = loadTokenizer();
-  const model = LlamaModel.fromWeights(rt, weights);
-  const built = builtinData({ train: 18, reference: 4, heldOut: 4, seed: 2 });
-  const data = examplesData(built.train, built.reference, built.heldOut);
+  const { rt, weights, tokenizer, model, data } = await tinyExperiment({ train: 18, reference: 4, heldOut: 4 });
   const config: ExperimentConfig = {
     ...EXPERIMENT_DEFAULTS,
     model: 'stories260K',

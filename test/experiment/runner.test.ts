@@ -3,23 +3,15 @@
 // (what lets bit-identical masks share one run), a second call resumes without training, and a store
 // holding other settings is refused.
 import { describe, expect, it } from 'vitest';
-import { builtinData } from '../../src/experiment/builtin-data.ts';
 import { BUILTIN_RECIPE, EXPERIMENT_DEFAULTS, type ExperimentConfig } from '../../src/experiment/config.ts';
-import { examplesData, type ExperimentEvent, type ExperimentStore } from '../../src/experiment/context.ts';
+import { type ExperimentEvent, type ExperimentStore } from '../../src/experiment/context.ts';
 import { ExperimentMismatchError, runExperiment } from '../../src/experiment/runner.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
-import { gpu } from '../helpers/gpu.ts';
-import { loadModel, loadTokenizer } from '../model/stories260k.ts';
-import { memoryStore } from '../helpers/experiment-store.ts';
+import { memoryStore, tinyExperiment } from '../helpers/experiment.ts';
 
 
 describe('experiment runner (stories260K, built-in data)', async () => {
-  const rt = await gpu();
-  const weights = loadModel();
-  const tokenizer = loadTokenizer();
-  const model = LlamaModel.fromWeights(rt, weights);
-  const built = builtinData({ train: 18, reference: 8, heldOut: 6, seed: 2 });
-  const data = examplesData(built.train, built.reference, built.heldOut);
+  const { rt, weights, tokenizer, model, data } = await tinyExperiment({ train: 18, reference: 8, heldOut: 6 });
   const config: ExperimentConfig = {
     ...EXPERIMENT_DEFAULTS,
     model: 'stories260K',
