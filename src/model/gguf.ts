@@ -1,5 +1,6 @@
-// GGUF files (llama.cpp): @huggingface/gguf parses the metadata and tensor infos; the tensor data (f32, f16,
-// bf16, q8_0) is read and dequantised here. Architectures 'llama' and 'qwen2'.
+// GGUF files (llama.cpp): @huggingface/gguf parses the metadata and tensor infos; the tensor data is read
+// here and decoded to f32 by its GGML type (gguf-quants.ts: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
+// Architectures 'llama' and 'qwen2'.
 //
 // RoPE layout: llama.cpp's converter permutes HF's q/k rows back to Meta's interleaved order for 'llama'
 // (its LlamaModel.permute) and runs them with the "normal" (adjacent-pair) RoPE, so GGUF llama weights are
@@ -9,7 +10,7 @@
 import { GGMLQuantizationType, gguf as parseGgufHeader } from '@huggingface/gguf';
 import { type LlamaConfig, headDim, llamaConfig } from './config.ts';
 import { CheckpointFormatError, ModelConfigError, TokenizerFormatError, UnsupportedModelError, formatCount } from './errors.ts';
-import { f16ToF32, f32View, halfBytesToF32 } from './dtypes.ts';
+import { GGML_TYPES, SUPPORTED_GGML_TYPE_NAMES } from './gguf-quants.ts';
 import { type ByteSource, byteSource } from './safetensors.ts';
 import { type NamedTensor, checkLayerCount, checkUnusedTensors, collectWeights, storedLayerCount } from './hf.ts';
 import { HfTokenizer, type TokenizerJson } from './tokenizer-hf.ts';
@@ -21,9 +22,6 @@ export { type ByteSource, byteSource } from './safetensors.ts';
 
 /** GGUF architectures -> RoPE layout (see the note at the top). */
 const GGUF_ARCHITECTURES: Readonly<Record<string, LlamaConfig['ropeLayout']>> = { llama: 'interleaved', qwen2: 'half' };
-
-const GGML = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
-const Q8_0_BLOCK = 32; // values per block: an f16 scale, then 32 int8
 
 export interface GgufModel {
   config: LlamaConfig;
@@ -160,49 +158,25 @@ async function readHeader(src: ByteSource): Promise<{ metadata: Record<string, u
   return { metadata: parsed.metadata as Record<string, unknown>, infos };
 }
 
-/** Bytes one tensor occupies, by GGML type; undefined for types this loader does not read. */
-function storedBytes(dtype: number, count: number): number | undefined {
-  switch (dtype) {
-    case GGML.F32: return 4 * count;
-    case GGML.F16: case GGML.BF16: return 2 * count;
-    case GGML.Q8_0: return (count / Q8_0_BLOCK) * (2 + Q8_0_BLOCK);
-    default: return undefined;
-  }
-}
-
 async function readTensor(src: ByteSource, t: TensorInfo): Promise<Float32Array> {
   const count = t.shape.reduce((a, b) => a * b, 1);
-  const typeName = (GGMLQuantizationType as unknown as Record<number, string>)[t.dtype] ?? `type ${t.dtype}`;
-  const size = storedBytes(t.dtype, count);
-  if (size === undefined) {
-    throw new UnsupportedModelError(src.name, `tensor ${t.name} is ${typeName}; only F32, F16, BF16 and Q8_0 tensors are supported (re-quantise with llama-quantize ... q8_0 or f16)`);
+  const type = GGML_TYPES.get(t.dtype);
+  if (!type) {
+    const typeName = (GGMLQuantizationType as unknown as Record<number, string>)[t.dtype] ?? `type ${t.dtype}`;
+    throw new UnsupportedModelError(src.name, `tensor ${t.name} is ${typeName}; supported tensor types: ${SUPPORTED_GGML_TYPE_NAMES} ` +
+      '(re-quantise the model with llama-quantize to one of them, e.g. Q4_K_M or Q8_0)');
   }
-  if (t.dtype === GGML.Q8_0 && t.shape[t.shape.length - 1] % Q8_0_BLOCK !== 0) {
-    throw new CheckpointFormatError(src.name, t.start, `tensor ${t.name}: Q8_0 rows of ${t.shape.at(-1)} values are not whole ${Q8_0_BLOCK}-value blocks`);
+  // Blocks never span rows (GGUF's fastest dim), so each row must be whole blocks; this also makes count whole blocks.
+  const rowLength = t.shape.at(-1) ?? 1;
+  if (rowLength % type.blockValues !== 0) {
+    throw new CheckpointFormatError(src.name, t.start, `tensor ${t.name}: ${type.name} rows of ${rowLength} values are not whole ${type.blockValues}-value blocks`);
   }
+  const size = (count / type.blockValues) * type.blockBytes;
   if (t.start + size > src.size) {
-    throw new CheckpointFormatError(src.name, t.start, `tensor ${t.name} (${typeName} [${t.shape.join(', ')}]) needs bytes ${formatCount(t.start)}..${formatCount(t.start + size)}, ` +
+    throw new CheckpointFormatError(src.name, t.start, `tensor ${t.name} (${type.name} [${t.shape.join(', ')}]) needs bytes ${formatCount(t.start)}..${formatCount(t.start + size)}, ` +
       `but the file ends at ${formatCount(src.size)}; it is truncated`);
   }
-  const bytes = await src.read(t.start, t.start + size);
-  switch (t.dtype) {
-    case GGML.F32: return f32View(bytes, count);
-    case GGML.F16: return halfBytesToF32(bytes, count, 'f16');
-    case GGML.BF16: return halfBytesToF32(bytes, count, 'bf16');
-    default: return dequantizeQ8_0(bytes, count);
-  }
-}
-
-/** Q8_0: blocks of { f16 scale d; int8 q[32] }, value = d * q. */
-export function dequantizeQ8_0(bytes: Uint8Array, count: number): Float32Array {
-  const out = new Float32Array(count);
-  const blockBytes = 2 + Q8_0_BLOCK;
-  for (let b = 0; b < count / Q8_0_BLOCK; b++) {
-    const at = b * blockBytes;
-    const d = f16ToF32(bytes[at] | (bytes[at + 1] << 8));
-    for (let j = 0; j < Q8_0_BLOCK; j++) out[b * Q8_0_BLOCK + j] = d * ((bytes[at + 2 + j] << 24) >> 24);
-  }
-  return out;
+  return type.decode(await src.read(t.start, t.start + size), count);
 }
 
 // ---- the embedded tokenizer -----------------------------------------------------------------------------

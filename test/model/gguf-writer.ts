@@ -1,6 +1,8 @@
 // A minimal GGUF v3 writer for tests (written from the spec, independent of the loader): metadata of the
-// usual scalar / string / array types, and F32, F16, BF16 or Q8_0 tensors.
-import { f32ToBf16, f32ToF16, f16ToF32 } from '../../src/model/dtypes.ts';
+// usual scalar / string / array types, and F32, F16, BF16 tensors or blocks of the quantized types (quantized
+// by ggml-quantize.ts).
+import { f32ToBf16, f32ToF16 } from '../../src/model/dtypes.ts';
+import { type QuantType, quantize } from './ggml-quantize.ts';
 
 const T = { UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12 } as const;
 export type GgufKv =
@@ -14,8 +16,9 @@ export const u32 = (value: number): GgufKv => ({ type: 'u32', value });
 export const f32 = (value: number): GgufKv => ({ type: 'f32', value });
 export const str = (value: string): GgufKv => ({ type: 'string', value });
 
-export type GgufDtype = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
-const GGML_TYPE: Record<GgufDtype, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 };
+/** Q2_K is a type the loader refuses; it is written as zero bytes of its size (84 bytes per 256 values). */
+export type GgufDtype = 'F32' | 'F16' | 'BF16' | QuantType | 'Q2_K';
+const GGML_TYPE: Record<GgufDtype, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q2_K: 10, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 };
 
 export interface GgufTensor {
   name: string;
@@ -23,6 +26,8 @@ export interface GgufTensor {
   shape: number[];
   dtype: GgufDtype;
   data: Float32Array;
+  /** Stored bytes to write instead of encoding `data` (for malformed tensors). */
+  bytes?: Uint8Array;
 }
 
 class Writer {
@@ -61,40 +66,16 @@ class Writer {
   }
 }
 
-/** Q8_0 as llama.cpp quantises: per 32 values d = max|x| / 127 (stored f16), q = round(x / d). */
-export function quantizeQ8_0(values: Float32Array): Uint8Array {
-  const out = new Uint8Array((values.length / 32) * 34);
-  for (let b = 0; b < values.length / 32; b++) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(values[b * 32 + j]));
-    const d = amax / 127;
-    const h = f32ToF16(d);
-    out[b * 34] = h & 0xff;
-    out[b * 34 + 1] = h >> 8;
-    for (let j = 0; j < 32; j++) out[b * 34 + 2 + j] = (d ? Math.round(values[b * 32 + j] / d) : 0) & 0xff;
-  }
-  return out;
-}
-
-/** What dequantising quantizeQ8_0's output must give, computed independently. */
-export function expectedQ8_0(values: Float32Array): Float32Array {
-  const q = quantizeQ8_0(values);
-  return Float32Array.from(values, (_, i) => {
-    const b = Math.floor(i / 32);
-    const d = f16ToF32(q[b * 34] | (q[b * 34 + 1] << 8));
-    return d * new Int8Array(q.buffer, b * 34 + 2, 32)[i % 32];
-  });
-}
-
 function encode(t: GgufTensor): Uint8Array {
+  if (t.bytes) return t.bytes;
   switch (t.dtype) {
     case 'F32': return new Uint8Array(t.data.slice().buffer);
     case 'F16': case 'BF16': {
       const conv = t.dtype === 'F16' ? f32ToF16 : f32ToBf16;
       return new Uint8Array(Uint16Array.from(t.data, conv).buffer);
     }
-    case 'Q8_0': return quantizeQ8_0(t.data);
-    case 'Q4_0': return new Uint8Array((t.data.length / 32) * 18);
+    case 'Q2_K': return new Uint8Array((t.data.length / 256) * 84);
+    default: return quantize(t.dtype, t.data).bytes;
   }
 }
 

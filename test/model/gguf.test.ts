@@ -9,7 +9,8 @@ import type { LlamaWeights } from '../../src/model/weights.ts';
 import { randomWeights, tinyConfig } from '../helpers/tiny-llama.ts';
 import { nextTokenLogProbs } from '../reference/llama.ts';
 import { loadModel, loadTokenizer, reference } from './stories260k.ts';
-import { type GgufDtype, type GgufKv, type GgufTensor, expectedQ8_0, f32, str, u32, writeGguf } from './gguf-writer.ts';
+import { type GgufDtype, type GgufKv, type GgufTensor, f32, str, u32, writeGguf } from './gguf-writer.ts';
+import { firstDifference, quantize } from './ggml-quantize.ts';
 import { QWEN_LIKE_MERGES, QWEN_LIKE_SPECIALS, byteLevelVocab } from './hf-fixtures.ts';
 
 /** llama.cpp's convert_hf_to_gguf.py LlamaModel.permute, transcribed from its numpy:
@@ -76,6 +77,10 @@ function tensorsOf(model: LlamaWeights, dtype: (name: string) => GgufDtype = () 
   return Object.keys(model.shapes).map((name) => ({ name: ggufName(name), shape: [...model.shapes[name]], dtype: dtype(name), data: model.tensors[name] }));
 }
 
+/** Largest |log-prob| change (over the vocabulary) that quantising the k-quant test's model may cause:
+ *  measured 0.51 with its seed (most of it Q4_0 / Q4_K noise in the tail of the distribution). */
+const QUANT_DRIFT = 1;
+
 describe('GGUF', () => {
   it('reads llama.cpp\'s llama layout: q/k rows permuted back to interleaved, SentencePiece tokenizer', async () => {
     const original = loadModel(); // llama2.c, interleaved
@@ -127,8 +132,8 @@ describe('GGUF', () => {
 
     expect(m.config).toEqual(config);
     const w = m.weights.tensors;
-    expect(w.tokEmbedding).toEqual(expectedQ8_0(model.tensors.tokEmbedding));
-    expect(w['layers.1.w1']).toEqual(expectedQ8_0(model.tensors['layers.1.w1']));
+    expect(w.tokEmbedding).toEqual(quantize('Q8_0', model.tensors.tokEmbedding).values);
+    expect(w['layers.1.w1']).toEqual(quantize('Q8_0', model.tensors['layers.1.w1']).values);
     // q8_0 keeps each value within half a quantisation step (d / 2, d = max|x| / 127 per 32 values).
     const maxAbs = model.tensors.tokEmbedding.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
     model.tensors.tokEmbedding.forEach((v, i) => expect(Math.abs(w.tokEmbedding[i] - v)).toBeLessThanOrEqual((maxAbs / 127) * 0.5 + 1e-3));
@@ -144,6 +149,44 @@ describe('GGUF', () => {
     expect(tok.decode(tok.encode('hello wörld 42!'))).toBe('hello wörld 42!');
   });
 
+  it('loads k-quant and Q4_0 tensors as the f32 weights they dequantise to', async () => {
+    // Rows of 256 and 512 (dim 256, hiddenDim 512): whole 256-value super-blocks; every type on some matrix.
+    const config = tinyConfig({ dim: 256, hiddenDim: 512, nHeads: 4, nKvHeads: 2, vocabSize: loadTokenizer().vocabSize, tiedEmbeddings: false });
+    const model = randomWeights(config, 11);
+    // Weights of a trained model's size (std 0.4 / 8 = 0.05, about 1 / sqrt(dim)), so the logits are not so
+    // peaked that the tail's log-probs swing with any change at all.
+    for (const name of Object.keys(model.shapes)) if (model.shapes[name].length === 2) model.tensors[name] = model.tensors[name].map((v) => v / 8);
+    const types: GgufDtype[] = ['Q4_K', 'Q5_K', 'Q6_K', 'Q4_0', 'Q8_0'];
+    const matrices = Object.keys(model.shapes).filter((n) => model.shapes[n].length === 2);
+    const dtypeOf = (name: string): GgufDtype => (matrices.includes(name) ? types[matrices.indexOf(name) % types.length] : 'F32');
+    const dequantised: Record<string, Float32Array> = {};
+    for (const name of Object.keys(model.shapes)) {
+      const dtype = dtypeOf(name);
+      dequantised[name] = dtype === 'F32' ? model.tensors[name] : quantize(dtype, model.tensors[name]).values;
+    }
+    const kv = { ...archKv('llama', config), ...spmTokenizerKv() };
+    const quantFile = writeGguf(kv, tensorsOf(model, dtypeOf));
+    const q = await loadGguf(quantFile, 'tiny-k-quants.gguf');
+    const f = await loadGguf(writeGguf(kv, tensorsOf({ ...model, tensors: dequantised })), 'tiny-dequantised-f32.gguf');
+
+    expect(q.config).toEqual(config);
+    expect(new Set(matrices.map(dtypeOf))).toEqual(new Set(types));
+    for (const name of Object.keys(model.shapes)) expect(firstDifference(q.weights.tensors[name], dequantised[name]), `${name} (${dtypeOf(name)})`).toBeUndefined();
+    const tokens = reference.cases[2].tokens;
+    const quantLogProbs = nextTokenLogProbs(q.weights, tokens);
+    const f32LogProbs = nextTokenLogProbs(f.weights, tokens);
+    quantLogProbs.forEach((lp, i) => expect(lp).toBe(f32LogProbs[i]));
+    // And near the unquantised model (a decoder that put values in the wrong places would not be).
+    const originalLogProbs = nextTokenLogProbs(model, tokens);
+    const drift = Math.max(...quantLogProbs.map((lp, i) => Math.abs(lp - originalLogProbs[i])));
+    expect(drift).toBeLessThan(QUANT_DRIFT);
+
+    // A file cut short inside the last tensor names it and its type.
+    const err = await loadGguf(quantFile.subarray(0, quantFile.length - 100), 'cut.gguf').catch((e) => e);
+    expect(err).toBeInstanceOf(CheckpointFormatError);
+    expect(err.message).toMatch(new RegExp(`^cut\\.gguf: tensor output\\.weight \\(${dtypeOf('classifier')} \\[${config.vocabSize}, 256\\]\\) needs bytes [\\d,]+\\.\\.[\\d,]+, but the file ends at [\\d,]+; it is truncated$`));
+  });
+
   it('names what it cannot read', async () => {
     const config = tinyConfig({ dim: 32, hiddenDim: 64 });
     const model = randomWeights(config, 3);
@@ -152,8 +195,10 @@ describe('GGUF', () => {
 
     await expect(load(writeGguf({ ...kv, 'general.architecture': str('gemma') }, tensorsOf(model))))
       .rejects.toThrow(new UnsupportedModelError('bad.gguf', "GGUF architecture 'gemma' is not supported; supported: llama, qwen2"));
-    await expect(load(writeGguf(kv, tensorsOf(model, (n) => (n === 'layers.1.w3' ? 'Q4_0' : 'F32')))))
-      .rejects.toThrow('bad.gguf: tensor blk.1.ffn_up.weight is Q4_0; only F32, F16, BF16 and Q8_0 tensors are supported');
+    const refused = await load(writeGguf(kv, tensorsOf(model, (n) => (n === 'layers.1.w3' ? 'Q2_K' : 'F32')))).catch((e) => e);
+    expect(refused).toBeInstanceOf(UnsupportedModelError);
+    expect(refused.message).toBe('bad.gguf: tensor blk.1.ffn_up.weight is Q2_K; supported tensor types: Q4_0, Q4_K, Q5_K, Q6_K, Q8_0, F16, BF16, F32 ' +
+      '(re-quantise the model with llama-quantize to one of them, e.g. Q4_K_M or Q8_0)');
     await expect(load(writeGguf({ ...kv, 'tokenizer.ggml.model': str('bert') }, tensorsOf(model))))
       .rejects.toThrow("GGUF tokenizer type 'bert' is not supported yet; supported: llama (SentencePiece), gpt2 (byte-level BPE)");
     await expect(load(writeGguf({ ...kv, 'tokenizer.ggml.model': str('gpt2'), 'tokenizer.ggml.pre': str('deepseek-llm'), 'tokenizer.ggml.merges': { type: 'strings', value: [] } }, tensorsOf(model))))
@@ -168,6 +213,13 @@ describe('GGUF', () => {
     const err = await load(whole.subarray(0, whole.length - 100)).catch((e) => e);
     expect(err).toBeInstanceOf(CheckpointFormatError);
     expect(err.message).toMatch(/^bad\.gguf: tensor output_norm\.weight \(F32 \[32\]\) needs bytes [\d,]+\.\.[\d,]+, but the file ends at [\d,]+; it is truncated$/);
+    // Rows of 32 values in 256-value Q4_K blocks: 1,024 values are 4 whole blocks, but no row is one.
+    const partRows = tensorsOf(model).map((t) => (t.name === 'blk.0.attn_q.weight' ? { ...t, dtype: 'Q4_K' as const, bytes: new Uint8Array(4 * 144) } : t));
+    const rowsErr = await load(writeGguf(kv, partRows)).catch((e) => e);
+    expect(rowsErr).toBeInstanceOf(CheckpointFormatError);
+    expect(rowsErr.message).toBe('bad.gguf: tensor blk.0.attn_q.weight: Q4_K rows of 32 values are not whole 256-value blocks');
+    const partBlock = tensorsOf(model).map((t) => (t.name === 'output_norm.weight' ? { ...t, dtype: 'Q6_K' as const, bytes: new Uint8Array(210) } : t));
+    await expect(load(writeGguf(kv, partBlock))).rejects.toThrow('bad.gguf: tensor output_norm.weight: Q6_K rows of 32 values are not whole 256-value blocks');
     await expect(load(new TextEncoder().encode('not a gguf file at all'))).rejects.toThrow(/^bad\.gguf: not a readable GGUF file: .*magic/);
   });
 });
