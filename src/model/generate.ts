@@ -6,6 +6,7 @@ import type { Tensor } from '../gpu/index.ts';
 import { embeddingForward } from '../ops/embedding.ts';
 import { matmul } from '../ops/matmul.ts';
 import { rmsnormForward } from '../ops/rmsnorm.ts';
+import { checkSequenceLength, contextLength } from './config.ts';
 import { attendCached, newKvCache, releaseKvCache, type KvCache } from './kv-cache.ts';
 import type { LlamaModel } from './llama.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -43,6 +44,7 @@ export function decodeStep(model: LlamaModel, ids: Tensor, cache: KvCache): Tens
   if (cache.length + n > cache.capacity) {
     throw new RangeError(`decode: ${cache.length} cached + ${n} new positions exceed the cache capacity ${cache.capacity}`);
   }
+  checkSequenceLength(c, cache.length + n, 'decode');
   const rt = model.rt;
   let x = embeddingForward(rt, ids.view([batch * n]), model.params.tokEmbedding).view([batch * n, c.dim]);
   for (let l = 0; l < c.nLayers; l++) {
@@ -84,7 +86,9 @@ export async function generateBatch(model: LlamaModel, prompts: readonly number[
   const rt = model.rt;
   const width = Math.max(...prompts.map((p) => p.length));
   if (width > model.config.maxSeqLen) throw new RangeError(`generate: a prompt has ${width} tokens, more than the model's context ${model.config.maxSeqLen}`);
-  const capacity = Math.min(model.config.maxSeqLen, width + options.maxTokens);
+  checkSequenceLength(model.config, width, 'generate');
+  // Generation ends ('length') where the model's context ends, the sliding window included.
+  const capacity = Math.min(contextLength(model.config), width + options.maxTokens);
   const stop = new Set(options.stopTokens ?? []);
   const samplers = prompts.map(() => createSampler(options));
   const padding = prompts.map((p) => width - p.length);

@@ -1,104 +1,17 @@
-// Hugging Face model folders: config.json (LlamaForCausalLM, Qwen2ForCausalLM), model.safetensors or a
-// sharded model.safetensors.index.json, tokenizer.json + tokenizer_config.json. HF checkpoints use the
+// Hugging Face model folders: config.json (hf-config.ts: Llama, Qwen2, Qwen3, Mistral), model.safetensors
+// or a sharded model.safetensors.index.json, tokenizer.json + tokenizer_config.json. HF checkpoints use the
 // rotate-half RoPE layout, so their config says ropeLayout 'half' and q/k rows are taken as stored.
 
-import { type LlamaConfig, headDim, llamaConfig } from './config.ts';
+import type { LlamaConfig } from './config.ts';
 import { CheckpointFormatError, ModelConfigError, UnsupportedModelError, UnusedTensorsError, WeightMismatchError, formatCount } from './errors.ts';
+import { hfConfigToLlama } from './hf-config.ts';
 import { type ByteSource, type SafetensorsEntry, byteSource, readSafetensor, readSafetensorsHeader, safetensorToF32 } from './safetensors.ts';
 import { type HfTokenizer, parseHfTokenizer } from './tokenizer-hf.ts';
 import { type LlamaWeights, llamaWeightShapes } from './weights.ts';
 
-/** `architectures[0]` of config.json -> the family name kept in LlamaConfig.architecture. */
-export const SUPPORTED_HF_ARCHITECTURES: Readonly<Record<string, string>> = {
-  LlamaForCausalLM: 'llama',
-  Qwen2ForCausalLM: 'qwen2',
-};
+export { SUPPORTED_HF_ARCHITECTURES, hfConfigToLlama, llamaToHfConfig } from './hf-config.ts';
 
 type Json = Record<string, unknown>;
-
-/** config.json -> LlamaConfig; anything this runtime would compute differently is a typed error. */
-export function hfConfigToLlama(json: Json, source = 'config.json'): LlamaConfig {
-  const architectures = json.architectures;
-  const arch = Array.isArray(architectures) ? String(architectures[0]) : undefined;
-  const family = arch === undefined ? undefined : SUPPORTED_HF_ARCHITECTURES[arch];
-  if (family === undefined) {
-    throw new UnsupportedModelError(source, `architecture ${arch === undefined ? '(none: "architectures" is missing)' : `'${arch}'`} is not supported; ` +
-      `supported: ${Object.keys(SUPPORTED_HF_ARCHITECTURES).join(', ')}`);
-  }
-  const int = (key: string, fallback?: number): number => {
-    const v = json[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new ModelConfigError(key, `must be an integer, got ${JSON.stringify(json[key])}`, source);
-    return v;
-  };
-  const num = (v: unknown, key: string): number => {
-    if (typeof v !== 'number') throw new ModelConfigError(key, `must be a number, got ${JSON.stringify(v)}`, source);
-    return v;
-  };
-  const unsupported = (detail: string): never => {
-    throw new UnsupportedModelError(source, detail);
-  };
-
-  const act = json.hidden_act ?? 'silu';
-  if (act !== 'silu') unsupported(`hidden_act '${act}' is not supported; the FFN here is SwiGLU (silu)`);
-  if (json.mlp_bias === true) unsupported('mlp_bias true is not supported (biases exist only on q/k/v)');
-  if (json.use_sliding_window === true) unsupported('sliding-window attention (use_sliding_window true) is not supported');
-  // transformers >= 5 moves rope_theta and rope_scaling into rope_parameters.
-  const rope = (typeof json.rope_parameters === 'object' && json.rope_parameters !== null ? json.rope_parameters : {}) as Json;
-  const scaling = (json.rope_scaling ?? null) as Json | null;
-  const ropeType = scaling?.rope_type ?? scaling?.type ?? rope.rope_type ?? 'default';
-  if (ropeType !== 'default') unsupported(`RoPE scaling '${ropeType}' is not supported (only plain RoPE)`);
-
-  const dim = int('hidden_size');
-  const nHeads = int('num_attention_heads');
-  const config = llamaConfig({
-    architecture: family,
-    dim,
-    hiddenDim: int('intermediate_size'),
-    nLayers: int('num_hidden_layers'),
-    nHeads,
-    nKvHeads: int('num_key_value_heads', nHeads),
-    vocabSize: int('vocab_size'),
-    maxSeqLen: int('max_position_embeddings'),
-    normEps: num(json.rms_norm_eps ?? 1e-6, 'rms_norm_eps'),
-    ropeTheta: num(json.rope_theta ?? rope.rope_theta ?? 10000, 'rope_theta'),
-    ropeLayout: 'half',
-    tiedEmbeddings: json.tie_word_embeddings === true,
-    attentionBias: family === 'qwen2' ? true : json.attention_bias === true,
-  }, source);
-  if (json.head_dim !== undefined && json.head_dim !== null && json.head_dim !== headDim(config)) {
-    unsupported(`head_dim ${json.head_dim} differs from hidden_size / num_attention_heads = ${headDim(config)}; not supported`);
-  }
-  return config;
-}
-
-/** The inverse, for export: a config.json transformers loads as LlamaForCausalLM / Qwen2ForCausalLM. */
-export function llamaToHfConfig(c: LlamaConfig, extra: { bosTokenId?: number; eosTokenId?: number; torchDtype?: string } = {}): Json {
-  const qwen = c.architecture === 'qwen2';
-  return {
-    architectures: [qwen ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
-    model_type: qwen ? 'qwen2' : 'llama',
-    hidden_size: c.dim,
-    intermediate_size: c.hiddenDim,
-    num_hidden_layers: c.nLayers,
-    num_attention_heads: c.nHeads,
-    num_key_value_heads: c.nKvHeads,
-    head_dim: headDim(c),
-    vocab_size: c.vocabSize,
-    max_position_embeddings: c.maxSeqLen,
-    rms_norm_eps: c.normEps,
-    rope_theta: c.ropeTheta,
-    rope_scaling: null,
-    tie_word_embeddings: c.tiedEmbeddings,
-    hidden_act: 'silu',
-    ...(qwen ? { use_sliding_window: false } : { attention_bias: c.attentionBias, mlp_bias: false, pretraining_tp: 1 }),
-    attention_dropout: 0,
-    initializer_range: 0.02,
-    use_cache: true,
-    bos_token_id: extra.bosTokenId ?? 1,
-    eos_token_id: extra.eosTokenId ?? 2,
-    torch_dtype: extra.torchDtype ?? 'float32',
-  };
-}
 
 const LAYER_TENSORS: Record<string, string> = {
   attnNorm: 'input_layernorm.weight',
@@ -108,6 +21,8 @@ const LAYER_TENSORS: Record<string, string> = {
   bq: 'self_attn.q_proj.bias',
   bk: 'self_attn.k_proj.bias',
   bv: 'self_attn.v_proj.bias',
+  qNorm: 'self_attn.q_norm.weight',
+  kNorm: 'self_attn.k_norm.weight',
   wo: 'self_attn.o_proj.weight',
   ffnNorm: 'post_attention_layernorm.weight',
   w1: 'mlp.gate_proj.weight',
@@ -345,7 +260,11 @@ function permuteHeadRows(w: Float32Array, nHeads: number, cols: number, dest: (i
   return out;
 }
 
-/** The same model with wq/wk (and bq/bk) rows permuted into `layout`. Other tensors are shared, not copied. */
+/**
+ * The same model with wq/wk (and bq/bk) rows permuted into `layout`, and the per-head q/k norm weights
+ * (qkNorm) with them: a norm over a head's features commutes with permuting them if its weights follow.
+ * Other tensors are shared, not copied.
+ */
 export function withRopeLayout(model: LlamaWeights, layout: LlamaConfig['ropeLayout']): LlamaWeights {
   const c = model.config;
   if (c.ropeLayout === layout) return model;
@@ -359,6 +278,10 @@ export function withRopeLayout(model: LlamaWeights, layout: LlamaConfig['ropeLay
     if (c.attentionBias) {
       tensors[p + 'bq'] = permute(tensors[p + 'bq'], c.nHeads, 1);
       tensors[p + 'bk'] = permute(tensors[p + 'bk'], c.nKvHeads, 1);
+    }
+    if (c.qkNorm) {
+      tensors[p + 'qNorm'] = permute(tensors[p + 'qNorm'], 1, 1);
+      tensors[p + 'kNorm'] = permute(tensors[p + 'kNorm'], 1, 1);
     }
   }
   return { config, tensors, shapes: model.shapes };

@@ -1,7 +1,7 @@
 // How much GPU memory a training step or a forward pass needs, computed from the config before
 // anything is allocated, and the checks that turn "too big" into a clear error up front.
 import { LimitExceededError, OutOfMemoryError, formatBytes, type Runtime } from '../gpu/index.ts';
-import { kvDim, type LlamaConfig } from './config.ts';
+import { kvDim, qDim, type LlamaConfig } from './config.ts';
 import { LORA_TARGET_WEIGHT, type LoraConfig } from './lora.ts';
 import { llamaWeightShapes, shapeSize } from './weights.ts';
 
@@ -48,21 +48,25 @@ export function memoryReport(config: LlamaConfig, plan: MemoryPlan, lora: LoraCo
   const n = batch * seqLen;
   const d = config.dim;
   const kv = kvDim(config);
+  const qd = qDim(config); // = d unless the config has an explicit headDim
   const hid = config.hiddenDim;
   const weightCount = Object.values(llamaWeightShapes(config)).reduce((s, shape) => s + shapeSize(shape), 0);
   const adapterCount = mode === 'lora' && lora ? loraParameterCount(config, lora) : 0;
   const trainableCount = mode === 'full' ? weightCount : adapterCount;
   const logits = n * config.vocabSize;
 
-  // Per layer, what llama.ts keeps for backward: x, norm out, q, attention out, x2, ffn norm out (dim
-  // each), k, v (kvDim), gate, up, act (hidden), two rstd rows, the log-sum-exp, and x·Aᵀ per adapter.
+  // Per layer, what layer.ts keeps for backward: x, norm out, x2, ffn norm out (dim each), q, attention
+  // out (qDim), k, v (kvDim), gate, up, act (hidden), two rstd rows, the log-sum-exp, and x·Aᵀ per
+  // adapter; with q/k norms (Qwen3) also their inputs (qDim, kvDim) and an rstd per head.
   const adapterRows = mode === 'lora' && lora ? lora.targets.length * lora.rank : 0;
-  const perLayer = n * (6 * d + 2 * kv + 3 * hid + 2 + config.nHeads + adapterRows);
+  const headNorms = config.qkNorm ? qd + kv + config.nHeads + config.nKvHeads : 0;
+  const perLayer = n * (4 * d + 2 * qd + 2 * kv + 3 * hid + 2 + config.nHeads + adapterRows + headNorms);
   const training = mode !== 'inference';
   // Inference keeps one layer's worth at a time.
   const activations = (training ? config.nLayers * perLayer : perLayer) + n * 2 * d + logits + 2 * n;
-  // The backward of one layer: dAct, dGate, dUp (hidden), dFfnIn, dX2, dAttn, dQ, dH, dX (dim), dK, dV (kv).
-  const transient = training ? n * (3 * hid + 7 * d + 4 * kv) : n * (hid + 2 * d);
+  // The backward of one layer: dAct, dGate, dUp (hidden), dFfnIn, dX2, dH, dX (dim), dAttn, dQ, dQ before
+  // RoPE (qDim), dK, dV, dK before RoPE (kv), and one more of each of q and k through the q/k norms.
+  const transient = training ? n * (3 * hid + 4 * d + 3 * qd + 4 * kv + (config.qkNorm ? qd + kv : 0)) : n * (hid + 2 * d);
   const largest = Math.max(logits, n * hid);
   const report: MemoryReport = {
     weightsBytes: weightCount * F32,

@@ -3,13 +3,15 @@
 //
 //   tokEmbedding          [vocabSize, dim]
 //   layers.{i}.attnNorm   [dim]                 RMSNorm weight before attention
-//   layers.{i}.wq         [dim, dim]            linear weights are [out, in]: y = W x
-//   layers.{i}.wk         [kvDim, dim]
+//   layers.{i}.wq         [qDim, dim]           linear weights are [out, in]: y = W x; qDim = nHeads·headDim
+//   layers.{i}.wk         [kvDim, dim]                                                  kvDim = nKvHeads·headDim
 //   layers.{i}.wv         [kvDim, dim]
-//   layers.{i}.bq         [dim]                 only when attentionBias (Qwen2)
+//   layers.{i}.bq         [qDim]                only when attentionBias (Qwen2)
 //   layers.{i}.bk         [kvDim]               only when attentionBias
 //   layers.{i}.bv         [kvDim]               only when attentionBias
-//   layers.{i}.wo         [dim, dim]
+//   layers.{i}.qNorm      [headDim]             only when qkNorm (Qwen3): RMSNorm weight of every query head
+//   layers.{i}.kNorm      [headDim]             only when qkNorm: RMSNorm weight of every key head
+//   layers.{i}.wo         [dim, qDim]
 //   layers.{i}.ffnNorm    [dim]                 RMSNorm weight before the FFN
 //   layers.{i}.w1         [hiddenDim, dim]      gate: FFN(x) = w2( silu(w1 x) * (w3 x) )
 //   layers.{i}.w2         [dim, hiddenDim]      down
@@ -19,7 +21,7 @@
 //
 // wq / wk rows follow config.ropeLayout; a loader that changes the layout permutes them.
 
-import { type LlamaConfig, kvDim } from './config.ts';
+import { type LlamaConfig, headDim, kvDim, qDim } from './config.ts';
 
 export type Shape = readonly number[];
 
@@ -32,20 +34,24 @@ export interface LlamaWeights {
 
 /** Every parameter name with its shape, in the order llama2.c stores them. */
 export function llamaWeightShapes(c: LlamaConfig): Record<string, Shape> {
-  const kv = kvDim(c);
+  const kv = kvDim(c), q = qDim(c);
   const shapes: Record<string, Shape> = { tokEmbedding: [c.vocabSize, c.dim] };
   for (let i = 0; i < c.nLayers; i++) {
     const p = `layers.${i}.`;
     shapes[p + 'attnNorm'] = [c.dim];
-    shapes[p + 'wq'] = [c.dim, c.dim];
+    shapes[p + 'wq'] = [q, c.dim];
     shapes[p + 'wk'] = [kv, c.dim];
     shapes[p + 'wv'] = [kv, c.dim];
     if (c.attentionBias) {
-      shapes[p + 'bq'] = [c.dim];
+      shapes[p + 'bq'] = [q];
       shapes[p + 'bk'] = [kv];
       shapes[p + 'bv'] = [kv];
     }
-    shapes[p + 'wo'] = [c.dim, c.dim];
+    if (c.qkNorm) {
+      shapes[p + 'qNorm'] = [headDim(c)];
+      shapes[p + 'kNorm'] = [headDim(c)];
+    }
+    shapes[p + 'wo'] = [c.dim, q];
     shapes[p + 'ffnNorm'] = [c.dim];
     shapes[p + 'w1'] = [c.hiddenDim, c.dim];
     shapes[p + 'w2'] = [c.dim, c.hiddenDim];

@@ -4,6 +4,7 @@ import { hfFolderFiles } from '../../src/model/hf-export.ts';
 import { type TensorToWrite, parseSafetensors, safetensorToF32, writeSafetensors } from '../../src/model/safetensors.ts';
 import { HfTokenizer, llama2cToHfTokenizer } from '../../src/model/tokenizer-hf.ts';
 import { ModelConfigError, UnsupportedModelError, WeightMismatchError } from '../../src/model/errors.ts';
+import { headDim, kvDim, qDim } from '../../src/model/config.ts';
 import { f16ToF32, f32ToF16 } from '../../src/model/dtypes.ts';
 import { tinyConfig, randomWeights } from '../helpers/tiny-llama.ts';
 import { llamaReferenceForward } from '../reference/llama.ts';
@@ -49,17 +50,64 @@ describe('Hugging Face config.json', () => {
   });
 
   it('names an unknown architecture and the supported ones', () => {
-    expect(() => hfConfigToLlama({ ...base, architectures: ['MistralForCausalLM'] }, 'm/config.json'))
-      .toThrow(new UnsupportedModelError('m/config.json', "architecture 'MistralForCausalLM' is not supported; supported: LlamaForCausalLM, Qwen2ForCausalLM"));
+    expect(() => hfConfigToLlama({ ...base, architectures: ['GemmaForCausalLM'] }, 'm/config.json'))
+      .toThrow(new UnsupportedModelError('m/config.json', "architecture 'GemmaForCausalLM' is not supported; supported: LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM"));
     expect(() => hfConfigToLlama({ ...base, architectures: undefined })).toThrow(/architecture \(none: "architectures" is missing\) is not supported/);
   });
 
+  it('reads an explicit head_dim (Qwen3-0.6B: 1024 wide, 16 heads of 128) and Qwen3\'s q/k norms', () => {
+    const qwen3 = {
+      architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 28, num_attention_heads: 16,
+      num_key_value_heads: 8, head_dim: 128, vocab_size: 151936, max_position_embeddings: 40960, rms_norm_eps: 1e-6, rope_theta: 1000000,
+      rope_scaling: null, attention_bias: false, tie_word_embeddings: true, use_sliding_window: false, sliding_window: null, max_window_layers: 28,
+    };
+    const c = hfConfigToLlama(qwen3);
+    expect(c).toMatchObject({ architecture: 'qwen3', dim: 1024, nHeads: 16, nKvHeads: 8, headDim: 128, qkNorm: true, attentionBias: false, tiedEmbeddings: true });
+    expect(c.slidingWindow).toBeUndefined();
+    expect([headDim(c), qDim(c), kvDim(c)]).toEqual([128, 2048, 1024]);
+    expect(hfConfigToLlama(llamaToHfConfig(c))).toEqual(c);
+    // A head_dim equal to hidden_size / num_attention_heads is the same model as none.
+    expect(hfConfigToLlama({ ...base, head_dim: 8 })).toEqual(hfConfigToLlama(base));
+    expect(hfConfigToLlama({ ...base, head_dim: 16 })).toMatchObject({ headDim: 16 });
+    expect(() => hfConfigToLlama({ ...base, head_dim: 15 })).toThrow('headDim (15) must be even');
+  });
+
+  it('reads Llama-3 and linear RoPE scaling from rope_scaling and from transformers 5\'s rope_parameters', () => {
+    const llama3 = { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+    const scaling = { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
+    const c = hfConfigToLlama({ ...base, rope_scaling: llama3 });
+    expect(c.ropeScaling).toEqual(scaling);
+    expect(hfConfigToLlama({ ...base, rope_theta: undefined, rope_parameters: { ...llama3, rope_theta: 500000 } })).toEqual(c);
+    expect(hfConfigToLlama(llamaToHfConfig(c))).toEqual(c);
+    expect(llamaToHfConfig(c).rope_scaling).toEqual(llama3);
+    expect(hfConfigToLlama({ ...base, rope_scaling: { type: 'linear', factor: 2 } }).ropeScaling).toEqual({ type: 'linear', factor: 2 });
+    expect(() => hfConfigToLlama({ ...base, rope_scaling: { rope_type: 'llama3', factor: 32 } }, 'x/config.json'))
+      .toThrow(new ModelConfigError('rope_scaling.low_freq_factor', "must be a number for 'llama3' RoPE scaling, got undefined", 'x/config.json'));
+  });
+
+  it('reads Mistral with its sliding window, and none when sliding_window is null', () => {
+    const mistral = { ...base, architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: 4096, max_position_embeddings: 32768, head_dim: null };
+    const c = hfConfigToLlama(mistral);
+    expect(c).toMatchObject({ architecture: 'mistral', slidingWindow: 4096, attentionBias: false, maxSeqLen: 32768 });
+    expect(c.headDim).toBeUndefined();
+    expect(hfConfigToLlama(llamaToHfConfig(c))).toEqual(c);
+    expect(hfConfigToLlama({ ...mistral, sliding_window: null }).slidingWindow).toBeUndefined();
+    // Qwen2 states a window it uses only with use_sliding_window.
+    expect(hfConfigToLlama({ ...base, architectures: ['Qwen2ForCausalLM'], sliding_window: 4096, use_sliding_window: false }).slidingWindow).toBeUndefined();
+  });
+
   it('refuses what this runtime would compute differently', () => {
-    expect(() => hfConfigToLlama({ ...base, rope_scaling: { rope_type: 'llama3', factor: 32 } })).toThrow("RoPE scaling 'llama3' is not supported");
-    expect(() => hfConfigToLlama({ ...base, head_dim: 16 })).toThrow('head_dim 16 differs from hidden_size / num_attention_heads = 8');
+    for (const type of ['yarn', 'dynamic', 'longrope']) {
+      expect(() => hfConfigToLlama({ ...base, rope_scaling: { rope_type: type, factor: 4 } }, 'y/config.json'))
+        .toThrow(new UnsupportedModelError('y/config.json', `RoPE scaling '${type}' is not supported; supported: linear, llama3 (or none)`));
+    }
+    expect(() => hfConfigToLlama({ ...base, rope_parameters: { rope_type: 'yarn', rope_theta: 1e6, factor: 4 } })).toThrow("RoPE scaling 'yarn' is not supported");
+    expect(() => hfConfigToLlama({ ...base, architectures: ['Qwen3ForCausalLM'], use_sliding_window: true })).toThrow('sliding-window attention (use_sliding_window true) is not supported');
     expect(() => hfConfigToLlama({ ...base, hidden_act: 'gelu' })).toThrow("hidden_act 'gelu' is not supported");
     expect(() => hfConfigToLlama({ ...base, hidden_size: '64' })).toThrow(ModelConfigError);
     expect(() => hfConfigToLlama({ ...base, num_attention_heads: 6 })).toThrow('dim (64) must be divisible by nHeads (6)');
+    // An explicit head_dim frees the width from dividing by the heads.
+    expect(hfConfigToLlama({ ...base, num_attention_heads: 6, num_key_value_heads: 2, head_dim: 16 })).toMatchObject({ nHeads: 6, headDim: 16 });
   });
 });
 
@@ -155,6 +203,26 @@ describe('Hugging Face folder', () => {
     // The forward pass runs with the biases.
     const { logits } = llamaReferenceForward(loaded.weights, ids);
     expect(logits[1].every(Number.isFinite)).toBe(true);
+  });
+
+  it('loads a Qwen3 folder: explicit head_dim, q_norm / k_norm per layer, shapes checked against head_dim', async () => {
+    const qwen3Config = tinyConfig({ architecture: 'qwen3', vocabSize: 300, ropeLayout: 'half', headDim: 8, qkNorm: true, normEps: 1e-6, ropeTheta: 1e6 });
+    const qwen3 = randomWeights(qwen3Config, 12);
+    const tok = qwenLikeTokenizer();
+    const files = hfFolderFiles(qwen3, new HfTokenizer(tok.tokenizerJson, tok.tokenizerConfig));
+    const hfConfig = JSON.parse(new TextDecoder().decode(files['config.json']));
+    expect(hfConfig).toMatchObject({ architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 8, hidden_size: 16, num_attention_heads: 4, attention_bias: false });
+    const st = parseSafetensors(files['model.safetensors']).tensors;
+    expect(st.get('model.layers.1.self_attn.q_norm.weight')?.shape).toEqual([8]);
+    expect(st.get('model.layers.0.self_attn.q_proj.weight')?.shape).toEqual([32, 16]);
+    expect(st.get('model.layers.0.self_attn.o_proj.weight')?.shape).toEqual([16, 32]);
+    const loaded = await loadHfFolder(memoryFolder(files), 'qwen3');
+    expect(loaded.config).toEqual(qwen3Config);
+    for (const name of Object.keys(qwen3.shapes)) expect(loaded.weights.tensors[name], name).toEqual(qwen3.tensors[name]);
+    const noNorm = editTensors(files, (t) => delete t['model.layers.1.self_attn.k_norm.weight']);
+    await expect(loadHfFolder(memoryFolder(noNorm), 'qwen3')).rejects.toThrow('tensor model.layers.1.self_attn.k_norm.weight (shape [8]) is missing');
+    // The same tensors under a Llama config: q_norm / k_norm are not part of that model.
+    await expect(loadHfFolder(memoryFolder(withConfig(files, { architectures: ['LlamaForCausalLM'] })), 'qwen3')).rejects.toThrow(/not used by the model the config describes: model\.layers\.0\.self_attn\.k_norm\.weight, model\.layers\.0\.self_attn\.q_norm\.weight/);
   });
 
   it('handles SmolLM-style (Digits + ByteLevel regex) and Llama-3-style (Split regex, ignore_merges) tokenizer.json', () => {

@@ -5,8 +5,15 @@
 //   per layer:  x += wo · Attention(RoPE(wq·n + bq), RoPE(wk·n + bk), wv·n + bv)   with n = RMSNorm(x, attnNorm)
 //               x += w2 · (silu(w1·n) * (w3·n))                                      with n = RMSNorm(x, ffnNorm)
 //   logits = classifier · RMSNorm(x, finalNorm)
+//
+// Options of the config: heads of an explicit headDim (q is nHeads·headDim wide, wo maps it back to dim);
+// with qkNorm (Qwen3) every query head is RMSNorm(·, qNorm) and every key head RMSNorm(·, kNorm) before
+// RoPE; RoPE turns pair i by pos · inv_freq[i] from src/model/rope-scaling.ts (plain or scaled); with a
+// slidingWindow a position attends to the last slidingWindow positions only (the GPU model refuses longer
+// sequences instead, so the reference is what shows the window changes nothing within it).
 
-import { type LlamaConfig, headDim, kvDim } from '../../src/model/config.ts';
+import { type LlamaConfig, headDim, kvDim, qDim } from '../../src/model/config.ts';
+import { ropeInverseFrequencies } from '../../src/model/rope-scaling.ts';
 import { type LlamaWeights, classifierWeight } from '../../src/model/weights.ts';
 
 export interface ReferenceOptions {
@@ -26,7 +33,7 @@ export interface ReferenceOutput {
   /**
    * attention[layer] = probabilities [nHeads, N, T] row-major (N computed positions, T = tokens.length; N = T
    * without a cache): element (h, i, key) is how much computed position i attends to position `key` in head h;
-   * zero after the query's own position (causal). Present when asked.
+   * zero after the query's own position (causal) and before its sliding window, if any. Present when asked.
    */
   attention?: Float64Array[];
   /** finalHidden[i] = RMSNorm(x, finalNorm) at computed position i (length dim), the classifier's input. Present when asked. */
@@ -51,15 +58,22 @@ export function rmsNorm(x: Float64Array, weight: Float32Array, eps: number): Flo
   return x.map((v, i) => v * scale * weight[i]);
 }
 
+/** RMSNorm of each head of `vec` (heads of weight.length features, back to back) on its own, in place. */
+export function rmsNormPerHead(vec: Float64Array, weight: Float32Array, eps: number): void {
+  const hd = weight.length;
+  for (let at = 0; at < vec.length; at += hd) vec.set(rmsNorm(vec.subarray(at, at + hd), weight, eps), at);
+}
+
 /**
- * Rotates each head of `vec` (nHeads heads of size hd, back to back) in place for position `pos`.
- * Pair i of a head — features (2i, 2i+1) interleaved, or (i, i + hd/2) in the 'half' layout — turns by
- * pos * theta^(-2i/hd).
+ * Rotates each head of `vec` (heads of size hd = 2 · inverseFrequencies.length, back to back) in place for
+ * position `pos`. Pair i of a head — features (2i, 2i+1) interleaved, or (i, i + hd/2) in the 'half'
+ * layout — turns by pos · inverseFrequencies[i] (theta^(-2i/hd) for plain RoPE).
  */
-export function applyRope(vec: Float64Array, pos: number, hd: number, theta: number, layout: LlamaConfig['ropeLayout']): void {
+export function applyRope(vec: Float64Array, pos: number, inverseFrequencies: ArrayLike<number>, layout: LlamaConfig['ropeLayout']): void {
+  const hd = 2 * inverseFrequencies.length;
   for (let head = 0; head < vec.length / hd; head++) {
     for (let i = 0; i < hd / 2; i++) {
-      const angle = pos * Math.pow(theta, (-2 * i) / hd);
+      const angle = pos * inverseFrequencies[i];
       const [cos, sin] = [Math.cos(angle), Math.sin(angle)];
       const a = head * hd + (layout === 'interleaved' ? 2 * i : i);
       const b = layout === 'interleaved' ? a + 1 : a + hd / 2;
@@ -100,7 +114,9 @@ export function emptyKvCache(c: LlamaConfig): KvCache {
 export function llamaReferenceForward(model: LlamaWeights, tokens: readonly number[], options: ReferenceOptions = {}): ReferenceOutput {
   const c = model.config;
   const w = model.tensors;
-  const hd = headDim(c), kv = kvDim(c);
+  const hd = headDim(c), kv = kvDim(c), qd = qDim(c);
+  const inverseFrequencies = ropeInverseFrequencies(hd, c.ropeTheta, c.ropeScaling);
+  const window = c.slidingWindow ?? Infinity;
   const groupSize = c.nHeads / c.nKvHeads; // query heads sharing one key/value head
   const cache = options.cache ?? emptyKvCache(c);
   const start = cache.keys[0].length; // first position to compute
@@ -114,38 +130,43 @@ export function llamaReferenceForward(model: LlamaWeights, tokens: readonly numb
     const p = `layers.${l}.`;
     // Attention block.
     const normed = x.map((xt) => rmsNorm(xt, w[p + 'attnNorm'], c.normEps));
-    const q = normed.map((n) => matvec(w[p + 'wq'], n, c.dim, c.dim, w[p + 'bq']));
+    const q = normed.map((n) => matvec(w[p + 'wq'], n, qd, c.dim, w[p + 'bq']));
     const k = normed.map((n) => matvec(w[p + 'wk'], n, kv, c.dim, w[p + 'bk']));
     const v = normed.map((n) => matvec(w[p + 'wv'], n, kv, c.dim, w[p + 'bv']));
     for (let i = 0; i < N; i++) {
-      applyRope(q[i], start + i, hd, c.ropeTheta, c.ropeLayout);
-      applyRope(k[i], start + i, hd, c.ropeTheta, c.ropeLayout);
+      if (c.qkNorm) {
+        rmsNormPerHead(q[i], w[p + 'qNorm'], c.normEps);
+        rmsNormPerHead(k[i], w[p + 'kNorm'], c.normEps);
+      }
+      applyRope(q[i], start + i, inverseFrequencies, c.ropeLayout);
+      applyRope(k[i], start + i, inverseFrequencies, c.ropeLayout);
     }
     const keys = cache.keys[l], values = cache.values[l];
     keys.push(...k);
     values.push(...v);
     const probs = new Float64Array(options.attention ? c.nHeads * N * T : 0);
-    const mixed = x.map(() => new Float64Array(c.dim)); // concatenated head outputs per position
+    const mixed = x.map(() => new Float64Array(qd)); // concatenated head outputs per position
     for (let h = 0; h < c.nHeads; h++) {
       const kvOff = Math.floor(h / groupSize) * hd;
       for (let i = 0; i < N; i++) {
-        // Causal: position t sees keys 0..t.
+        // Causal: position t sees keys first..t (first = 0 unless a sliding window cuts the older ones off).
         const t = start + i;
-        const scores = new Float64Array(t + 1);
-        for (let s = 0; s <= t; s++) {
+        const first = Math.max(0, t - window + 1);
+        const scores = new Float64Array(t + 1 - first);
+        for (let s = first; s <= t; s++) {
           let dot = 0;
           for (let d = 0; d < hd; d++) dot += q[i][h * hd + d] * keys[s][kvOff + d];
-          scores[s] = dot / Math.sqrt(hd);
+          scores[s - first] = dot / Math.sqrt(hd);
         }
         const weights = logSoftmax(scores).map(Math.exp);
-        for (let s = 0; s <= t; s++) {
-          for (let d = 0; d < hd; d++) mixed[i][h * hd + d] += weights[s] * values[s][kvOff + d];
-          if (options.attention) probs[(h * N + i) * T + s] = weights[s];
+        for (let s = first; s <= t; s++) {
+          for (let d = 0; d < hd; d++) mixed[i][h * hd + d] += weights[s - first] * values[s][kvOff + d];
+          if (options.attention) probs[(h * N + i) * T + s] = weights[s - first];
         }
       }
     }
     if (options.attention) attention.push(probs);
-    x = x.map((xt, i) => add(xt, matvec(w[p + 'wo'], mixed[i], c.dim, c.dim)));
+    x = x.map((xt, i) => add(xt, matvec(w[p + 'wo'], mixed[i], c.dim, qd)));
 
     // SwiGLU feed-forward block.
     x = x.map((xt) => {
