@@ -52,7 +52,7 @@ export function quantize(type: QuantType, x: Float32Array): Quantized {
 type BlockQuantizer = (x: Float32Array, out: { bytes: Uint8Array; values: Float32Array; bound: Float32Array }) => void;
 
 /** Q8_0 as llama.cpp's reference: d = max|x| / 127 (stored f16), q = round(x / d) with the unrounded d.
- *  Error: half a step, plus the f16 rounding of d over up to 127 steps (127 · d · 2^-11 < d / 16). */
+ *  Error: half a step, plus the f16 rounding of d over up to 127 steps (large where d is subnormal in f16). */
 const q8_0: BlockQuantizer = (x, out) => {
   const amax = Math.abs(signedMax(x));
   const d = f(amax / 127), stored = half(d);
@@ -61,7 +61,7 @@ const q8_0: BlockQuantizer = (x, out) => {
     const q = d ? Math.round(x[i] / d) + 0 : 0; // + 0: no -0 level (the byte holds none)
     out.bytes[2 + i] = q & 0xff;
     out.values[i] = f(stored.value * q);
-    out.bound[i] = stored.value * (0.5 + 1 / 16);
+    out.bound[i] = stored.value / 2 + 127 * Math.abs(d - stored.value);
   }
 };
 

@@ -10,7 +10,7 @@ import { randomWeights, tinyConfig } from '../helpers/tiny-llama.ts';
 import { nextTokenLogProbs } from '../reference/llama.ts';
 import { loadModel, loadTokenizer, reference } from './stories260k.ts';
 import { type GgufDtype, type GgufKv, type GgufTensor, f32, str, u32, writeGguf } from './gguf-writer.ts';
-import { firstDifference, quantize } from './ggml-quantize.ts';
+import { type QuantType, firstDifference, quantize } from './ggml-quantize.ts';
 import { QWEN_LIKE_MERGES, QWEN_LIKE_SPECIALS, byteLevelVocab } from './hf-fixtures.ts';
 
 /** llama.cpp's convert_hf_to_gguf.py LlamaModel.permute, transcribed from its numpy:
@@ -156,13 +156,14 @@ describe('GGUF', () => {
     // Weights of a trained model's size (std 0.4 / 8 = 0.05, about 1 / sqrt(dim)), so the logits are not so
     // peaked that the tail's log-probs swing with any change at all.
     for (const name of Object.keys(model.shapes)) if (model.shapes[name].length === 2) model.tensors[name] = model.tensors[name].map((v) => v / 8);
-    const types: GgufDtype[] = ['Q4_K', 'Q5_K', 'Q6_K', 'Q4_0', 'Q8_0'];
+    const types: QuantType[] = ['Q4_K', 'Q5_K', 'Q6_K', 'Q4_0', 'Q8_0'];
     const matrices = Object.keys(model.shapes).filter((n) => model.shapes[n].length === 2);
-    const dtypeOf = (name: string): GgufDtype => (matrices.includes(name) ? types[matrices.indexOf(name) % types.length] : 'F32');
+    const quantOf = (name: string): QuantType | undefined => (matrices.includes(name) ? types[matrices.indexOf(name) % types.length] : undefined);
+    const dtypeOf = (name: string): GgufDtype => quantOf(name) ?? 'F32';
     const dequantised: Record<string, Float32Array> = {};
     for (const name of Object.keys(model.shapes)) {
-      const dtype = dtypeOf(name);
-      dequantised[name] = dtype === 'F32' ? model.tensors[name] : quantize(dtype, model.tensors[name]).values;
+      const type = quantOf(name);
+      dequantised[name] = type ? quantize(type, model.tensors[name]).values : model.tensors[name];
     }
     const kv = { ...archKv('llama', config), ...spmTokenizerKv() };
     const quantFile = writeGguf(kv, tensorsOf(model, dtypeOf));
