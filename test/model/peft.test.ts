@@ -13,6 +13,8 @@ import type { Runtime } from '../../src/gpu/index.ts';
 import { ModelSourceError, UnsupportedModelError, WeightMismatchError } from '../../src/model/errors.ts';
 import { hfFolderFiles } from '../../src/model/hf-export.ts';
 import { interleavedToHalf, loadHfFolder } from '../../src/model/hf.ts';
+import { HfTokenizer } from '../../src/model/tokenizer-hf.ts';
+import { memoryFolder, qwenLikeTokenizer } from './hf-fixtures.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { LORA_TARGETS, LORA_TARGET_WEIGHT, loraScale, type LoraConfig } from '../../src/model/lora.ts';
 import {
@@ -74,6 +76,16 @@ describe('PEFT adapter export and import', () => {
       name: 'rotate-half RoPE, untied, q/k/v biases, three projections',
       cfg: { nKvHeads: 1, ropeLayout: 'half' as const, tiedEmbeddings: false, attentionBias: true },
       lora: { rank: 3, alpha: 6, dropout: 0, targets: ['q_proj', 'k_proj', 'down_proj'] } as LoraConfig,
+    },
+    {
+      name: 'Qwen3: explicit head_dim (q 32 wide over dim 16), q/k norms (not targets), every projection',
+      cfg: { architecture: 'qwen3', headDim: 8, qkNorm: true, ropeLayout: 'half' as const },
+      lora: ALL,
+    },
+    {
+      name: 'interleaved RoPE with an explicit head_dim: q/k lora_B rows permuted per head of 8',
+      cfg: { nKvHeads: 2, headDim: 8 },
+      lora: { rank: 2, alpha: 4, dropout: 0, targets: ['q_proj', 'k_proj', 'o_proj'] } as LoraConfig,
     },
   ];
   for (const v of variants) {
@@ -215,6 +227,44 @@ describe('merging', () => {
     }
     for (const name of ['tokEmbedding', 'classifier', 'finalNorm', 'layers.1.attnNorm']) expect(merged.tensors[name], name).toEqual(weights.tensors[name]);
     model.release();
+  });
+});
+
+describe('merging a Qwen3 adapter', () => {
+  it('the merged model exports as a Hugging Face folder that loads back with the adapted logits', async () => {
+    const rt = await gpu();
+    const weights = randomWeights(tinyConfig({ architecture: 'qwen3', headDim: 8, qkNorm: true, ropeLayout: 'half' }), 9);
+    const model = await adaptedTinyModel(rt, weights);
+    const expected = await logitsOf(model, tokens);
+    mergeLora(model);
+    const tok = qwenLikeTokenizer();
+    const files = hfFolderFiles(await readWeights(model), new HfTokenizer(tok.tokenizerJson, tok.tokenizerConfig));
+    const loaded = await loadHfFolder(memoryFolder(files), 'merged qwen3');
+    expect(loaded.config).toEqual(weights.config);
+    // The q/k norms are frozen weights, not adapted: they come back unchanged.
+    expect(loaded.weights.tensors['layers.1.qNorm']).toEqual(weights.tensors['layers.1.qNorm']);
+    const reloaded = LlamaModel.fromWeights(rt, loaded.weights);
+    expectClose(await logitsOf(reloaded, tokens), expected, 1e-4, 0, 'logits of the exported merged model');
+    for (const m of [model, reloaded]) m.release();
+  });
+});
+
+describe('interleaved RoPE with an explicit head_dim and q/k norms', () => {
+  it('an adapter exported from the interleaved model fits the rotate-half folder hf-export writes (q/k norm weights permuted with their rows)', async () => {
+    const rt = await gpu();
+    const weights = randomWeights(tinyConfig({ architecture: 'qwen3', nKvHeads: 2, headDim: 8, qkNorm: true }), 14);
+    expect(weights.config.ropeLayout).toBe('interleaved');
+    const source = await adaptedTinyModel(rt, weights, ALL, 33);
+    const expected = await logitsOf(source, tokens);
+    const tok = qwenLikeTokenizer();
+    const files = hfFolderFiles(weights, new HfTokenizer(tok.tokenizerJson, tok.tokenizerConfig));
+    const hf = await loadHfFolder(memoryFolder(files), 'converted');
+    expect(hf.config).toEqual({ ...weights.config, ropeLayout: 'half' });
+    expect(hf.weights.tensors['layers.0.qNorm']).toEqual(interleavedToHalf(weights.tensors['layers.0.qNorm'], 1, 1));
+    const converted = LlamaModel.fromWeights(rt, hf.weights);
+    importPeftAdapter(converted, viaFiles(await exportPeftAdapter(source)));
+    expectClose(await logitsOf(converted, tokens), expected, 1e-4, 1e-4, 'logits of the converted model with the adapter');
+    for (const m of [source, converted]) m.release();
   });
 });
 
