@@ -1,5 +1,6 @@
 // GGML block decoding (src/model/gguf-quants.ts) against the tests' own reference quantizer (ggml-quantize.ts),
 // which computes each block's values from the integer fields it chose, not from the bytes.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GGMLQuantizationType } from '@huggingface/gguf';
 import { GGML_TYPES, SUPPORTED_GGML_TYPE_NAMES, kScaleMin } from '../../src/model/gguf-quants.ts';
@@ -42,7 +43,42 @@ function awkwardRows(rows: number, rowLength: number, block: number, seed: numbe
   return x;
 }
 
+/** ggml's own quantization and dequantization of 1,024 awkward values (written by fixtures/ggml-blocks.c). */
+function ggmlFixture(): { input: Float32Array; types: { id: number; bytes: Uint8Array; values: Float32Array }[] } {
+  const file = readFileSync(new URL('./fixtures/ggml-blocks.bin', import.meta.url));
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const n = 1024;
+  const f32s = (at: number) => new Float32Array(file.buffer.slice(file.byteOffset + at, file.byteOffset + at + 4 * n));
+  const input = f32s(0);
+  const types = [];
+  for (let at = 4 * n; at < file.length;) {
+    const id = view.getUint32(at, true), size = view.getUint32(at + 4, true);
+    types.push({ id, bytes: file.subarray(at + 8, at + 8 + size), values: f32s(at + 8 + size) });
+    at += 8 + size + 4 * n;
+  }
+  return { input, types };
+}
+
 describe('GGML block decoding', () => {
+  it('reproduces ggml\'s own dequantisation of its own quantizer\'s blocks, bit for bit', () => {
+    const { input, types } = ggmlFixture();
+    expect(types.map((t) => GGML_TYPES.get(t.id)?.name)).toEqual(['Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q8_0']);
+    for (const t of types) {
+      const type = GGML_TYPES.get(t.id)!;
+      expect(t.bytes.length, type.name).toBe((input.length / type.blockValues) * type.blockBytes);
+      const got = type.decode(t.bytes, input.length);
+      expect(firstDifference(new Uint32Array(got.buffer, got.byteOffset, got.length), new Uint32Array(t.values.buffer)), type.name).toBeUndefined();
+      // And near the input (ggml's quantizers search for scales, so only loosely): within one step of the
+      // range ±max|x| of the value's 256-value group cut into 2^bits levels (measured: at most half that).
+      const bits = { Q4_0: 4, Q4_K: 4, Q5_K: 5, Q6_K: 6, Q8_0: 8 }[type.name]!;
+      input.forEach((v, i) => {
+        const group = input.subarray(i - (i % 256), i - (i % 256) + 256);
+        const step = (2 * Math.max(...group.map(Math.abs))) / 2 ** bits;
+        if (Math.abs(got[i] - v) > step) expect.fail(`${type.name} value ${i}: ${v} decoded as ${got[i]}, more than ${step} away`);
+      });
+    }
+  });
+
   it('maps GGML type ids to the types the GGUF library names, and lists them for refusals', () => {
     for (const [id, type] of GGML_TYPES) expect((GGMLQuantizationType as unknown as Record<number, string>)[id], type.name).toBe(type.name);
     expect(SUPPORTED_GGML_TYPE_NAMES).toBe('Q4_0, Q4_K, Q5_K, Q6_K, Q8_0, F16, BF16, F32');
