@@ -33,17 +33,18 @@ describe('opt-in filters', () => {
 
   it("pin XTF's rule set: the experiment's own scores for its own rules, the other scoring's for the other", () => {
     const { scored } = fakeScoreFile(24);
-    const paper = seedFreeMasks(['xtf', 'xtf-paper'], { scored });
+    const paperRules = xtfOptions({ rules: 'paper' });
+    const paper = seedFreeMasks(['xtf', 'xtf-paper'], { scored, xtf: paperRules });
     expect(paper['xtf-paper']).toEqual(paper.xtf);
-    expect(() => seedFreeMasks(['xtf-released'], { scored })).toThrow(/scored under the released rules/);
+    expect(() => seedFreeMasks(['xtf-released'], { scored, xtf: paperRules })).toThrow(/scored under the released rules/);
     const released = xtfOptions({ rules: 'released' });
-    const masks = seedFreeMasks(['xtf-released'], { scored, otherRules: { rules: 'released', scored, trCut: 0.2 } });
+    const masks = seedFreeMasks(['xtf-released'], { scored, xtf: paperRules, otherRules: { rules: 'released', scored, trCut: 0.2 } });
     expect(masks['xtf-released']!.lossMask).toEqual(reselectReleased(scored, released, 0.2).map((ex) => ex.lossMask));
     const underReleased = seedFreeMasks(['xtf', 'xtf-released', 'xtf-paper'], { scored, xtf: released, trCut: 0.2, otherRules: { rules: 'paper', scored, trCut: null } });
     expect(underReleased['xtf-released']).toEqual(underReleased.xtf);
-    expect(underReleased['xtf-paper']!.lossMask).toEqual(reselect(scored, xtfOptions()).map((ex) => ex.lossMask));
+    expect(underReleased['xtf-paper']!.lossMask).toEqual(reselect(scored, paperRules).map((ex) => ex.lossMask));
     const shifted = scored.map((ex) => ({ ...ex, tokens: ex.tokens.map((t) => t + 1) }));
-    expect(() => seedFreeMasks(['xtf-released'], { scored, otherRules: { rules: 'released', scored: shifted, trCut: 0.2 } })).toThrow(/other examples or tokens/);
+    expect(() => seedFreeMasks(['xtf-released'], { scored, xtf: paperRules, otherRules: { rules: 'released', scored: shifted, trCut: 0.2 } })).toThrow(/other examples or tokens/);
   });
 });
 
@@ -55,6 +56,7 @@ describe('opt-in filters on stories260K (built-in data)', async () => {
     model: 'stories260K',
     data: 'built-in (test)',
     task: 'gsm8k',
+    xtf: xtfOptions({ rules: 'paper' }),
     filters: ['normal', 'xtf', 'xtf-released', 'xtf-paper', 'xtf-online'],
     seeds: [0],
     // 2 of the 18 training examples validate: 16 train, two steps of 8, one epoch (each token seen once).

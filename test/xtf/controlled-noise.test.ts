@@ -13,13 +13,17 @@ import {
   NOISE_KINDS, NOISE_VARIANTS, formatNoiseTable, injectNoise, labelNoiseTokens, noiseMetric, noiseTable, noisyDataset,
   sentenceEnds, splitStories, storyExample, type NoisyExample,
 } from '../../src/xtf/noise.ts';
-import { XTF_DEFAULTS, xtfOptions } from '../../src/xtf/options.ts';
+import { xtfOptions } from '../../src/xtf/options.ts';
 import { scoreExamples, type ScoreResult } from '../../src/xtf/score.ts';
 import { RI_MIN_LABEL_TOKENS, reselect, tukeyLowerFence } from '../../src/xtf/select.ts';
 import { tokenizeRecord } from '../../src/data/tokenize.ts';
 import { exampleRecord } from '../../src/data/records.ts';
 import type { Attribute } from '../../src/xtf/types.ts';
 import { seededRandom } from '../../src/model/random.ts';
+
+// These tests check the paper's rules (./select.ts) token by token; the released rules have their own
+// (test/xtf/released.test.ts, score-released.test.ts).
+const PAPER = xtfOptions({ rules: 'paper' });
 
 const SAMPLE = new URL('../../../shared/data/tinystories/sample.txt', import.meta.url);
 const OUTPUT = new URL('../../test-output/', import.meta.url);
@@ -123,7 +127,7 @@ describe('noise injection (CPU)', () => {
   });
 });
 
-describe('XTF on TinyStories with injected noise (stories260K)', () => {
+describe('XTF (paper rules) on TinyStories with injected noise (stories260K)', () => {
   // Two short completions (< RI_MIN_LABEL_TOKENS label tokens) exercise the RI minimum.
   const short: NoisyExample[] = [
     { id: 'short-1', prompt: 'Tom saw a cat.', completion: 'Yes.', group: 'clean', original: 'Yes.', noise: [] },
@@ -137,7 +141,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
     const rt = await gpu();
     const model = LlamaModel.fromWeights(rt, loadModel());
     const t0 = performance.now();
-    result = await scoreExamples(model, tok, examples.map(exampleRecord), { xtf: XTF_DEFAULTS });
+    result = await scoreExamples(model, tok, examples.map(exampleRecord), { xtf: PAPER });
     seconds = (performance.now() - t0) / 1000;
     model.release();
   });
@@ -162,7 +166,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
         const p = s.p[i]!, kn = s.kn[i]!;
         expect(kn).toBe(1 - p);
         const isKn = s.flags[i].includes('kn');
-        expect(isKn).toBe(kn < XTF_DEFAULTS.kn.threshold);
+        expect(isKn).toBe(kn < PAPER.kn.threshold);
         if (Math.abs(p - 0.95) > 1e-12) expect(isKn).toBe(p > 0.95);
         if (isKn) flagged++;
       }
@@ -172,7 +176,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
 
   it('TR flags depend on the token type only: one S_TR and one flag per type, the Multi-Otsu middle band', () => {
     const cuts = result.summary.thresholds!.trCuts;
-    expect(cuts).toHaveLength(XTF_DEFAULTS.tr.classes - 1);
+    expect(cuts).toHaveLength(PAPER.tr.classes - 1);
     const byType = new Map<number, { tr: number; flag: boolean }>();
     let flagged = 0;
     for (const s of result.scored) {
@@ -203,7 +207,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
         continue;
       }
       expect(fence).not.toBeNull();
-      expect(fence!).toBeCloseTo(tukeyLowerFence(values, XTF_DEFAULTS.ri.fenceR)!, 12);
+      expect(fence!).toBeCloseTo(tukeyLowerFence(values, PAPER.ri.fenceR)!, 12);
       for (const i of labelIdx(s)) {
         const v = s.ri[i];
         expect(s.flags[i].includes('ri')).toBe(v !== null && v < fence!);
@@ -216,7 +220,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
   it('RI with r = 0 (fence = Q1, so the rule does flag): exactly the tokens below their example\'s Q1', () => {
     // With r = 1 the fence can sit below every score (then RI flags nothing and the rule above holds
     // vacuously); the same rule with r = 0 must flag the lower quarter, no more.
-    const sel = reselect(result.scored, xtfOptions({ ri: { fenceR: 0 } }));
+    const sel = reselect(result.scored, xtfOptions({ rules: 'paper', ri: { fenceR: 0 } }));
     let flagged = 0;
     for (const s of sel) {
       const idx = labelIdx(s);
@@ -239,7 +243,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
     }
     // Thresholds do not depend on which attributes are on, so "each attribute alone" is its own column.
     for (const a of ['ri', 'kn', 'tr'] as Attribute[]) {
-      const alone = reselect(result.scored, xtfOptions({ attributes: { ri: a === 'ri', kn: a === 'kn', tr: a === 'tr' } }));
+      const alone = reselect(result.scored, xtfOptions({ rules: 'paper', attributes: { ri: a === 'ri', kn: a === 'kn', tr: a === 'tr' } }));
       alone.forEach((s, e) => labelIdx(s).forEach((i) => expect(s.lossMask[i] === 0).toBe(result.scored[e].flags[i].includes(a))));
     }
   });
@@ -267,7 +271,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
   });
 
   it('measures what each attribute catches per noise kind (printed, written to test-output/xtf-noise.md, not asserted)', () => {
-    const rows = noiseTable(result.scored, examples, XTF_DEFAULTS.kn.threshold);
+    const rows = noiseTable(result.scored, examples, PAPER.kn.threshold);
     for (const r of rows) {
       // The only per-kind number that follows from the method: KN's recall IS the share of noise tokens
       // the model predicts with p > 0.95, whatever the kind.
@@ -280,7 +284,7 @@ describe('XTF on TinyStories with injected noise (stories260K)', () => {
     const table = formatNoiseTable(rows, `XTF defaults, stories260K, ${examples.length} TinyStories examples (seed ${DATASET.seed}; ${DATASET.maxCompletionChars}-char completions, 2 extra short ones), ${Math.round(result.summary.tokensPerSecond)} tokens/s`);
     const notes = [
       '',
-      `RI fences (Q1 − ${XTF_DEFAULTS.ri.fenceR}·IQR): ${fences.length} examples, from ${Math.min(...fences).toExponential(2)} to ${Math.max(...fences).toExponential(2)}; TR cuts ${result.summary.thresholds!.trCuts.map((c) => c.toFixed(3)).join(', ')}.`,
+      `RI fences (Q1 − ${PAPER.ri.fenceR}·IQR): ${fences.length} examples, from ${Math.min(...fences).toExponential(2)} to ${Math.max(...fences).toExponential(2)}; TR cuts ${result.summary.thresholds!.trCuts.map((c) => c.toFixed(3)).join(', ')}.`,
       'P = flagged noise / flagged tokens in that kind\'s examples; R = flagged noise / noise tokens; p>0.95 = share of the kind\'s noise tokens the model already predicts (= KN recall by construction).',
     ].join('\n');
     console.log(`${table}\n${notes}\n(scoring ${seconds.toFixed(1)} s)`);

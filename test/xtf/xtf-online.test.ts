@@ -187,7 +187,8 @@ describe('online XTF refuses what it cannot match to its scores', () => {
 
   it('the resume identity names the rules and changes with the fixed flags', () => {
     const id = onlineXtfIdentity({ scored: [a], xtf });
-    expect(id).toMatch(/^rules paper, kn-threshold 0.05, attributes ri\+kn\+tr, fixed flags fnv1a [0-9a-f]{8}$/);
+    expect(id).toMatch(/^rules released, kn-max 0.1, attributes ri\+kn\+tr, fixed flags fnv1a [0-9a-f]{8}$/);
+    expect(onlineXtfIdentity({ scored: [a], xtf: xtfOptions({ rules: 'paper' }) })).toMatch(/^rules paper, kn-threshold 0.05, attributes ri\+kn\+tr, fixed flags /);
     expect(onlineXtfIdentity({ scored: [scored('a', [1, 10, 11, 12], [0, 0, 1, 1], { 3: ['kn'] })], xtf })).toBe(id); // KN is not fixed
     expect(onlineXtfIdentity({ scored: [scored('a', [1, 10, 11, 12], [0, 0, 1, 1], { 3: ['tr'] })], xtf })).not.toBe(id);
   });
