@@ -9,7 +9,7 @@ export type { RopeScaling } from './rope-scaling.ts';
  * How RoPE pairs the features of one head:
  * - 'interleaved': pairs (2i, 2i+1) — Meta's original Llama code and llama2.c checkpoints;
  * - 'half': pairs (i, i + headDim/2) — Hugging Face `rotate_half` (Llama, Qwen2, ... on the Hub).
- * Pair i rotates by pos * ropeTheta^(-2i/headDim) in both layouts.
+ * Pair i rotates by pos * ropeTheta^(-2i/headDim) in both layouts (its inverse frequency rescaled by ropeScaling, if any).
  */
 export type RopeLayout = 'interleaved' | 'half';
 
