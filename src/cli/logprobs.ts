@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { crossEntropyForward } from '../ops/cross-entropy.ts';
+import { contextLength } from '../model/config.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, openModel } from './model-args.ts';
 
 const USAGE = `usage: xtf logprobs --model M --text "..."
@@ -21,7 +22,8 @@ export async function logprobsCommand(args: string[]): Promise<number> {
   const m = await openModel(values);
   try {
     const tokens = m.tokenizer.encode(values.text);
-    if (tokens.length > m.model.config.maxSeqLen) throw new RangeError(`the text has ${tokens.length} tokens, more than the model's context of ${m.model.config.maxSeqLen}`);
+    const context = contextLength(m.model.config);
+    if (tokens.length > context) throw new RangeError(`the text has ${tokens.length} tokens, more than the model's context of ${context}`);
     const rt = m.rt;
     const ids = rt.upload(new Uint32Array(tokens), [1, tokens.length], 'u32', 'ids');
     const fwd = m.model.forward(ids);

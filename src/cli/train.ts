@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { chatOptionsFor } from '../data/chat.ts';
 import { readTrainRecords } from '../data/files-fs.ts';
 import { tokenizeRecords, unfiltered, type TrainingExample } from '../data/tokenize.ts';
+import { contextLength } from '../model/config.ts';
 import { savePeftAdapter } from '../model/peft-fs.ts';
 import { FolderCheckpointStorage } from '../train/checkpoint-fs.ts';
 import { FINETUNE_DEFAULTS, finetune } from '../train/finetune.ts';
@@ -78,7 +79,7 @@ export async function trainCommand(args: string[]): Promise<number> {
 
   const m = await openModel(values);
   try {
-    const maxLen = Math.min(xtfFlags.maxSeqLen ?? m.model.config.maxSeqLen, m.model.config.maxSeqLen);
+    const maxLen = Math.min(xtfFlags.maxSeqLen ?? contextLength(m.model.config), contextLength(m.model.config));
     const xtf = { ...xtfFlags, maxSeqLen: maxLen };
     const records = () => readTrainRecords(values.data!, { chat: chatOptionsFor(m.tokenizer) });
     // Every example as tokens + the tokens that train (the mask) + all label tokens (for validation).

@@ -1,6 +1,7 @@
 // Evaluation: held-out loss / perplexity over label tokens, and generation-based task accuracy
 // (GSM8K exact match of the final number, PubMedQA yes/no/maybe, MedQA option letter).
 // Portable: no Node built-ins (the CLI reads files and writes results).
+import { contextLength } from '../model/config.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { generateBatch } from '../model/generate.ts';
@@ -102,7 +103,7 @@ export interface LossOptions {
  *  tokenized by the one token path: an example longer than the context is cut as training cuts it
  *  (tokenize.ts fitLength: the prompt's start first). Examples with no label token left are skipped. */
 export async function evaluateHeldOutLoss(model: LlamaModel, tokenizer: Tokenizer, records: readonly TrainRecord[], options: LossOptions = {}): Promise<LossResult> {
-  const maxLength = Math.min(options.maxLength ?? model.config.maxSeqLen, model.config.maxSeqLen);
+  const maxLength = Math.min(options.maxLength ?? contextLength(model.config), contextLength(model.config));
   const { batches, report } = labelBatches(tokenizer, records, { maxLength, batchSize: options.batchSize ?? 4 });
   if (report.examples.length === 0) throw new RangeError('held-out loss: no example has a label token left within the context');
   let tokens = 0;
@@ -153,7 +154,7 @@ export async function evaluateTask(model: LlamaModel, tokenizer: Tokenizer, exam
   const { task } = options;
   if (!EVAL_TASKS.includes(task)) throw new RangeError(`evaluateTask: task must be one of ${EVAL_TASKS.join(', ')}, got ${JSON.stringify(task)}`);
   const maxNewTokens = options.maxNewTokens ?? 256;
-  const context = model.config.maxSeqLen;
+  const context = contextLength(model.config);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens >= context) throw new RangeError(`maxNewTokens must be a whole number in 1..${context - 1}, got ${maxNewTokens}`);
   const batchSize = options.batchSize ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a whole number >= 1, got ${batchSize}`);

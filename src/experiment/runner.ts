@@ -15,6 +15,7 @@ import { xtfOptions } from '../xtf/options.ts';
 import { onlineSlmSelector } from '../xtf/slm-online.ts';
 import { onlineXtfSelector } from '../xtf/xtf-online.ts';
 import type { ExperimentContext, ExperimentData, ExperimentEvent, ExperimentStore } from './context.ts';
+import { contextLength } from '../model/config.ts';
 import { differingFields, fixedSettings, runKey, runKeys, type ExperimentConfig } from './config.ts';
 import { maskQuality, ONLINE_FILTERS, randomMask, type FilterName, type Mask, type MaskQuality } from './filters.ts';
 import { onlineXtfScored, prepare, type Prepared } from './prepare.ts';
@@ -50,7 +51,7 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   }
   await store.write('experiment.json', json({ fixed, filters: config.filters, seeds: config.seeds }));
 
-  const maxLen = Math.min(config.xtf.maxSeqLen ?? model.config.maxSeqLen, model.config.maxSeqLen);
+  const maxLen = Math.min(config.xtf.maxSeqLen ?? contextLength(model.config), contextLength(model.config));
   const padId = tokenizer.eosId;
   const { batches: heldOutBatches } = labelBatches(tokenizer, data.heldOut, { maxLength: maxLen, batchSize: config.finetune.batchSize });
   if (heldOutBatches.length === 0) throw new RangeError('experiment: no held-out example has a label token within the context');
@@ -283,7 +284,7 @@ async function accuracyOf(config: ExperimentConfig, data: ExperimentData, ctx: E
   const examples = data.heldOutTasks.slice(0, config.accuracyExamples);
   return evaluateTask(ctx.model, ctx.tokenizer, examples, {
     task: config.task,
-    maxNewTokens: Math.min(config.maxNewTokens, ctx.model.config.maxSeqLen - 1),
+    maxNewTokens: Math.min(config.maxNewTokens, contextLength(ctx.model.config) - 1),
     onProgress: (done, total) => ctx.onEvent?.({ type: 'eval-progress', run, done, total }),
   });
 }

@@ -2,6 +2,7 @@
 // for a batch of sequences decoded side by side. generate.ts's decodeStep fills it one step at a time.
 import type { Tensor } from '../gpu/index.ts';
 import { attentionForward, type AttentionForwardResult } from '../ops/attention.ts';
+import { contextLength } from './config.ts';
 import type { LlamaModel } from './llama.ts';
 
 /** Keys and values of the positions decoded so far, per layer: [batch, capacity, nKvHeads, headDim] each. */
@@ -18,10 +19,10 @@ export interface KvCache {
 }
 
 /**
- * A cache for `batch` sequences of up to `capacity` positions of the model. `keyStart` (one per sequence) is
+ * A cache for `batch` sequences of up to `capacity` positions of the model (default: all it may run, contextLength). `keyStart` (one per sequence) is
  * where a left-padded sequence's real tokens begin; the cache takes ownership of its upload.
  */
-export function newKvCache(model: LlamaModel, capacity = model.config.maxSeqLen, batch = 1, keyStart?: readonly number[]): KvCache {
+export function newKvCache(model: LlamaModel, capacity = contextLength(model.config), batch = 1, keyStart?: readonly number[]): KvCache {
   const c = model.config;
   if (capacity > c.maxSeqLen) throw new RangeError(`KV cache of ${capacity} positions exceeds the model's maxSeqLen ${c.maxSeqLen}`);
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`KV cache batch must be a whole number >= 1, got ${batch}`);

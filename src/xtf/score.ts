@@ -4,6 +4,7 @@
 // relevance from the embedding table, then select noisy tokens with XTF or a baseline.
 // XTF selects under the rule set xtf.rules names: 'paper' here (./select.ts), 'released' through
 // ./score-released.ts (task relevance from last hidden states and domain words, per-answer caps).
+import { contextLength } from '../model/config.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { tokenPieces } from '../model/pieces.ts';
@@ -79,7 +80,7 @@ export async function scoreStream(
     if (words) checkDomainWords(tokenizer, words);
   }
   const t0 = performance.now();
-  const maxSeqLen = Math.min(xtf.maxSeqLen ?? model.config.maxSeqLen, model.config.maxSeqLen);
+  const maxSeqLen = Math.min(xtf.maxSeqLen ?? contextLength(model.config), contextLength(model.config));
   // Token ids of every example first: the task-relevance domain is every label token of the dataset (paper),
   // and the released TR cut is over every token occurrence; both are known before any example is selected.
   const tokenized = examples.map((e) => tokenizeRecord(tokenizer, e, { maxLength: maxSeqLen }));
