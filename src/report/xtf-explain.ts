@@ -7,9 +7,11 @@ import { reportAssets } from './assets.generated.ts';
 import { escapeHtml, pieceLabel, scriptJson, visiblePiece } from './html.ts';
 import { COLOURS, fmtNum, int, NAMES, pct } from './xtf-format.ts';
 import { histogramSvg } from './xtf-histogram.ts';
-import { chooseExamples, fenceStats, labelScores } from '../xtf/explain.ts';
+import { ruleChecksSource } from './rule-checks.ts';
+import { rulesView, type RulesView } from './xtf-rules-view.ts';
+import { chooseExamples, labelScores } from '../xtf/explain.ts';
 import { ATTRIBUTES } from '../xtf/scorefile.ts';
-import type { Attribute, DatasetSummary, ScoredExample, SelectionThresholds } from '../xtf/types.ts';
+import type { Attribute, DatasetSummary, ScoredExample } from '../xtf/types.ts';
 
 export interface ExplainOptions {
   /** Which examples to draw: their ids (in this order), or the first N (default 20). */
@@ -19,14 +21,9 @@ export interface ExplainOptions {
 }
 
 const CSS = reportAssets['xtf-explain.css'].replace(/\{\{(ri|kn|tr)\}\}/g, (_, a: Attribute) => COLOURS[a].strong);
-/** Tooltip: a few lines filling one floating box from the token's data-d attribute. */
-const SCRIPT = reportAssets['xtf-explain.js'];
-
-function trBandText(cuts: number[]): string {
-  if (cuts.length === 0) return 'no cuts: nothing flagged';
-  if (cuts.length === 1) return `noisy class S_TR ≥ ${fmtNum(cuts[0])}`;
-  return `noisy class [${fmtNum(cuts[0])}, ${fmtNum(cuts[1])})`;
-}
+/** Tooltip: a few lines filling one floating box from the token's data-d attribute and its card's rule
+ *  context (data-rc), judged by ruleChecks (./rule-checks.ts, its source put where the script asks). */
+const SCRIPT = reportAssets['xtf-explain.js'].replace('/*RULE_CHECKS*/', () => ruleChecksSource());
 
 function flagClass(flags: readonly Attribute[]): string {
   const sorted = ATTRIBUTES.filter((a) => flags.includes(a));
@@ -58,7 +55,7 @@ function tokenSpan(ex: ScoredExample, i: number): string {
   return `<span class="${cls}" data-d="${escapeHtml(d)}">${text}</span>`;
 }
 
-function exampleCard(ex: ScoredExample, fence: number | null | undefined, knownFences: boolean): string {
+function exampleCard(ex: ScoredExample, view: RulesView): string {
   let labels = 0, masked = 0;
   const by: Record<Attribute, number> = { ri: 0, kn: 0, tr: 0 };
   ex.label.forEach((l, i) => {
@@ -71,11 +68,11 @@ function exampleCard(ex: ScoredExample, fence: number | null | undefined, knownF
     `${int(labels)} label tokens`,
     `<b>${int(masked)} masked</b> (${pct(labels ? masked / labels : 0)})`,
     ...ATTRIBUTES.map((a) => `<span><span class="sw" style="background:${COLOURS[a].strong}"></span>${NAMES[a].short} ${int(by[a])}</span>`),
-    knownFences ? `RI fence ${fence === null || fence === undefined ? 'none (< 4 label tokens)' : fmtNum(fence)}` : '',
+    view.cardMeta(ex),
     ex.truncated ? `${int(ex.truncated)} tokens cut to fit the context` : '',
   ].filter(Boolean);
   const body = ex.tokens.map((_, i) => tokenSpan(ex, i)).join('');
-  return `<article class="card ex" id="ex-${escapeHtml(ex.id)}" data-id="${escapeHtml(ex.id)}" data-fence="${fence === null || fence === undefined ? '' : fence}">
+  return `<article class="card ex" id="ex-${escapeHtml(ex.id)}" data-id="${escapeHtml(ex.id)}" data-rc="${escapeHtml(JSON.stringify(view.context(ex)))}">
 <header><span class="id">${escapeHtml(ex.id)}</span><span class="meta">${meta.map((m) => `<span>${m}</span>`).join('')}</span></header>
 <div class="text">${body}</div></article>`;
 }
@@ -97,50 +94,11 @@ function legend(): string {
 export function explainHtml(scored: ScoredExample[], summary: DatasetSummary, opts: ExplainOptions = {}): string {
   const chosen = chooseExamples(scored, opts.examples);
   const title = opts.title ?? 'XTF token filtering report';
-  const th: SelectionThresholds | null = summary.thresholds ?? null;
+  const view = rulesView(summary, scored);
 
   // Histogram data over every label token of the file.
   const { values: vals, flagged: hit } = labelScores(scored);
-  const { fences, median: medianFence, q1: fenceQ1, q3: fenceQ3, none: noFence } = fenceStats(th);
-  const unknown = '<b>Thresholds unknown</b> (no summary file): the bars still show which tokens were flagged.';
-  const hists = [
-    histogramSvg({
-      attr: 'ri',
-      title: 'Reasoning importance S_RI',
-      values: vals.ri,
-      flagged: hit.ri,
-      markers: fences.length ? [{ x: medianFence, label: `median fence ${fmtNum(medianFence)}` }] : [],
-      rug: fences,
-      rugLabel: fences.length ? `per-example fences (${int(fences.length)})` : '',
-      note: th
-        ? `Fences are per example (Tukey, Q1 − r·IQR of that example's S_RI): a token is flagged when it is below <i>its own</i> example's fence, so flagged tokens appear on both sides of the median line. Ticks under the axis: the fences of all ${int(fences.length)} examples${noFence ? ` (${int(noFence)} examples with < 4 label tokens have none)` : ''}.`
-        : unknown,
-    }),
-    histogramSvg({
-      attr: 'kn',
-      title: 'Knowledge novelty S_KN = 1 − p',
-      values: vals.kn,
-      flagged: hit.kn,
-      markers: th ? [{ x: th.knThreshold, label: `threshold ${fmtNum(th.knThreshold)}` }] : [],
-      domain: [0, 1],
-      bins: 50,
-      note: th ? `Global threshold: tokens left of the line (p &gt; ${fmtNum(1 - th.knThreshold)}) are already known to the model.` : unknown,
-    }),
-    histogramSvg({
-      attr: 'tr',
-      title: 'Task relevance S_TR',
-      values: vals.tr,
-      flagged: hit.tr,
-      markers: th ? th.trCuts.map((c, k) => ({ x: c, label: `cut ${k + 1}: ${fmtNum(c)}` })) : [],
-      band: th && th.trCuts.length ? [th.trCuts[0], th.trCuts.length >= 2 ? th.trCuts[1] : Infinity] : undefined,
-      bandLabel: 'noisy class',
-      domain: [0, 1],
-      bins: 50,
-      note: th
-        ? `Multi-Otsu cuts over S_TR (one value per token type, counted here per occurrence). Below cut 1: the lowest class, skipped (spacing and format tokens); ${th.trCuts.length === 1 ? 'above it' : 'between cut 1 and cut 2'}: noisy.`
-        : unknown,
-    }),
-  ];
+  const hists = ATTRIBUTES.map((attr) => histogramSvg({ attr, values: vals[attr], flagged: hit[attr], ...view.histograms[attr] }));
 
   // Summary blocks.
   const s = summary;
@@ -156,7 +114,7 @@ export function explainHtml(scored: ScoredExample[], summary: DatasetSummary, op
   const barRow = (name: string, small: string, frac: number, colour: string): string =>
     `<div class="row"><div class="rtop"><span class="name">${name}</span><span class="num">${pct(frac)} <small>${int(Math.round(frac * labelTokens))} tokens</small></span></div><div class="bar"><span style="width:${Math.min(100, Math.max(0, 100 * frac)).toFixed(2)}%;background:${colour}"></span></div><div class="rule">${small}</div></div>`;
   const bars = [
-    ...ATTRIBUTES.map((a) => barRow(`<span class="sw" style="background:${COLOURS[a].strong}"></span>${NAMES[a].short} · ${NAMES[a].long}`, NAMES[a].rule, s.fractionFlagged[a] ?? 0, COLOURS[a].strong)),
+    ...ATTRIBUTES.map((a) => barRow(`<span class="sw" style="background:${COLOURS[a].strong}"></span>${NAMES[a].short} · ${NAMES[a].long}`, view.text[a].rule, s.fractionFlagged[a] ?? 0, COLOURS[a].strong)),
     barRow('Masked (union)', 'noisy = RI or KN or TR', s.fractionMasked, '#3b4658'),
   ].join('');
   const overlapRows = (s.overlaps ?? [])
@@ -165,12 +123,6 @@ export function explainHtml(scored: ScoredExample[], summary: DatasetSummary, op
       return `<tr><td><span class="sw" style="background:${COLOURS[a].strong}"></span>${NAMES[a].short} ∩ <span class="sw" style="background:${COLOURS[b].strong}"></span>${NAMES[b].short}</td><td class="r">${int(o.count)}</td><td class="r">${pct(o.overlap)}</td></tr>`;
     })
     .join('');
-  const thresholdText = th
-    ? `<table><tr><th>attribute</th><th>threshold</th></tr>
-<tr><td>${NAMES.ri.short}</td><td>per-example fences: median ${fmtNum(medianFence)}, middle half ${fmtNum(fenceQ1)} – ${fmtNum(fenceQ3)} (${int(fences.length)} examples${noFence ? `, ${int(noFence)} without` : ''})</td></tr>
-<tr><td>${NAMES.kn.short}</td><td>S_KN &lt; ${fmtNum(th.knThreshold)} (p &gt; ${fmtNum(1 - th.knThreshold)})</td></tr>
-<tr><td>${NAMES.tr.short}</td><td>${trBandText(th.trCuts)}${th.trCuts.length > 2 ? `; all cuts ${th.trCuts.map(fmtNum).join(', ')}` : ''}</td></tr></table>`
-    : `<p class="sub">Thresholds unknown: the summary file is missing or has none. Fractions are computed from the records.</p>`;
   const typeLists = ATTRIBUTES.map((a) => {
     const list = (s.mostFlagged?.[a] ?? []).slice(0, 10);
     const items = list.length
@@ -179,7 +131,7 @@ export function explainHtml(scored: ScoredExample[], summary: DatasetSummary, op
     return `<div class="card"><h3><span class="sw" style="background:${COLOURS[a].strong}"></span>Most flagged by ${NAMES[a].short}</h3><ol>${items}</ol></div>`;
   }).join('');
 
-  const data = { kn: th ? th.knThreshold : null, tr: th ? th.trCuts : null, colour: { ri: COLOURS.ri.strong, kn: COLOURS.kn.strong, tr: COLOURS.tr.strong } };
+  const data = { colour: { ri: COLOURS.ri.strong, kn: COLOURS.kn.strong, tr: COLOURS.tr.strong } };
   const shownNote = chosen.length < scored.length ? `${int(chosen.length)} of ${int(scored.length)} examples shown` : `all ${int(scored.length)} examples shown`;
 
   return `<!DOCTYPE html>
@@ -197,7 +149,7 @@ ${combinationCss()}
 </head>
 <body>
 <main>
-<header class="top"><div><h1>${escapeHtml(title)}</h1><p class="sub">Explainable token-level noise filtering (XTF): every label token scored on three attributes; a token failing any of them is masked from the loss. Method: ${escapeHtml(String(s.method ?? 'xtf'))}.</p></div>
+<header class="top"><div><h1>${escapeHtml(title)}</h1><p class="sub">Explainable token-level noise filtering (XTF): every label token scored on three attributes; a token failing any of them is masked from the loss. Method: ${escapeHtml(String(s.method ?? 'xtf'))}${view.rules ? `, ${view.rules} rules` : ''}.</p></div>
 <nav><a href="#summary">Summary</a><a href="#scores">Scores</a><a href="#examples">Examples</a></nav></header>
 
 <section id="summary">
@@ -206,7 +158,7 @@ ${combinationCss()}
 <div class="card bars"><h3>Label tokens flagged per attribute</h3>${bars}</div>
 <div class="card"><h3>Overlap between attributes</h3><table><tr><th>pair</th><th class="r">both</th><th class="r">overlap</th></tr>${overlapRows}</table>
 <p class="sub" style="font-size:12.5px;margin-top:6px">overlap = |A ∩ B| / min(|A|, |B|)</p>
-<h3 style="margin-top:14px">Thresholds</h3>${thresholdText}</div>
+<h3 style="margin-top:14px">Thresholds</h3>${view.thresholdsHtml}</div>
 </div>
 <div class="types">${typeLists}</div>
 </section>
@@ -219,9 +171,9 @@ ${combinationCss()}
 <section id="examples">
 <h2>Examples <span class="sub" style="font-size:14px;font-weight:400">· ${shownNote} · hover a token for its scores</span></h2>
 <div class="card">${legend()}
-<div class="explain">${ATTRIBUTES.map((a) => `<div><b style="color:${COLOURS[a].strong}">${NAMES[a].short}</b> ${escapeHtml(NAMES[a].score)}; ${escapeHtml(NAMES[a].rule)}.</div>`).join('')}</div></div>
+<div class="explain">${ATTRIBUTES.map((a) => `<div><b style="color:${COLOURS[a].strong}">${NAMES[a].short}</b> ${escapeHtml(view.text[a].score)}; ${escapeHtml(view.text[a].rule)}.</div>`).join('')}</div></div>
 <div class="tools"><label><input type="checkbox" id="bounds"> show token boundaries</label></div>
-${chosen.map((ex) => exampleCard(ex, th ? th.riFences[ex.id] : undefined, th !== null)).join('\n')}
+${chosen.map((ex) => exampleCard(ex, view)).join('\n')}
 </section>
 <footer>Generated by <code class="inl">xtf explain</code>. Colours: Okabe–Ito palette (readable with common colour-vision deficiencies). Page is self-contained and works offline.</footer>
 </main>

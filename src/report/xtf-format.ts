@@ -9,24 +9,22 @@ export const COLOURS: Record<Attribute, { strong: string; light: string }> = {
   tr: { strong: '#CC79A7', light: '#efc6dd' },
 };
 
-export const NAMES: Record<Attribute, { short: string; long: string; score: string; rule: string }> = {
+/** Names and scores; the rules' words depend on the rule set (./xtf-rules-view.ts). */
+export const NAMES: Record<Attribute, { short: string; long: string; score: string }> = {
   ri: {
     short: 'RI',
     long: 'Reasoning importance',
     score: 'S_RI: attention the token receives from later tokens',
-    rule: "flagged when S_RI is below its example's Tukey fence Q1 − r·(Q3 − Q1)",
   },
   kn: {
     short: 'KN',
     long: 'Knowledge novelty',
     score: 'S_KN = 1 − p: how new the token is to the base model',
-    rule: 'flagged when S_KN is below the threshold (the model already predicts the token)',
   },
   tr: {
     short: 'TR',
     long: 'Task relevance',
     score: "S_TR: closeness of the token type's embedding to the domain vector",
-    rule: 'flagged when S_TR falls in the second-lowest Multi-Otsu class',
   },
 };
 

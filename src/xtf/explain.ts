@@ -3,7 +3,7 @@
 // the histogram bins. No HTML here.
 import { ATTRIBUTES } from './scorefile.ts';
 import { summarize } from './summary.ts';
-import type { Attribute, DatasetSummary, ScoredExample, SelectionThresholds } from './types.ts';
+import type { Attribute, DatasetSummary, ScoredExample, SelectionThresholds, XtfRules } from './types.ts';
 
 export const DEFAULT_EXPLAIN_EXAMPLES = 20;
 
@@ -13,6 +13,15 @@ export const DEFAULT_EXPLAIN_EXAMPLES = 20;
  */
 export function summaryFromRecords(scored: readonly ScoredExample[]): DatasetSummary {
   return { ...summarize(scored, { method: 'unknown (no summary file; computed from the records)', thresholds: null }), tokensPerSecond: NaN, seconds: NaN };
+}
+
+/** The rule set behind a selection: the summary's, else 'released' when the records carry per-answer
+ *  cuts (only the released rules write them), else 'paper' when the summary has the paper's thresholds;
+ *  null when nothing says (records of old files, or of a baseline). */
+export function selectionRules(summary: DatasetSummary | null, scored: readonly ScoredExample[]): XtfRules | null {
+  if (summary?.rules) return summary.rules.rules;
+  if (scored.some((ex) => ex.cuts !== undefined)) return 'released';
+  return summary?.thresholds ? 'paper' : null;
 }
 
 /** The examples to draw: those with the given ids (in this order), or the first N (default 20). */

@@ -7,7 +7,7 @@ import { explainHtml } from '../../src/report/xtf-explain.ts';
 import { fmtNum } from '../../src/report/xtf-format.ts';
 import { summaryFromRecords } from '../../src/xtf/explain.ts';
 import type { Attribute } from '../../src/xtf/types.ts';
-import { fakeScoreFile } from '../xtf/fake-scores.ts';
+import { fakeScoreFile, releasedFake } from '../xtf/fake-scores.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const OUT = new URL('../../test-output/', import.meta.url);
@@ -153,6 +153,32 @@ describe.skipIf(!existsSync(CHROMIUM))('explain page in headless Chromium', () =
 
     expect(errors).toEqual([]);
     expect(requests.filter((u) => !u.startsWith('file:') && !u.startsWith('data:'))).toEqual([]);
+    await page.close();
+  });
+
+  it("under the released rules the tooltip compares the token with its answer's cuts", async () => {
+    const { scored, summary } = releasedFake();
+    const ex = scored.find((e) => e.flags.some((f) => f.length > 0))!;
+    const html = explainHtml(scored, summary, { examples: [ex.id] });
+    const file = new URL('xtf-explain-released.html', OUT);
+    mkdirSync(OUT, { recursive: true });
+    writeFileSync(file, html);
+    const page = await browser.newPage({ viewport: { width: 1240, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(file.href);
+    const i = ex.flags.findIndex((f) => f.length > 0);
+    const a = ex.flags[i][0];
+    await page.locator(`#ex-${ex.id} .t`).nth(i).hover();
+    const tip = page.locator('#tip');
+    await expect.poll(() => tip.isVisible()).toBe(true);
+    const text = await tip.innerText();
+    const cut = a === 'ri' ? ex.cuts!.ri.cut! : a === 'kn' ? ex.cuts!.kn.cap! : ex.cuts!.tr.cut!;
+    expect(text).toContain(fmtNum(cut).slice(0, 4));
+    expect(text).toMatch(a === 'kn' ? /p > floor 0\.95, p > the answer's kn-max cap/ : a === 'tr' ? /< dataset cut .*< the answer's tr-max cap/ : /< (fence|the answer's cap)/);
+    expect(text).toMatch(/MASKED/);
+    await page.screenshot({ path: new URL('xtf-explain-released-hover.png', OUT).pathname });
+    expect(errors).toEqual([]);
     await page.close();
   });
 });

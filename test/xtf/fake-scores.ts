@@ -3,6 +3,9 @@
 // rules applied to them (Tukey fence per example on RI, a global KN threshold, a TR noisy band).
 import { readFileSync } from 'node:fs';
 import { summaryFromRecords } from '../../src/xtf/explain.ts';
+import { xtfOptions } from '../../src/xtf/options.ts';
+import { releasedTrCut } from '../../src/xtf/released.ts';
+import { reselectReleased } from '../../src/xtf/score-released.ts';
 import type { Attribute, DatasetSummary, ScoredExample, SelectionThresholds } from '../../src/xtf/types.ts';
 import { loadTokenizer } from '../model/stories260k.ts';
 import { rng } from '../helpers/random.ts';
@@ -99,3 +102,21 @@ export function fakeScoreFile(n = 8, { edgeCase = true } = {}): FakeScoreFile {
 }
 
 export const toJsonl = (scored: ScoredExample[]): string => scored.map((e) => JSON.stringify(e)).join('\n') + '\n';
+
+/** The fake score file re-selected under the released rules, with a summary that says so. */
+export function releasedFake(n = 8): FakeScoreFile {
+  const { scored: paper } = fakeScoreFile(n);
+  const options = xtfOptions({ rules: 'released', caps: { ri: 0.1, kn: 0.3, tr: 0.2 } });
+  const trCut = releasedTrCut(paper.flatMap((ex) => ex.tr));
+  const scored = reselectReleased(paper, options, trCut.cut);
+  const summary: DatasetSummary = {
+    ...summaryFromRecords(scored),
+    rules: {
+      rules: 'released',
+      caps: options.caps,
+      domain: { source: 'task', words: ['1', '+'], skipped: [], task: 'gsm8k' },
+      released: { iqrFactor: 1.5, knFloor: 0.95, tr: { classes: 5, thresholds: trCut.thresholds, shares: trCut.shares, cut: trCut.cut, exceededAt: trCut.exceededAt, occurrences: trCut.n } },
+    },
+  };
+  return { scored, summary };
+}

@@ -5,22 +5,15 @@
   const fmt = (x) => x === null || !isFinite(x) ? '—' : x === 0 ? '0' : Math.abs(x) >= 0.01 ? String(+x.toFixed(4)) : x.toExponential(2);
   const num = (s) => s === '' ? null : Number(s);
   const NAME = {ri: 'S_RI', kn: 'S_KN', tr: 'S_TR'}, SHORT = {ri: 'RI', kn: 'KN', tr: 'TR'};
-  function rule(a, v, fence) {
-    if (v === null) return '';
-    if (a === 'ri') return fence === null || fence === undefined ? 'fence unknown' : (v < fence ? '&lt; ' : '≥ ') + 'fence ' + fmt(fence);
-    if (a === 'kn') return TH.kn === null ? 'threshold unknown' : (v < TH.kn ? '&lt; ' : '≥ ') + 'threshold ' + fmt(TH.kn);
-    if (!TH.tr) return 'cuts unknown';
-    if (TH.tr.length === 0) return 'no cuts';
-    if (v < TH.tr[0]) return 'lowest class (&lt; ' + fmt(TH.tr[0]) + ', skipped)';
-    if (TH.tr.length === 1) return 'noisy class (≥ ' + fmt(TH.tr[0]) + ')';
-    if (v < TH.tr[1]) return 'noisy class [' + fmt(TH.tr[0]) + ', ' + fmt(TH.tr[1]) + ')';
-    return 'upper class (≥ ' + fmt(TH.tr[1]) + ')';
+  /*RULE_CHECKS*/
+  function rule(a, v, ctx) {
+    return ruleChecks(a, v, ctx).map((c) => (c.on ? c.on + ' ' : '') + (c.relation ? esc(c.relation) + ' ' : '') + esc(c.what) + (c.value === null ? '' : ' ' + fmt(c.value))).join(', ');
   }
   function show(t, e) {
     const [id, pos, p, ri, kn, tr, flags, w] = t.dataset.d.split(';');
     const f = flags ? flags.split('+') : [];
     const ex = t.closest('.ex');
-    const fence = ex && ex.dataset.fence !== undefined && ex.dataset.fence !== '' ? Number(ex.dataset.fence) : null;
+    const ctx = ex && ex.dataset.rc ? JSON.parse(ex.dataset.rc) : {rules: null};
     const piece = t.textContent.replace(/↵\n/g, '↵').replace(/⇥\t/g, '⇥').replace(/ /g, '␣');
     let h = '<div class="h"><code>' + esc(piece) + '</code><span class="pos">id ' + id + ' · token ' + pos + '</span></div>';
     if (t.classList.contains('p')) {
@@ -30,7 +23,7 @@
       const s = {ri: num(ri), kn: num(kn), tr: num(tr)};
       for (const a of ['ri', 'kn', 'tr']) {
         const hit = f.includes(a);
-        h += '<tr class="' + (hit ? 'hit' : '') + '"><th><span class="dot" style="background:' + (hit ? TH.colour[a] : 'transparent') + ';border:1px solid ' + TH.colour[a] + '"></span>' + NAME[a] + '</th><td class="v">' + fmt(s[a]) + '</td><td class="c">' + rule(a, s[a], fence) + (hit ? ' ✗' : '') + '</td></tr>';
+        h += '<tr class="' + (hit ? 'hit' : '') + '"><th><span class="dot" style="background:' + (hit ? TH.colour[a] : 'transparent') + ';border:1px solid ' + TH.colour[a] + '"></span>' + NAME[a] + '</th><td class="v">' + fmt(s[a]) + '</td><td class="c">' + rule(a, s[a], ctx) + (hit ? ' ✗' : '') + '</td></tr>';
       }
       h += '</table>';
       h += Number(w) === 0
