@@ -9,6 +9,7 @@
 // The per-head RMSNorm (Qwen3's q_norm / k_norm) is the ordinary rmsnorm op over rows of headDim features.
 // llama.ts's LlamaModel runs the layers; this file holds what one layer computes and keeps for backward.
 import type { Runtime, Tensor } from '../gpu/index.ts';
+import type { BaseWeight } from '../ops/matmul-packed.ts';
 import { addForward } from '../ops/elementwise.ts';
 import { attentionBackward, attentionForward, type AttentionForwardResult } from '../ops/attention.ts';
 import { rmsnormBackward, rmsnormForward, type RmsNormForward } from '../ops/rmsnorm.ts';
@@ -37,8 +38,10 @@ export interface LayerContext {
   readonly config: LlamaConfig;
   readonly headDim: number;
   readonly rope: RopeTable;
-  /** Base weights by the names of weights.ts. */
+  /** Base weights by the names of weights.ts (the f32 ones: norms, biases, and f32 projections). */
   readonly params: Record<string, Tensor>;
+  /** A projection's weight in whichever storage it has (f32, or compact: see base-dtype.ts). */
+  baseWeight(name: string): BaseWeight;
   readonly adapters: Record<string, Tensor>;
   readonly lora: LoraConfig | null;
   readonly dropoutSeed: number;
@@ -77,7 +80,7 @@ export function layerLinear(m: LayerContext, l: number, weight: LinearWeight): L
   const target = loraTargetOf(weight);
   const a = m.lora && target ? m.adapters[`${p}${target}.lora_A`] : undefined;
   return {
-    weight: m.params[p + weight],
+    weight: m.baseWeight(p + weight),
     bias: bias && m.config.attentionBias ? m.params[p + bias] : undefined,
     lora: a ? { a, b: m.adapters[`${p}${target}.lora_B`], scale: loraScale(m.lora!), dropout: m.lora!.dropout } : undefined,
   };

@@ -1,8 +1,10 @@
 // The linear layer of every projection: y = x·Wᵀ (+ b) (+ s·(x·Aᵀ)·Bᵀ with a LoRA adapter),
-// W [out, in] as checkpoints store it. Explicit forward / backward; weight gradients are always
+// W [out, in] as checkpoints store it, in f32 or compact (f16 / q8 / q4, read in place by both passes). Explicit forward / backward; weight gradients are always
 // ADDED into the given tensors, so gradient accumulation over micro-batches needs no extra pass.
 import type { Runtime, Tensor } from '../gpu/index.ts';
 import { matmul } from '../ops/matmul.ts';
+import { matmulWeight, matmulWeightT, PackedWeight, type BaseWeight } from '../ops/matmul-packed.ts';
+import { CompactBaseError } from './base-dtype.ts';
 import { accumulate, addBias, dropoutForward } from '../ops/elementwise.ts';
 
 export interface LoraPair {
@@ -16,7 +18,7 @@ export interface LoraPair {
 }
 
 export interface LinearParams {
-  weight: Tensor;
+  weight: BaseWeight;
   bias?: Tensor;
   lora?: LoraPair;
 }
@@ -40,7 +42,7 @@ export interface LinearGrads {
 
 /** `dropoutSeed` draws the adapter's dropout mask in a training forward (keepForBackward). */
 export function linearForward(rt: Runtime, x: Tensor, p: LinearParams, keepForBackward: boolean, dropoutSeed = 0): { y: Tensor; saved: LinearSaved | null } {
-  const y = matmul(rt, x, p.weight, { transB: true });
+  const y = matmulWeightT(rt, x, p.weight);
   if (p.bias) addBias(rt, y, p.bias);
   let xa: Tensor | null = null;
   let xDropped: Tensor | null = null;
@@ -69,8 +71,11 @@ export function linearBackward(
   dX: Tensor | null,
   accumulateDx = false,
 ): void {
-  if (dX) matmul(rt, dY, p.weight, accumulateDx ? { accumulateInto: dX } : { out: dX });
-  if (grads.weight) matmul(rt, dY, saved.x, { transA: true, accumulateInto: grads.weight });
+  if (dX) matmulWeight(rt, dY, p.weight, accumulateDx ? { accumulateInto: dX } : { out: dX });
+  if (grads.weight) {
+    if (p.weight instanceof PackedWeight) throw new CompactBaseError(p.weight.label, p.weight.format, 'a frozen compact weight has no gradient; full fine-tuning needs --base-dtype f32');
+    matmul(rt, dY, saved.x, { transA: true, accumulateInto: grads.weight });
+  }
   if (grads.bias) columnSum(rt, dY, grads.bias);
   if (p.lora) {
     const { a, b, scale } = p.lora;

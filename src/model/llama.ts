@@ -7,16 +7,19 @@
 //   logits = rmsnorm(xL)·Cᵀ   (C = E when the embeddings are tied)
 import type { Runtime, Tensor } from '../gpu/index.ts';
 import { attentionReceived } from '../ops/attention.ts';
-import { embeddingBackward, embeddingForward } from '../ops/embedding.ts';
+import { embeddingBackward } from '../ops/embedding.ts';
 import { matmul } from '../ops/matmul.ts';
+import { embedRows, matmulWeight, matmulWeightT, PackedWeight, unpackWeight, type BaseWeight } from '../ops/matmul-packed.ts';
 import { rmsnormBackward, rmsnormForward, type RmsNormForward } from '../ops/rmsnorm.ts';
 import { ropeTable, type RopeTable } from '../ops/rope.ts';
+import { baseDtypes, refuseFullFineTuning, uploadBaseWeights, type BaseDtype, type BaseDtypeChoice } from './base-dtype.ts';
 import { checkSequenceLength, headDim, type LlamaConfig } from './config.ts';
 import { layerBackward, layerForward, releaseAll, releaseSaved, type LayerStepOptions, type SavedLayer, type TrainableSet } from './layer.ts';
 import { LORA_TARGET_WEIGHT, kaimingUniform, validateLoraConfig, type LoraConfig } from './lora.ts';
 import { ropeInverseFrequencies } from './rope-scaling.ts';
 import { seededRandom } from './random.ts';
-import { llamaWeightShapes, type LlamaWeights } from './weights.ts';
+import type { ModelFormat } from './source.ts';
+import type { LlamaWeights } from './weights.ts';
 
 export type { LayerStepOptions, TrainableSet } from './layer.ts';
 
@@ -36,6 +39,15 @@ export interface ForwardOptions {
    * (not with `train`); releaseForward frees it.
    */
   finalHidden?: boolean;
+}
+
+export interface ModelLoadOptions {
+  /**
+   * Storage of the frozen base weights on the GPU (src/model/base-dtype.ts): 'f32' (the default), 'f16', 'q8',
+   * 'q4', or 'auto' for the checkpoint's own precision, which needs sourceFormat (LoadedModel.format).
+   */
+  baseDtype?: BaseDtypeChoice;
+  sourceFormat?: ModelFormat;
 }
 
 export interface ForwardResult {
@@ -64,23 +76,50 @@ export class LlamaModel {
   private constructor(
     readonly rt: Runtime,
     readonly config: LlamaConfig,
-    /** Base weights by the names of src/model/weights.ts. */
+    /** Base weights by the names of src/model/weights.ts; a compact one throws CompactBaseError (see baseWeight). */
     readonly params: Record<string, Tensor>,
+    private readonly f32: Record<string, Tensor>,
+    /** The compact (f16 / q8 / q4) base weights by name. */
+    readonly packed: Record<string, PackedWeight>,
   ) {
     this.headDim = headDim(config);
     this.rope = ropeTable(rt, this.headDim, config.ropeTheta, ropeInverseFrequencies(this.headDim, config.ropeTheta, config.ropeScaling));
   }
 
-  /** Upload host weights (from any loader) to the GPU. */
-  static fromWeights(rt: Runtime, weights: LlamaWeights): LlamaModel {
-    const shapes = llamaWeightShapes(weights.config);
-    const params: Record<string, Tensor> = {};
-    for (const [name, shape] of Object.entries(shapes)) {
-      const data = weights.tensors[name];
-      if (!data) throw new RangeError(`weights: tensor '${name}' [${shape.join(', ')}] is missing`);
-      params[name] = rt.upload(data, shape, 'f32', name);
-    }
-    return new LlamaModel(rt, weights.config, params);
+  /** Upload host weights (from any loader) to the GPU, each 2-D one in the storage options.baseDtype picks. */
+  static fromWeights(rt: Runtime, weights: LlamaWeights, options: ModelLoadOptions = {}): LlamaModel {
+    const dtypes = baseDtypes(weights, options.baseDtype ?? 'f32', options.sourceFormat);
+    const { params, f32, packed } = uploadBaseWeights(rt, weights, dtypes);
+    return new LlamaModel(rt, weights.config, params, f32, packed);
+  }
+
+  /** A base weight in whichever storage it has (matmulWeightT / matmulWeight / embedRows read both). */
+  baseWeight(name: string): BaseWeight {
+    const w = this.packed[name] ?? this.f32[name];
+    if (!w) throw new RangeError(`baseWeight: the model has no weight '${name}'`);
+    return w;
+  }
+
+  /** The storage type of every 2-D base weight. */
+  baseDtypes(): Record<string, BaseDtype> {
+    const out: Record<string, BaseDtype> = {};
+    for (const [name, t] of Object.entries(this.f32)) if (t.shape.length === 2) out[name] = 'f32';
+    for (const [name, w] of Object.entries(this.packed)) out[name] = w.format;
+    return out;
+  }
+
+  /** A new f32 copy of a base weight (the caller releases it): export, merges, and other f32-only paths. */
+  unpackedWeight(name: string): Tensor {
+    const w = this.baseWeight(name);
+    if (w instanceof PackedWeight) return unpackWeight(this.rt, w);
+    const copy = this.rt.empty(w.shape, 'f32', `${name} (copy)`);
+    this.rt.copy(w, copy);
+    return copy;
+  }
+
+  /** Token embedding rows: ids u32 [...] -> [..., dim], from either storage. */
+  embed(ids: Tensor): Tensor {
+    return embedRows(this.rt, ids, this.baseWeight('tokEmbedding'));
   }
 
   /** Attach fresh adapters (A Kaiming-uniform, B zero: the model's output is unchanged). */
@@ -90,7 +129,7 @@ export class LlamaModel {
     const random = seededRandom(seed);
     for (let i = 0; i < this.config.nLayers; i++) {
       for (const target of config.targets) {
-        const [out, inFeatures] = this.params[`layers.${i}.${LORA_TARGET_WEIGHT[target]}`].shape;
+        const [out, inFeatures] = this.baseWeight(`layers.${i}.${LORA_TARGET_WEIGHT[target]}`).shape;
         const name = `layers.${i}.${target}`;
         this.adapters[`${name}.lora_A`] = this.rt.upload(kaimingUniform(config.rank, inFeatures, random), [config.rank, inFeatures], 'f32', `${name}.lora_A`);
         this.adapters[`${name}.lora_B`] = this.rt.zeros([out, config.rank], 'f32', `${name}.lora_B`);
@@ -109,7 +148,10 @@ export class LlamaModel {
 
   /** The tensors an optimiser updates for the given set. */
   trainable(set: TrainableSet): Record<string, Tensor> {
-    if (set === 'full') return { ...this.params };
+    if (set === 'full') {
+      refuseFullFineTuning(this.baseDtypes());
+      return { ...this.params };
+    }
     if (!this.lora) throw new Error('trainable("lora"): the model has no adapters; call addLora() first');
     return { ...this.adapters };
   }
@@ -129,7 +171,7 @@ export class LlamaModel {
     const received = new Map<number, Tensor>();
     const layers: SavedLayer[] = [];
 
-    let x = embeddingForward(rt, ids.view([n]), this.params.tokEmbedding).view([n, c.dim]);
+    let x = this.embed(ids.view([n])).view([n, c.dim]);
     for (let l = 0; l < c.nLayers; l++) {
       const s = layerForward(this, l, x, batch, seqLen, train);
       if (receivedLayers.has(l)) {
@@ -144,7 +186,7 @@ export class LlamaModel {
       x = next;
     }
     const finalNorm = rmsnormForward(rt, x, this.params.finalNorm, c.normEps);
-    const logits = matmul(rt, finalNorm.y, this.classifier(), { transB: true });
+    const logits = matmulWeightT(rt, finalNorm.y, this.classifierWeight());
     if (!train) {
       if (!options.finalHidden) finalNorm.y.release();
       finalNorm.rstd.release();
@@ -171,9 +213,10 @@ export class LlamaModel {
     const rt = this.rt;
     const c = this.config;
     const full = set === 'full';
+    if (full) refuseFullFineTuning(this.baseDtypes());
     const n = fwd.batch * fwd.seqLen;
 
-    let dX = matmul(rt, dLogits, this.classifier());
+    let dX = matmulWeight(rt, dLogits, this.classifierWeight());
     if (full) matmul(rt, dLogits, saved.finalNorm.y, { transA: true, accumulateInto: grads[c.tiedEmbeddings ? 'tokEmbedding' : 'classifier'] });
     const fn = rmsnormBackward(rt, dX, saved.xFinal, this.params.finalNorm, saved.finalNorm.rstd, { weightGrad: full, accumulateInto: grads.finalNorm });
     dX.release();
@@ -215,13 +258,19 @@ export class LlamaModel {
   /** Release every GPU tensor of the model. */
   release(): void {
     this.removeLora();
-    for (const t of Object.values(this.params)) t.release();
+    for (const t of Object.values(this.f32)) t.release();
+    for (const w of Object.values(this.packed)) w.release();
     this.rope.frequencies.release();
   }
 
-  /** The output projection [vocab, dim]: the token embedding when the embeddings are tied. */
+  /** The output projection [vocab, dim] as f32 (throws CompactBaseError on a compact base; see classifierWeight). */
   classifier(): Tensor {
     return this.config.tiedEmbeddings ? this.params.tokEmbedding : this.params.classifier;
+  }
+
+  /** The output projection [vocab, dim] in either storage: the token embedding when the embeddings are tied. */
+  classifierWeight(): BaseWeight {
+    return this.baseWeight(this.config.tiedEmbeddings ? 'tokEmbedding' : 'classifier');
   }
 
   /**

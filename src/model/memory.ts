@@ -1,6 +1,8 @@
 // How much GPU memory a training step or a forward pass needs, computed from the config before
 // anything is allocated, and the checks that turn "too big" into a clear error up front.
 import { LimitExceededError, OutOfMemoryError, formatBytes, type Runtime } from '../gpu/index.ts';
+import { packedBytes } from '../ops/matmul-packed.ts';
+import { refuseFullFineTuning, type BaseDtype } from './base-dtype.ts';
 import { kvDim, qDim, type LlamaConfig } from './config.ts';
 import { LORA_TARGET_WEIGHT, type LoraConfig } from './lora.ts';
 import { llamaWeightShapes, shapeSize } from './weights.ts';
@@ -13,6 +15,8 @@ export interface MemoryPlan {
 
 export interface MemoryReport {
   weightsBytes: number;
+  /** weightsBytes by storage type (f32 holds the norms and biases whatever the base dtype). */
+  weightsByDtype: Partial<Record<BaseDtype, number>>;
   /** LoRA A and B, or nothing. */
   adapterBytes: number;
   /** Gradients of the trainable parameters. */
@@ -43,14 +47,28 @@ export function loraParameterCount(config: LlamaConfig, lora: LoraConfig): numbe
   return n;
 }
 
-export function memoryReport(config: LlamaConfig, plan: MemoryPlan, lora: LoraConfig | null = null): MemoryReport {
+/**
+ * `baseDtype`: the storage of the 2-D base weights (one for all, or by name as LlamaModel.baseDtypes() gives);
+ * compact ones are counted at their packed size (matmul-packed.ts), everything else in f32.
+ */
+export function memoryReport(config: LlamaConfig, plan: MemoryPlan, lora: LoraConfig | null = null,
+  baseDtype: BaseDtype | Readonly<Record<string, BaseDtype>> = 'f32'): MemoryReport {
   const { batch, seqLen, mode } = plan;
   const n = batch * seqLen;
   const d = config.dim;
   const kv = kvDim(config);
   const qd = qDim(config); // = d unless the config has an explicit headDim
   const hid = config.hiddenDim;
-  const weightCount = Object.values(llamaWeightShapes(config)).reduce((s, shape) => s + shapeSize(shape), 0);
+  const shapes = llamaWeightShapes(config);
+  const weightCount = Object.values(shapes).reduce((s, shape) => s + shapeSize(shape), 0);
+  const dtypeOf = (name: string): BaseDtype => (shapes[name].length !== 2 ? 'f32' : typeof baseDtype === 'string' ? baseDtype : baseDtype[name] ?? 'f32');
+  if (mode === 'full') refuseFullFineTuning(Object.fromEntries(Object.keys(shapes).map((name) => [name, dtypeOf(name)])));
+  const weightsByDtype: Partial<Record<BaseDtype, number>> = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    const dtype = dtypeOf(name);
+    const bytes = dtype === 'f32' ? shapeSize(shape) * F32 : packedBytes(dtype, shape[0], shape[1]);
+    weightsByDtype[dtype] = (weightsByDtype[dtype] ?? 0) + bytes;
+  }
   const adapterCount = mode === 'lora' && lora ? loraParameterCount(config, lora) : 0;
   const trainableCount = mode === 'full' ? weightCount : adapterCount;
   const logits = n * config.vocabSize;
@@ -69,7 +87,8 @@ export function memoryReport(config: LlamaConfig, plan: MemoryPlan, lora: LoraCo
   const transient = training ? n * (3 * hid + 4 * d + 3 * qd + 4 * kv + (config.qkNorm ? qd + kv : 0)) : n * (hid + 2 * d);
   const largest = Math.max(logits, n * hid);
   const report: MemoryReport = {
-    weightsBytes: weightCount * F32,
+    weightsBytes: Object.values(weightsByDtype).reduce((a, b) => a + b, 0),
+    weightsByDtype,
     adapterBytes: adapterCount * F32,
     gradientBytes: trainableCount * F32,
     optimizerBytes: 2 * trainableCount * F32,
@@ -85,8 +104,9 @@ export function memoryReport(config: LlamaConfig, plan: MemoryPlan, lora: LoraCo
 }
 
 export function formatMemoryReport(r: MemoryReport, plan: MemoryPlan): string {
+  const byDtype = Object.entries(r.weightsByDtype).map(([d, b]) => `${d} ${formatBytes(b)}`).join(', ');
   const rows: [string, number][] = [
-    ['weights', r.weightsBytes],
+    [`weights (${byDtype})`, r.weightsBytes],
     ['LoRA parameters', r.adapterBytes],
     ['gradients', r.gradientBytes],
     ['optimiser state (AdamW m, v)', r.optimizerBytes],
