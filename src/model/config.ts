@@ -136,7 +136,7 @@ export function validateConfig(c: LlamaConfig, source?: string): LlamaConfig {
   if (typeof c.attentionBias !== 'boolean') fail('attentionBias', `must be a boolean, got ${c.attentionBias}`);
   if (typeof c.architecture !== 'string' || c.architecture === '') fail('architecture', 'must be a non-empty name');
   if (c.ropeScaling !== undefined) {
-    const bad = ropeScalingProblem(c.ropeScaling);
+    const bad = ropeScalingProblem(c.ropeScaling, headDim(c) / 2);
     if (bad) fail('ropeScaling', `.${bad.field} ${bad.problem}`);
   }
   if (c.qkNorm !== undefined && typeof c.qkNorm !== 'boolean') fail('qkNorm', `must be a boolean, got ${c.qkNorm}`);

@@ -1,14 +1,18 @@
 // GGUF files (llama.cpp): @huggingface/gguf parses the metadata and tensor infos; the tensor data is read
 // here and decoded to f32 by its GGML type (gguf-quants.ts: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
-// Architectures 'llama' and 'qwen2'.
+// Architectures 'llama' (also Mistral: llama.cpp converts MistralForCausalLM as 'llama'; a stated
+// attention.sliding_window makes it our 'mistral'), 'qwen2' (q/k/v biases) and 'qwen3' (per-head q/k RMSNorm,
+// attn_q_norm / attn_k_norm). An explicit head size comes as attention.key_length; RoPE scaling as
+// rope.scaling.type 'linear' with its factor, and Llama 3's as the rope_freqs.weight tensor of per-pair divisors
+// (rope-scaling.ts 'freq-factors'). Anything else (yarn, partial RoPE, value heads of another size) is refused.
 //
 // RoPE layout: llama.cpp's converter permutes HF's q/k rows back to Meta's interleaved order for 'llama'
 // (its LlamaModel.permute) and runs them with the "normal" (adjacent-pair) RoPE, so GGUF llama weights are
-// 'interleaved'; 'qwen2' is stored unpermuted and run with NeoX (rotate-half) RoPE, so it is 'half'.
+// 'interleaved'; 'qwen2' and 'qwen3' are stored unpermuted and run with NeoX (rotate-half) RoPE, so they are 'half'.
 // GGUF dims list the fastest-varying first: a [out, in] linear weight is stored with shape [in, out].
 
 import { GGMLQuantizationType, gguf as parseGgufHeader } from '@huggingface/gguf';
-import { type LlamaConfig, headDim, llamaConfig } from './config.ts';
+import { type LlamaConfig, type RopeScaling, headDim, llamaConfig } from './config.ts';
 import { CheckpointFormatError, ModelConfigError, TokenizerFormatError, UnsupportedModelError, formatCount } from './errors.ts';
 import { GGML_TYPES, SUPPORTED_GGML_TYPE_NAMES } from './gguf-quants.ts';
 import { type ByteSource, byteSource } from './safetensors.ts';
@@ -21,7 +25,10 @@ import { type LlamaWeights, llamaWeightShapes } from './weights.ts';
 export { type ByteSource, byteSource } from './safetensors.ts';
 
 /** GGUF architectures -> RoPE layout (see the note at the top). */
-const GGUF_ARCHITECTURES: Readonly<Record<string, LlamaConfig['ropeLayout']>> = { llama: 'interleaved', qwen2: 'half' };
+const GGUF_ARCHITECTURES: Readonly<Record<string, LlamaConfig['ropeLayout']>> = { llama: 'interleaved', qwen2: 'half', qwen3: 'half' };
+
+/** llama.cpp's rope.scaling.type values this loader reproduces (Llama 3's scaling has no name: see ggufRopeScaling). */
+const GGUF_ROPE_SCALINGS = ['none', 'linear'];
 
 export interface GgufModel {
   config: LlamaConfig;
@@ -63,16 +70,17 @@ export async function loadGguf(data: Uint8Array | Blob | ByteSource, name = 'mod
     if (typeof v !== 'number') throw new ModelConfigError(`${arch}.${key}`, `must be a number, got ${String(v)}`, file);
     return shortestF32Decimal(v);
   };
-  const scaling = meta(`${arch}.rope.scaling.type`);
-  if (scaling !== undefined && scaling !== 'none') throw new UnsupportedModelError(file, `RoPE scaling '${scaling}' is not supported (only plain RoPE)`);
-  if (infos.has('rope_freqs.weight')) throw new UnsupportedModelError(file, 'has rope_freqs.weight (Llama-3.1-style RoPE frequency factors); only plain RoPE is supported');
-
   const tokens = meta('tokenizer.ggml.tokens') as string[] | undefined;
   const embedding = infos.get('token_embd.weight');
+  const dim = int('embedding_length');
   const nHeads = int('attention.head_count');
+  // llama.cpp: n_embd_head_k = key_length, else n_embd / n_head.
+  const keyLength = meta(`${arch}.attention.key_length`) === undefined ? undefined : int('attention.key_length');
+  // Only Mistral states a window that llama.cpp's 'llama' honours; Qwen2/3 state one they do not use (as in HF).
+  const slidingWindow = arch === 'llama' && meta(`${arch}.attention.sliding_window`) !== undefined ? int('attention.sliding_window') : undefined;
   const config = llamaConfig({
-    architecture: arch,
-    dim: int('embedding_length'),
+    architecture: slidingWindow === undefined ? arch : 'mistral',
+    dim,
     hiddenDim: int('feed_forward_length'),
     nLayers: int('block_count'),
     nHeads,
@@ -84,8 +92,12 @@ export async function loadGguf(data: Uint8Array | Blob | ByteSource, name = 'mod
     ropeLayout: layout,
     tiedEmbeddings: !infos.has('output.weight'),
     attentionBias: arch === 'qwen2' || infos.has('blk.0.attn_q.bias'),
+    headDim: keyLength,
+    ropeScaling: await ggufRopeScaling(src, arch, meta, infos.get(ROPE_FREQS), keyLength ?? dim / nHeads),
+    qkNorm: arch === 'qwen3',
+    slidingWindow,
   }, file);
-  for (const key of ['rope.dimension_count', 'attention.key_length', 'attention.value_length']) {
+  for (const key of ['rope.dimension_count', 'attention.value_length']) {
     const v = meta(`${arch}.${key}`);
     if (v !== undefined && Number(v) !== headDim(config)) {
       throw new UnsupportedModelError(file, `${arch}.${key} is ${v}, not the head size ${headDim(config)}; partial or uneven heads are not supported`);
@@ -105,8 +117,40 @@ export async function loadGguf(data: Uint8Array | Blob | ByteSource, name = 'mod
     loaded.set(stored, { shape: info.shape, file, toF32: () => values });
   }
   const weights = collectWeights(config, (n) => loaded.get(n), (n) => names[n], file);
-  const warnings = checkUnusedTensors(infos.keys(), new Set(Object.values(names)), file);
+  const warnings = checkUnusedTensors(infos.keys(), new Set([...Object.values(names), ...(config.ropeScaling?.type === 'freq-factors' ? [ROPE_FREQS] : [])]), file);
   return { config, weights, tokenizer: ggufTokenizer(metadata, file), metadata, warnings };
+}
+
+/** llama.cpp's tensor of per-pair RoPE frequency divisors (written for Llama 3.1/3.2's llama3 scaling). */
+const ROPE_FREQS = 'rope_freqs.weight';
+
+/**
+ * The RoPE scaling llama.cpp would apply: ggml rotates pair i by pos·freq_scale·inv_freq[i] / rope_freqs[i], with
+ * freq_scale = 1 / rope.scaling.factor (or the older rope.scale_linear) under type 'linear' (its default) or 'none'.
+ * Llama 3's scaling is written only as rope_freqs (no type, no parameters), so the divisors are the source, and a
+ * linear factor beside them is folded into them.
+ */
+async function ggufRopeScaling(src: ByteSource, arch: string, meta: (key: string) => unknown, freqs: TensorInfo | undefined,
+  headSize: number): Promise<RopeScaling | undefined> {
+  const type = meta(`${arch}.rope.scaling.type`);
+  if (type !== undefined && !GGUF_ROPE_SCALINGS.includes(String(type))) {
+    throw new UnsupportedModelError(src.name, `RoPE scaling '${String(type)}' (${arch}.rope.scaling.type) is not supported; supported: ` +
+      `${GGUF_ROPE_SCALINGS.join(', ')}, and Llama 3's as llama.cpp writes it (the ${ROPE_FREQS} tensor)`);
+  }
+  const key = meta(`${arch}.rope.scaling.factor`) !== undefined ? 'rope.scaling.factor' : 'rope.scale_linear';
+  const stated = meta(`${arch}.${key}`);
+  if (stated !== undefined && !(typeof stated === 'number' && Number.isFinite(stated) && stated >= 0)) {
+    throw new ModelConfigError(`${arch}.${key}`, `must be a number >= 0, got ${String(stated)}`, src.name);
+  }
+  const linear = stated === undefined || stated === 0 ? 1 : shortestF32Decimal(stated); // 0: unset, as llama.cpp reads it
+  if (!freqs) return linear === 1 ? undefined : { type: 'linear', factor: linear };
+  // (An uneven head size is left to llamaConfig, which names dim and nHeads.)
+  if (Number.isInteger(headSize / 2) && (freqs.shape.length !== 1 || freqs.shape[0] !== headSize / 2)) {
+    throw new CheckpointFormatError(src.name, freqs.start, `tensor ${ROPE_FREQS} has shape [${freqs.shape.join(', ')}], expected [${headSize / 2}] ` +
+      `(one RoPE frequency divisor per pair of the ${headSize}-wide heads)`);
+  }
+  const divisors = await readTensor(src, freqs);
+  return { type: 'freq-factors', factors: Array.from(divisors, (d) => d * linear) };
 }
 
 /** GGUF stores floats as f32: 1e-5 arrives as 9.99999974e-6. Take the shortest decimal with the same f32. */
@@ -122,7 +166,7 @@ function shortestF32Decimal(v: number): number {
 function ggufWeightNames(c: LlamaConfig): Record<string, string> {
   const layer: Record<string, string> = {
     attnNorm: 'attn_norm.weight', wq: 'attn_q.weight', wk: 'attn_k.weight', wv: 'attn_v.weight',
-    bq: 'attn_q.bias', bk: 'attn_k.bias', bv: 'attn_v.bias', wo: 'attn_output.weight',
+    bq: 'attn_q.bias', bk: 'attn_k.bias', bv: 'attn_v.bias', qNorm: 'attn_q_norm.weight', kNorm: 'attn_k_norm.weight', wo: 'attn_output.weight',
     ffnNorm: 'ffn_norm.weight', w1: 'ffn_gate.weight', w2: 'ffn_down.weight', w3: 'ffn_up.weight',
   };
   const global: Record<string, string> = { tokEmbedding: 'token_embd.weight', finalNorm: 'output_norm.weight', classifier: 'output.weight' };

@@ -122,7 +122,7 @@ export function llamaToHfConfig(c: LlamaConfig, extra: { bosTokenId?: number; eo
     max_position_embeddings: c.maxSeqLen,
     rms_norm_eps: c.normEps,
     rope_theta: c.ropeTheta,
-    rope_scaling: hfRopeScalingJson(c.ropeScaling),
+    rope_scaling: hfRopeScalingJson(c.ropeScaling, family),
     tie_word_embeddings: c.tiedEmbeddings,
     hidden_act: 'silu',
     ...familyFields,
@@ -135,9 +135,14 @@ export function llamaToHfConfig(c: LlamaConfig, extra: { bosTokenId?: number; eo
   };
 }
 
-function hfRopeScalingJson(s: RopeScaling | undefined): Json | null {
+function hfRopeScalingJson(s: RopeScaling | undefined, family: string): Json | null {
   if (!s) return null;
   if (s.type === 'linear') return { rope_type: 'linear', factor: s.factor };
+  if (s.type === 'freq-factors') {
+    // transformers has no rope_type that takes per-pair divisors, and llama3's parameters are not recoverable from them.
+    throw new UnsupportedModelError(`${family} config`, "has RoPE frequency factors (a GGUF's rope_freqs.weight), which config.json cannot state; " +
+      'export from the Hugging Face checkpoint the GGUF was converted from');
+  }
   return { rope_type: 'llama3', factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor,
     original_max_position_embeddings: s.originalMaxPositionEmbeddings };
 }

@@ -9,17 +9,22 @@
 //            wavelength > original / low_freq_factor        -> inv_freq / factor (low frequencies)
 //            otherwise, with s = (original / wavelength − low) / (high − low):
 //                                                            (1 − s)·inv_freq / factor + s·inv_freq
+//   freq-factors: inv_freq[i] / factors[i]               (llama.cpp's rope_freqs.weight: its converter writes
+//            llama3 scaling as these per-pair divisors, and ggml's RoPE rotates pair i by pos·inv_freq[i] / ff[i];
+//            a GGUF states nothing else about the scaling, so the divisors themselves are the source)
 //
 // Other scalings (yarn, dynamic, longrope, ...) change more than the frequencies or depend on the sequence
 // length; they are refused by name where a config is read.
 
 export type RopeScaling =
   | { type: 'linear'; factor: number }
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
+  /** One divisor per pair (headDim / 2 of them), read from a GGUF's rope_freqs.weight; see the note above. */
+  | { type: 'freq-factors'; factors: readonly number[] };
 
 export type RopeScalingType = RopeScaling['type'];
 
-/** The scalings this runtime computes, for messages naming what is supported. */
+/** The scalings a config file may name, for messages naming what is supported ('freq-factors' come from a tensor). */
 export const SUPPORTED_ROPE_SCALINGS: readonly RopeScalingType[] = ['linear', 'llama3'];
 
 /** inv_freq of each of the headDim/2 pairs of a head, in f64. */
@@ -27,6 +32,11 @@ export function ropeInverseFrequencies(headDim: number, theta: number, scaling?:
   const plain = Float64Array.from({ length: headDim / 2 }, (_, i) => theta ** ((-2 * i) / headDim));
   if (!scaling) return plain;
   if (scaling.type === 'linear') return plain.map((f) => f / scaling.factor);
+  if (scaling.type === 'freq-factors') {
+    const { factors } = scaling;
+    if (factors.length !== plain.length) throw new RangeError(`RoPE frequency factors: ${factors.length} given for ${plain.length} pairs (head size ${headDim})`);
+    return plain.map((f, i) => f / factors[i]);
+  }
   const { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: original } = scaling;
   const lowFreqWavelength = original / lowFreqFactor;
   const highFreqWavelength = original / highFreqFactor;
@@ -39,9 +49,16 @@ export function ropeInverseFrequencies(headDim: number, theta: number, scaling?:
   });
 }
 
-/** Why `s` cannot be a RopeScaling (field and problem), or null when it is valid. */
-export function ropeScalingProblem(s: RopeScaling): { field: string; problem: string } | null {
+/** Why `s` cannot be a RopeScaling of a head of `pairs` RoPE pairs (field and problem), or null when it is valid. */
+export function ropeScalingProblem(s: RopeScaling, pairs: number): { field: string; problem: string } | null {
   const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  if (s.type === 'freq-factors') {
+    if (!Array.isArray(s.factors) || s.factors.length !== pairs) {
+      return { field: 'factors', problem: `must hold one divisor per RoPE pair (${pairs}), got ${Array.isArray(s.factors) ? s.factors.length : String(s.factors)}` };
+    }
+    const bad = s.factors.findIndex((v) => !positive(v));
+    return bad < 0 ? null : { field: `factors[${bad}]`, problem: `must be a positive number, got ${s.factors[bad]}` };
+  }
   if (s.type !== 'linear' && s.type !== 'llama3') {
     return { field: 'type', problem: `'${(s as { type: unknown }).type}' is not supported; supported: ${SUPPORTED_ROPE_SCALINGS.join(', ')}` };
   }

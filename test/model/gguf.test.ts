@@ -4,57 +4,13 @@ import { withRopeLayout } from '../../src/model/hf.ts';
 import { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from '../../src/model/dtypes.ts';
 import { CheckpointFormatError, UnsupportedModelError } from '../../src/model/errors.ts';
 import { HfTokenizer } from '../../src/model/tokenizer-hf.ts';
-import type { LlamaConfig } from '../../src/model/config.ts';
-import type { LlamaWeights } from '../../src/model/weights.ts';
 import { randomWeights, tinyConfig } from '../helpers/tiny-llama.ts';
 import { nextTokenLogProbs } from '../reference/llama.ts';
 import { loadModel, loadTokenizer, reference } from './stories260k.ts';
-import { type GgufDtype, type GgufKv, type GgufTensor, f32, str, u32, writeGguf } from './gguf-writer.ts';
+import { type GgufDtype, type GgufKv, str, u32, writeGguf } from './gguf-writer.ts';
+import { archKv, llamaCppPermute, tensorsOf } from './gguf-convert.ts';
 import { type QuantType, firstDifference, quantize } from './ggml-quantize.ts';
 import { QWEN_LIKE_MERGES, QWEN_LIKE_SPECIALS, byteLevelVocab } from './hf-fixtures.ts';
-
-/** llama.cpp's convert_hf_to_gguf.py LlamaModel.permute, transcribed from its numpy:
- *  w.reshape(n_head, 2, rows // n_head // 2, cols).swapaxes(1, 2).reshape(rows, cols) */
-function llamaCppPermute(w: Float32Array, nHead: number, cols: number): Float32Array {
-  const rows = w.length / cols, half = rows / nHead / 2;
-  const out = new Float32Array(w.length);
-  for (let h = 0; h < nHead; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let j = 0; j < 2; j++) {
-        const src = h * 2 * half + j * half + i; // index (h, j, i) before swapaxes
-        const dst = h * half * 2 + i * 2 + j; //   index (h, i, j) after
-        out.set(w.subarray(src * cols, (src + 1) * cols), dst * cols);
-      }
-    }
-  }
-  return out;
-}
-
-const LAYER_NAMES: Record<string, string> = {
-  attnNorm: 'attn_norm.weight', wq: 'attn_q.weight', wk: 'attn_k.weight', wv: 'attn_v.weight', bq: 'attn_q.bias', bk: 'attn_k.bias',
-  bv: 'attn_v.bias', wo: 'attn_output.weight', ffnNorm: 'ffn_norm.weight', w1: 'ffn_gate.weight', w2: 'ffn_down.weight', w3: 'ffn_up.weight',
-};
-function ggufName(name: string): string {
-  const m = /^layers\.(\d+)\.(\w+)$/.exec(name);
-  if (m) return `blk.${m[1]}.${LAYER_NAMES[m[2]]}`;
-  return { tokEmbedding: 'token_embd.weight', finalNorm: 'output_norm.weight', classifier: 'output.weight' }[name]!;
-}
-
-function archKv(arch: string, c: LlamaConfig): Record<string, GgufKv> {
-  return {
-    'general.architecture': str(arch),
-    'general.name': str('test model'),
-    [`${arch}.context_length`]: u32(c.maxSeqLen),
-    [`${arch}.embedding_length`]: u32(c.dim),
-    [`${arch}.block_count`]: u32(c.nLayers),
-    [`${arch}.feed_forward_length`]: u32(c.hiddenDim),
-    [`${arch}.attention.head_count`]: u32(c.nHeads),
-    [`${arch}.attention.head_count_kv`]: u32(c.nKvHeads),
-    [`${arch}.attention.layer_norm_rms_epsilon`]: f32(c.normEps),
-    [`${arch}.rope.freq_base`]: f32(c.ropeTheta),
-    [`${arch}.rope.dimension_count`]: u32(c.dim / c.nHeads),
-  };
-}
 
 /** The scored llama2.c vocabulary as GGUF's tokenizer.ggml.* ('llama' = SentencePiece). */
 function spmTokenizerKv(): Record<string, GgufKv> {
@@ -70,11 +26,6 @@ function spmTokenizerKv(): Record<string, GgufKv> {
     'tokenizer.ggml.eos_token_id': u32(2),
     'tokenizer.ggml.unknown_token_id': u32(0),
   };
-}
-
-/** Tensors in GGUF order with the dtype chosen per weight. */
-function tensorsOf(model: LlamaWeights, dtype: (name: string) => GgufDtype = () => 'F32'): GgufTensor[] {
-  return Object.keys(model.shapes).map((name) => ({ name: ggufName(name), shape: [...model.shapes[name]], dtype: dtype(name), data: model.tensors[name] }));
 }
 
 /** Largest |log-prob| change (over the vocabulary) that quantising the k-quant test's model may cause:
@@ -195,7 +146,7 @@ describe('GGUF', () => {
     const load = (bytes: Uint8Array) => loadGguf(bytes, 'bad.gguf');
 
     await expect(load(writeGguf({ ...kv, 'general.architecture': str('gemma') }, tensorsOf(model))))
-      .rejects.toThrow(new UnsupportedModelError('bad.gguf', "GGUF architecture 'gemma' is not supported; supported: llama, qwen2"));
+      .rejects.toThrow(new UnsupportedModelError('bad.gguf', "GGUF architecture 'gemma' is not supported; supported: llama, qwen2, qwen3"));
     const refused = await load(writeGguf(kv, tensorsOf(model, (n) => (n === 'layers.1.w3' ? 'Q2_K' : 'F32')))).catch((e) => e);
     expect(refused).toBeInstanceOf(UnsupportedModelError);
     expect(refused.message).toBe('bad.gguf: tensor blk.1.ffn_up.weight is Q2_K; supported tensor types: Q4_0, Q4_K, Q5_K, Q6_K, Q8_0, F16, BF16, F32 ' +
@@ -204,7 +155,8 @@ describe('GGUF', () => {
       .rejects.toThrow("GGUF tokenizer type 'bert' is not supported yet; supported: llama (SentencePiece), gpt2 (byte-level BPE)");
     await expect(load(writeGguf({ ...kv, 'tokenizer.ggml.model': str('gpt2'), 'tokenizer.ggml.pre': str('deepseek-llm'), 'tokenizer.ggml.merges': { type: 'strings', value: [] } }, tensorsOf(model))))
       .rejects.toThrow("GGUF byte-level BPE pre-tokenizer 'deepseek-llm' is not supported yet");
-    await expect(load(writeGguf({ ...kv, 'llama.rope.scaling.type': str('yarn') }, tensorsOf(model)))).rejects.toThrow("RoPE scaling 'yarn' is not supported");
+    await expect(load(writeGguf({ ...kv, 'llama.rope.scaling.type': str('yarn') }, tensorsOf(model)))).rejects.toThrow(new UnsupportedModelError('bad.gguf',
+      "RoPE scaling 'yarn' (llama.rope.scaling.type) is not supported; supported: none, linear, and Llama 3's as llama.cpp writes it (the rope_freqs.weight tensor)"));
     await expect(load(writeGguf(kv, tensorsOf(model).filter((t) => t.name !== 'blk.0.attn_k.weight'))))
       .rejects.toThrow('bad.gguf: tensor blk.0.attn_k.weight (shape [16, 32]) is missing');
     await expect(load(writeGguf(kv, tensorsOf(model).map((t) => (t.name === 'output_norm.weight' ? { ...t, shape: [16, 2] } : t)))))
