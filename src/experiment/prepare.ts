@@ -115,7 +115,7 @@ export async function prepare(config: ExperimentConfig, data: ExperimentData, ct
     normal: masks.normal!.lossMask.map(bits),
     masks: Object.fromEntries(Object.entries(masks).map(([f, m]) => [f, { maskedFraction: m.maskedFraction, lossMask: m.lossMask.map(bits) }])),
     xtfFraction: masks.xtf!.maskedFraction,
-    xtf: { fractionMasked: summary.fractionMasked, fractionFlagged: summary.fractionFlagged, seconds: summary.seconds },
+    xtf: { fractionMasked: summary.fractionMasked, fractionFlagged: summary.fractionFlagged, seconds: summary.seconds, rules: summary.rules },
     noise: noise ? noiseTokens(scored, noise).map((row) => row.map((x) => (x ? '1' : '0')).join('')) : null,
     ...(referenceLoss ? { referenceLoss } : {}),
     // The flags of 'xtf' (all three attributes, the experiment's rules), as online XTF starts from them.

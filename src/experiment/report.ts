@@ -6,6 +6,8 @@ import { escapeHtml as esc } from '../report/html.ts';
 import type { ExperimentConfig } from './config.ts';
 import { FILTERS, type FilterName } from './filters.ts';
 import { resultTable, type RunResult, type Spread, type TableRow } from './results.ts';
+import { domainText } from '../xtf/summary.ts';
+import type { RulesSummary } from '../xtf/types.ts';
 
 export interface ExperimentSummary {
   config: ExperimentConfig;
@@ -13,7 +15,7 @@ export interface ExperimentSummary {
   base: { heldOutLoss: number; accuracy: number | null };
   data: { train: number; reference: number; heldOut: number; labelTokens: number; noisyExamples: number; noiseTokens: number };
   /** XTF's selection with its defaults on the training set. */
-  xtf: { fractionMasked: number; fractionFlagged: Record<'ri' | 'kn' | 'tr', number>; seconds: number };
+  xtf: { fractionMasked: number; fractionFlagged: Record<'ri' | 'kn' | 'tr', number>; seconds: number; rules?: RulesSummary | null };
   runs: RunResult[];
   /** Runs the grid has in all (filters x seeds). */
   plannedRuns: number;
@@ -48,8 +50,17 @@ function columns(s: ExperimentSummary): Column[] {
     cols.push({ head: 'Δ acc.', cell: (r) => pm(r.accuracyVsNormal, (x) => `${x >= 0 ? '+' : '−'}${(100 * Math.abs(x)).toFixed(1)}`) });
   }
   if (hasNoise) {
+    // Precision: of the label tokens the mask removes, the share that is injected noise (from the two
+    // rates and the token counts; a mask removing nothing has none).
+    const noise = s.data.noiseTokens, clean = s.data.labelTokens - noise;
+    const precision = (r: TableRow): number | null => {
+      if (r.noiseRecall === null || r.cleanMasked === null) return null;
+      const removed = r.noiseRecall * noise + r.cleanMasked * clean;
+      return removed > 0 ? (r.noiseRecall * noise) / removed : null;
+    };
     cols.push({ head: 'noise removed', cell: (r) => pct(r.noiseRecall) });
     cols.push({ head: 'clean removed', cell: (r) => pct(r.cleanMasked) });
+    cols.push({ head: 'precision', cell: (r) => pct(precision(r)) });
   }
   cols.push({ head: 'time / run', cell: (r) => `${r.seconds.mean.toFixed(0)} s` });
   return cols;
@@ -63,9 +74,18 @@ function headline(s: ExperimentSummary): string[] {
     `data: ${c.data} — ${s.data.train} training examples (${s.data.labelTokens.toLocaleString('en-US')} label tokens${s.data.noiseTokens ? `, ${pct(s.data.noiseTokens / s.data.labelTokens)} of them injected noise in ${s.data.noisyExamples} examples` : ''}), ${s.data.heldOut} clean held-out${s.data.reference ? `, ${s.data.reference} clean reference examples for SLM / Token Cleaning` : ''}`,
     `training (one recipe for every run): LoRA rank ${t.lora.rank} alpha ${t.lora.alpha} on ${t.lora.targets.length === 7 ? 'all projections' : t.lora.targets.join(', ')}, ${t.steps ? `${t.steps} steps` : `${t.epochs ?? 1} epochs`}, batch ${t.batchSize}${t.gradientAccumulation > 1 ? ` x ${t.gradientAccumulation} accumulated` : ''}, lr ${t.lr} (${t.schedule}, ${t.warmupSteps} warm-up steps); the same data order, steps and initialisation per seed for every filter`,
     `model selection: ${pct(t.validationFraction, 0)} of the training examples are held back for validation (every label token), which alone picks each run's best checkpoint${t.evalEvery ? ` (checked every ${t.evalEvery} steps and at the end)` : ' (at the end)'}; the held-out set that is reported took no part in choosing anything`,
-    `base model: held-out loss ${num(s.base.heldOutLoss)}${s.base.accuracy !== null ? `, accuracy ${pct(s.base.accuracy)}` : ''}; XTF defaults mask ${pct(s.xtf.fractionMasked)} (RI ${pct(s.xtf.fractionFlagged.ri)}, KN ${pct(s.xtf.fractionFlagged.kn)}, TR ${pct(s.xtf.fractionFlagged.tr)})`,
+    `base model: held-out loss ${num(s.base.heldOutLoss)}${s.base.accuracy !== null ? `, accuracy ${pct(s.base.accuracy)}` : ''}; XTF (${rulesInWords(s)}) masks ${pct(s.xtf.fractionMasked)} (RI ${pct(s.xtf.fractionFlagged.ri)}, KN ${pct(s.xtf.fractionFlagged.kn)}, TR ${pct(s.xtf.fractionFlagged.tr)})`,
     `runs: ${done} of ${s.plannedRuns} (seeds ${c.seeds.join(', ')}) on ${s.device}`,
   ];
+}
+
+/** XTF's rule set in words: the released rules' caps and TR domain, or the paper's thresholds. */
+function rulesInWords(s: ExperimentSummary): string {
+  const x = s.config.xtf;
+  const domain = s.xtf.rules ? `; TR domain: ${domainText(s.xtf.rules.domain)}` : '';
+  return x.rules === 'released'
+    ? `released rules (the authors' code): at most RI ${pct(x.caps.ri, 0)}, KN ${pct(x.caps.kn, 0)}, TR ${pct(x.caps.tr, 0)} of each answer${domain}`
+    : `paper rules (the paper's text): RI fence r ${x.ri.fenceR}, KN threshold ${x.kn.threshold}, TR ${x.tr.classes}-class Multi-Otsu${domain}`;
 }
 
 /** The table as Markdown, with the settings above it. */

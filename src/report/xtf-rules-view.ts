@@ -5,6 +5,7 @@
 // answer, with one dataset-level cut for TR.
 import { fenceStats, selectionRules } from '../xtf/explain.ts';
 import { quantileSorted } from '../xtf/select.ts';
+import { domainText } from '../xtf/summary.ts';
 import type { Attribute, DatasetSummary, ScoredExample, XtfRules } from '../xtf/types.ts';
 import { escapeHtml } from './html.ts';
 import type { RuleContext } from './rule-checks.ts';
@@ -148,18 +149,7 @@ function releasedView(s: DatasetSummary, scored: readonly ScoredExample[]): Rule
 
 /** Where TR's domain vector came from (both rule sets). */
 function domainHtml(s: DatasetSummary): string {
-  const d = s.rules?.domain;
-  if (!d) return '';
-  const what = d.source === 'task'
-    ? `the ${escapeHtml(d.task ?? '')} task's word list`
-    : d.source === 'option'
-      ? 'the given words'
-      : d.source === 'label-mean fallback'
-        ? 'the mean over the label tokens (no word list applies)'
-        : 'the mean over the label tokens';
-  const words = d.words ? `: ${d.words.map((w) => `<code class="inl">${escapeHtml(w)}</code>`).join(' ')}` : '';
-  const skipped = d.skipped.length ? ` (skipped, no token: ${d.skipped.map((w) => escapeHtml(w)).join(', ')})` : '';
-  return `<p class="sub" style="font-size:12.5px;margin-top:6px">TR domain: ${what}${words}${skipped}</p>`;
+  return s.rules ? `<p class="sub" style="font-size:12.5px;margin-top:6px">TR domain: ${escapeHtml(domainText(s.rules.domain))}</p>` : '';
 }
 
 function sortedNumbers(values: readonly (number | null)[]): number[] {

@@ -13,7 +13,7 @@
 // - All fractions are 0 when there are no label tokens.
 // - rules: which rule set XTF selected with, its caps and TR domain (null for baselines other than random).
 
-import type { Attribute, DatasetSummary, RulesSummary, ScoredExample, SelectionThresholds } from './types.ts';
+import type { Attribute, DatasetSummary, DomainSummary, RulesSummary, ScoredExample, SelectionThresholds } from './types.ts';
 
 export const MOST_FLAGGED_TOP = 10;
 /** How many of them formatSummary prints per attribute. */
@@ -142,15 +142,18 @@ function releasedThresholdText(a: Attribute, r: RulesSummary): string {
   return `similarity < ${num(t.cut)} (Multi-Otsu thresholds ${t.thresholds.map(num).join(', ')} over ${int(t.occurrences)} occurrences), capped at ${pct(caps.tr)} of the answer`;
 }
 
-/** One line naming the rule set, its caps and the TR domain. */
-export function rulesText(r: RulesSummary): string {
-  const d = r.domain;
+/** Where TR's domain vector came from, in words (every report that names the rules says it this way). */
+export function domainText(d: DomainSummary): string {
   const words = d.words ? d.words.join(' ') : '';
-  const domain = d.source === 'label-mean' || d.source === 'label-mean fallback'
+  return d.source === 'label-mean' || d.source === 'label-mean fallback'
     ? d.source
     : `${d.source === 'task' ? `${d.task}'s default words` : 'domain words'} ${words.length > 80 ? `${words.slice(0, 77)}...` : words} (${d.words?.length ?? 0})${d.skipped.length ? `, skipped ${d.skipped.map(show).join(' ')} (no token)` : ''}`;
+}
+
+/** One line naming the rule set, its caps and the TR domain. */
+export function rulesText(r: RulesSummary): string {
   const caps = r.caps ? `, caps ri ${num(r.caps.ri)} kn ${num(r.caps.kn)} tr ${num(r.caps.tr)}` : '';
-  return `rules ${r.rules}${caps}; TR domain: ${domain}`;
+  return `rules ${r.rules}${caps}; TR domain: ${domainText(r.domain)}`;
 }
 
 /** A compact human-readable table of a summary, for the terminal. */

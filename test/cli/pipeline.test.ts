@@ -14,11 +14,15 @@ describe('xtf pipeline (npm start)', () => {
     expect(r.stdout).toMatch(/\| Normal \(all label tokens\) \| 1 \| 0\.0% \|/);
     expect(r.stdout).toMatch(/\| XTF \(RI ∪ KN ∪ TR\) \| 1 \|/);
     expect(r.stdout).toContain('took no part in choosing');
+    // The default rules, named: the authors' released code, its caps, and the task's domain words.
+    expect(r.stdout).toContain("XTF (released rules (the authors' code): at most RI 5%, KN 10%, TR 5% of each answer; TR domain: gsm8k's default words 1 2 3 4 5 6 7 8 9 10 + - * / = maths (16)) masks");
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain('href="xtf-scores.html"');
     expect(html).toContain('chose nothing');
-    expect(readFileSync(join(out, 'xtf-scores.html'), 'utf8')).toContain('XTF token scores');
+    const scoresPage = readFileSync(join(out, 'xtf-scores.html'), 'utf8');
+    expect(scoresPage).toContain('XTF token scores');
+    expect(scoresPage).toContain('Rules: <b>released</b>');
     const lines = readFileSync(join(out, 'scores.jsonl'), 'utf8').trim().split('\n');
     expect(lines.length).toBe(10);
     const settings = JSON.parse(readFileSync(join(out, 'experiment.json'), 'utf8'));

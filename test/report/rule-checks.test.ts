@@ -87,7 +87,7 @@ describe('the checks agree with the selection, token by token', () => {
     const html = explainHtml(scored, summary, { examples: 3 });
     expect(html).toContain('Rules: <b>released</b>');
     expect(html).toContain('tr-max 0.2');
-    expect(html).toContain("the gsm8k task's word list");
+    expect(html).toContain("TR domain: gsm8k&#39;s default words 1 + (2)");
     expect(html).toMatch(/cuts: RI [0-9.e-]+/);
     expect(html).toContain('function ruleChecks');
     expect(html).toContain('data-rc="{&quot;rules&quot;:&quot;released&quot;,&quot;cuts&quot;:{');
