@@ -56,6 +56,7 @@ export async function loadDataStep(): Promise<void> {
       if (r.ok) heldOut = parseRecordsText((await r.text()).split('\n').slice(0, heldOutCount).join('\n'), 'GSM8K test.jsonl').map((x) => toTrainRecord(x.value, 'GSM8K test.jsonl', x.line));
     } else if (examples.length >= 10) heldOut = examples.splice(examples.length - Math.max(1, Math.round(examples.length / 10)));
     state.dataName = name;
+    state.task = fromFile ? null : 'gsm8k';
     state.examples = examples;
     state.heldOut = heldOut;
     const promptBox = $<HTMLTextAreaElement>('prompt');

@@ -13,7 +13,7 @@ import type { Tokenizer } from '../src/model/tokenizer.ts';
 import { MemoryCheckpointStorage } from '../src/train/checkpoint.ts';
 import { checkFinetuneConfig, finetune, finetuneConfig, type FinetuneConfig } from '../src/train/finetune.ts';
 import { evaluateLoss } from '../src/train/step.ts';
-import { XTF_DEFAULTS } from '../src/xtf/options.ts';
+import { xtfOptions } from '../src/xtf/options.ts';
 import { scoreExamples } from '../src/xtf/score.ts';
 import type { MemoryPlanReply, ModelInfo, Reply, Request } from './protocol.ts';
 
@@ -61,7 +61,8 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
       case 'score': {
         const m = need(model, 'load a model');
         const { scored, summary } = await scoreExamples(m, need(tokenizer, 'load a model'), req.records, {
-          xtf: { ...XTF_DEFAULTS, batchSize: req.batchSize },
+          xtf: xtfOptions({ batchSize: req.batchSize, rules: req.rules, domainWords: req.domainWords }),
+          task: req.task,
           onProgress: (p) => post({ type: 'score-progress', done: p.examplesDone, total: p.examples, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
         });
         post({ type: 'scored', scored, summary });

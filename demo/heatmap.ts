@@ -2,17 +2,20 @@
 // tokens coloured by the attribute that flagged them) and the tooltip of one token's scores. Pure: the
 // page puts the strings where they go.
 import { escapeHtml, visiblePiece } from '../src/report/html.ts';
-import type { DatasetSummary, ScoredExample } from '../src/xtf/types.ts';
+import { ruleChecks, type RuleContext } from '../src/report/rule-checks.ts';
+import type { Attribute, DatasetSummary, ScoredExample } from '../src/xtf/types.ts';
 import { count, fmt } from './format.ts';
 
-/** One bar per attribute and for their union, the overlaps, and the token types each masks most. */
-export function fractionsHtml(s: DatasetSummary, ms: number): string {
+/** One bar per attribute and for their union, the overlaps, the token types each masks most, and the rules
+ *  in words (what rulesLine says). */
+export function fractionsHtml(s: DatasetSummary, ms: number, rules: string): string {
   const masked = Math.round(s.fractionMasked * s.labelTokens);
   const bar = (cls: string, name: string, f: number) =>
     `<div class="frac"><span class="tag ${cls}">${name}</span><div class="track"><div class="fill ${cls}" style="width:${(100 * f).toFixed(1)}%"></div></div><b>${(100 * f).toFixed(1)}%</b></div>`;
   const overlaps = s.overlaps.map((o) => `${o.pair[0].toUpperCase()}∩${o.pair[1].toUpperCase()} ${o.count} (${(100 * o.overlap).toFixed(0)}%)`).join(' · ');
   return bar('ri', 'RI', s.fractionFlagged.ri) + bar('kn', 'KN', s.fractionFlagged.kn) + bar('tr', 'TR', s.fractionFlagged.tr) + bar('all', 'any', s.fractionMasked) +
     `<p class="small muted">${count(masked)} of ${count(s.labelTokens)} label tokens masked · overlaps ${overlaps || '—'} · re-selected in ${ms.toFixed(0)} ms</p>` +
+    (rules ? `<p class="small muted" data-testid="rules-used">${escapeHtml(rules)}</p>` : '') +
     `<p class="small muted">most masked: ${(['ri', 'kn', 'tr'] as const).map((a) => `<span class="tag ${a}">${a.toUpperCase()}</span> ${s.mostFlagged[a].slice(0, 5).map((t) => `<code>${visiblePiece(t.piece)}</code>`).join(' ') || '—'}`).join(' ')}</p>`;
 }
 
@@ -30,14 +33,15 @@ export function heatmapHtml(examples: readonly ScoredExample[]): string {
   }).join('');
 }
 
-/** Token t's scores beside the thresholds that judged them, and the verdict. */
-export function tokenTipHtml(ex: ScoredExample, t: number, riFence: number | null, knThreshold: number): string {
+/** Token t's scores beside the cuts that judged them (./rule-checks.ts), and the verdict. */
+export function tokenTipHtml(ex: ScoredExample, t: number, context: RuleContext): string {
   if (!ex.label[t]) return `<div class="tp">${visiblePiece(ex.pieces[t])}</div><div class="muted">prompt token: never trained on</div>`;
   const flags = ex.flags[t];
+  const why = (a: Attribute) => ruleChecks(a, ex[a][t], context)
+    .map((c) => `${c.on ? `${c.on} ` : ''}${c.relation ? `${escapeHtml(c.relation)} ` : ''}${escapeHtml(c.what)}${c.value === null ? '' : ` ${fmt(c.value)}`}`)
+    .join(', ');
   return `<div class="tp">${visiblePiece(ex.pieces[t])}</div>
        <div>p <b>${fmt(ex.p[t])}</b></div>
-       <div><span class="tag ri">RI</span> ${fmt(ex.ri[t])} <span class="muted">fence ${fmt(riFence)}</span></div>
-       <div><span class="tag kn">KN</span> ${fmt(ex.kn[t])} <span class="muted">threshold ${fmt(knThreshold)}</span></div>
-       <div><span class="tag tr">TR</span> ${fmt(ex.tr[t])}</div>
+${(['ri', 'kn', 'tr'] as const).map((a) => `       <div><span class="tag ${a}">${a.toUpperCase()}</span> ${fmt(ex[a][t])} <span class="muted">${why(a)}</span></div>`).join('\n')}
        <div class="verdict ${flags.length ? 'masked' : 'kept'}">${flags.length ? `masked by ${flags.map((f) => f.toUpperCase()).join(' + ')}` : 'kept: trained on'}</div>`;
 }

@@ -1,5 +1,6 @@
 // Messages between the page and the engine (a Web Worker, or the page itself when a worker cannot get
 // WebGPU). Everything here is structured-clone friendly.
+import type { XtfRules } from '../src/xtf/options.ts';
 import type { TrainRecord } from '../src/data/records.ts';
 import type { TrainingExample } from '../src/data/tokenize.ts';
 import type { LlamaConfig } from '../src/model/config.ts';
@@ -23,7 +24,9 @@ export interface TrainSettings {
 export type Request =
   | { type: 'init' }
   | { type: 'load'; source: ModelSource }
-  | { type: 'score'; records: TrainRecord[]; batchSize: number }
+  /** rules / domainWords: the XTF options a person sets on the page; task: the data's task when it is a
+   *  known one (its default domain words under the released rules). */
+  | { type: 'score'; records: TrainRecord[]; batchSize: number; rules: XtfRules; domainWords: string[] | null; task: string | null }
   /** examples: every example with the mask it trains on and all its labels (the recipe validates on those). */
   | { type: 'train'; examples: TrainingExample[]; heldOut: TrainRecord[]; settings: TrainSettings; label: string }
   | { type: 'generate'; prompt: string; maxTokens: number }

@@ -1,11 +1,15 @@
-// Step 3, scoring: the engine scores every label token (RI, KN, TR), and the page re-selects on the CPU
-// as the thresholds move (no re-scoring): the masked fractions, the token heatmap with its tooltip, and
-// the masked dataset as a download. The HTML itself comes from heatmap.ts.
-import { summaryFromRecords } from '../src/xtf/explain.ts';
+// Step 3, scoring: the engine scores every label token (RI, KN, TR) under the chosen rule set, and the
+// page re-selects on the CPU as the thresholds move (no re-scoring): the released rules' per-answer caps,
+// or the paper's thresholds. Also the masked fractions, the token heatmap with its tooltip, and the masked
+// dataset as a download. The HTML itself comes from heatmap.ts.
+import type { RuleContext } from '../src/report/rule-checks.ts';
+import { selectionRules, summaryFromRecords } from '../src/xtf/explain.ts';
 import { exportLine } from '../src/xtf/export.ts';
-import { XTF_DEFAULTS } from '../src/xtf/options.ts';
+import { domainText } from '../src/xtf/summary.ts';
+import { XTF_DEFAULTS, xtfOptions, type XtfRules } from '../src/xtf/options.ts';
+import { reselectReleased } from '../src/xtf/score-released.ts';
 import { reselect } from '../src/xtf/select.ts';
-import type { DatasetSummary } from '../src/xtf/types.ts';
+import type { DatasetSummary, ScoredExample } from '../src/xtf/types.ts';
 import { call, listen } from './connection.ts';
 import { $ } from './dom.ts';
 import { count, fmt } from './format.ts';
@@ -21,7 +25,9 @@ async function scoreStep(): Promise<void> {
     const model = state.model!;
     $('score-bar').style.width = '0%';
     $('score-status').textContent = 'tokenising and compiling shaders…';
-    const { scored, summary } = await call({ type: 'score', records: state.examples, batchSize: 8 }, 'scored');
+    const rules = $<HTMLSelectElement>('rules').value as XtfRules;
+    const words = $<HTMLInputElement>('domain-words').value.split(',').map((w) => w.trim()).filter((w) => w !== '');
+    const { scored, summary } = await call({ type: 'score', records: state.examples, batchSize: 8, rules, domainWords: words.length ? words : null, task: state.task }, 'scored');
     const saved: SavedScores = { savedAt: new Date().toISOString(), model: model.source, modelKey: modelKey(model), data: state.dataName, scored, summary };
     showScores(saved);
     $('score-status').textContent = `${summary.examples} examples · ${count(summary.labelTokens)} label tokens in ${summary.seconds.toFixed(1)} s (${Math.round(summary.tokensPerSecond).toLocaleString()} tokens/s) · kept in this browser`;
@@ -36,6 +42,8 @@ export function showScores(s: SavedScores): void {
   state.summary = s.summary;
   state.scoresFrom = { model: s.model, modelKey: s.modelKey, data: s.data, savedAt: s.savedAt };
   state.shown = 10;
+  state.rules = selectionRules(s.summary, s.scored) ?? 'paper';
+  probe.rules = state.rules;
   initThresholds(s.summary);
   $('score-results').hidden = false;
   applySelection();
@@ -43,7 +51,13 @@ export function showScores(s: SavedScores): void {
 }
 
 function initThresholds(summary: DatasetSummary): void {
-  state.options = structuredClone(XTF_DEFAULTS);
+  const released = state.rules === 'released';
+  state.options = xtfOptions({ rules: state.rules, caps: summary.rules?.caps ?? XTF_DEFAULTS.caps });
+  state.trCut = summary.rules?.released?.tr.cut ?? null;
+  $('released-controls').hidden = !released;
+  $('paper-controls').hidden = released;
+  for (const a of ['ri', 'kn', 'tr'] as const) $<HTMLInputElement>(`${a}-max`).value = String(state.options.caps[a]);
+  $('tr-cut-v').textContent = fmt(state.trCut);
   $<HTMLInputElement>('kn').value = String(state.options.kn.threshold);
   $<HTMLInputElement>('ri').value = String(state.options.ri.fenceR);
   const trs = state.scored.flatMap((e) => e.tr).filter((v): v is number => v !== null && Number.isFinite(v));
@@ -62,6 +76,10 @@ function initThresholds(summary: DatasetSummary): void {
 }
 
 function readThresholds(): void {
+  for (const a of ['ri', 'kn', 'tr'] as const) {
+    const v = Number($<HTMLInputElement>(`${a}-max`).value);
+    if (v >= 0 && v <= 1) state.options.caps[a] = v; // a share; anything else waits for a valid value
+  }
   state.options.kn.threshold = Number($<HTMLInputElement>('kn').value);
   state.options.ri.fenceR = Number($<HTMLInputElement>('ri').value);
   let lo = Number($<HTMLInputElement>('tr-lo').value);
@@ -72,7 +90,8 @@ function readThresholds(): void {
 
 function applySelection(): void {
   const t0 = performance.now();
-  state.view = state.trCuts.length === 0 && sameOptions() ? state.scored : reselect(state.scored, state.options, { trCuts: state.trCuts });
+  if (state.rules === 'released') state.view = sameCaps() ? state.scored : reselectReleased(state.scored, state.options, state.trCut);
+  else state.view = state.trCuts.length === 0 && sameOptions() ? state.scored : reselect(state.scored, state.options, { trCuts: state.trCuts });
   const summary = summaryFromRecords(state.view);
   const ms = performance.now() - t0;
   $('tr-lo-v').textContent = fmt(Number($<HTMLInputElement>('tr-lo').value));
@@ -93,12 +112,13 @@ function downloadMasked(): void {
   setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
 }
 
+const sameCaps = () => (['ri', 'kn', 'tr'] as const).every((a) => state.options.caps[a] === (state.summary?.rules?.caps ?? XTF_DEFAULTS.caps)[a]);
 const sameOptions = () => state.options.kn.threshold === XTF_DEFAULTS.kn.threshold && state.options.ri.fenceR === XTF_DEFAULTS.ri.fenceR;
 
 function renderFractions(s: DatasetSummary, ms: number): void {
   probe.maskedTokens = Math.round(s.fractionMasked * s.labelTokens);
   probe.labelTokens = s.labelTokens;
-  $('fractions').innerHTML = fractionsHtml(s, ms);
+  $('fractions').innerHTML = fractionsHtml(s, ms, rulesLine());
 }
 
 function renderHeatmap(): void {
@@ -113,15 +133,31 @@ function showTip(ev: MouseEvent): void {
   const ex = state.view[Number(el.dataset.e)];
   const t = Number(el.dataset.t);
   if (!ex) return;
-  tip.innerHTML = tokenTipHtml(ex, t, state.summary?.thresholds?.riFences[ex.id] ?? null, state.options.kn.threshold);
+  tip.innerHTML = tokenTipHtml(ex, t, ruleContext(ex));
   tip.hidden = false;
   tip.style.left = `${Math.min(ev.clientX + 14, innerWidth - 240)}px`;
   tip.style.top = `${ev.clientY + 16}px`;
 }
 
+/** The rule set of the selection on screen, its caps and TR's domain, in words. */
+function rulesLine(): string {
+  const r = state.summary?.rules;
+  const domain = r ? `; TR domain: ${domainText(r.domain)}` : '';
+  const c = state.options.caps;
+  return state.rules === 'released'
+    ? `rules: released (the authors' code): at most RI ${fmt(c.ri)}, KN ${fmt(c.kn)}, TR ${fmt(c.tr)} of each answer${domain}`
+    : `rules: paper (the paper's text)${domain}`;
+}
+
+/** What the tooltip compares a token of `ex` with: its answer's cuts (released), or the thresholds as set now (paper). */
+function ruleContext(ex: ScoredExample): RuleContext {
+  if (state.rules === 'released') return { rules: 'released', cuts: ex.cuts ?? null };
+  return { rules: 'paper', riFence: state.summary?.thresholds?.riFences[ex.id] ?? null, knThreshold: state.options.kn.threshold, trCuts: state.trCuts };
+}
+
 export function wireScoreStep(): void {
   $('score').onclick = () => void scoreStep();
-  for (const id of ['kn', 'ri', 'tr-lo', 'tr-hi']) $(id).addEventListener('input', () => (readThresholds(), applySelection()));
+  for (const id of ['kn', 'ri', 'tr-lo', 'tr-hi', 'ri-max', 'kn-max', 'tr-max']) $(id).addEventListener('input', () => (readThresholds(), applySelection()));
   $('reset-thresholds').onclick = () => state.summary && (initThresholds(state.summary), applySelection());
   $('download-masked').onclick = downloadMasked;
   $('more').onclick = () => ((state.shown += 20), renderHeatmap());

@@ -2,7 +2,7 @@
 // runs, what IndexedDB holds) and the probe the end-to-end test reads as window.__demo. One shared
 // object, so each step module reads what the steps before it left; also the busy/enabled state of the
 // step buttons, which depends on all of it.
-import { XTF_DEFAULTS, type XtfOptions } from '../src/xtf/options.ts';
+import { XTF_DEFAULTS, type XtfOptions, type XtfRules } from '../src/xtf/options.ts';
 import type { TrainRecord } from '../src/data/records.ts';
 import type { DatasetSummary, ScoredExample } from '../src/xtf/types.ts';
 import { $, toast } from './dom.ts';
@@ -26,6 +26,11 @@ export const state = {
   view: [] as ScoredExample[],
   summary: null as DatasetSummary | null,
   scoresFrom: null as ScoresOrigin | null,
+  /** The data's task when it is a known one ('gsm8k' for the sample): its domain words under the released rules. */
+  task: null as string | null,
+  /** The rule set of the scores on screen, and the released rules' dataset-level TR cut. */
+  rules: XTF_DEFAULTS.rules as XtfRules,
+  trCut: null as number | null,
   options: structuredClone(XTF_DEFAULTS) as XtfOptions,
   trCuts: [] as number[],
   trRange: [0, 1] as [number, number],
@@ -40,7 +45,7 @@ export const state = {
 // Read by the end-to-end test.
 export const probe = {
   paused: false, generations: 0, ready: false, where: '', modelLoaded: false, loads: 0, model: '', examples: 0, scored: false,
-  maskedTokens: 0, labelTokens: 0, sources: {} as Record<string, string>, losses: [] as number[], trained: false, errors: [] as string[],
+  maskedTokens: 0, labelTokens: 0, rules: null as string | null, sources: {} as Record<string, string>, losses: [] as number[], trained: false, errors: [] as string[],
   restored: { scores: 0, runs: 0, adapters: 0, comparison: false }, plan: null as MemoryPlanReply | null, cleared: false,
 };
 (window as unknown as { __demo: typeof probe }).__demo = probe;

@@ -103,12 +103,14 @@ async function main() {
     check(/loaded from/.test(info) && /local \.\.\/shared|public address/.test(info) && /loaded from (local|public)/.test(await page.textContent('[data-testid=data-source]')), `the model card and data say where they came from (${s.sources.model}; ${s.sources.data})`);
     await page.screenshot({ path: join(out, 'demo-1-loaded.png'), fullPage: true });
 
-    // 3: score, heatmap, immediate re-selection.
+    // 3: score under the paper's rules, heatmap, immediate re-selection; then under the released rules (the default).
+    check((await page.inputValue('#rules')) === 'released', 'the released rules are the default');
+    await page.selectOption('#rules', 'paper');
     await page.click('#score');
-    s = await waitFor('scoring', (s) => s.scored, 300_000);
+    s = await waitFor('scoring (paper rules)', (s) => s.scored && s.rules === 'paper', 300_000);
     const masked = await page.locator('#heatmap .tok.m').count();
-    check(masked > 0 && s.maskedTokens > 0, `heatmap shows ${masked} masked tokens (${s.maskedTokens} masked in all)`);
-    const before = s.maskedTokens;
+    check(masked > 0 && s.maskedTokens > 0 && (await page.isVisible('#kn')) && !(await page.isVisible('#kn-max')), `paper rules: heatmap shows ${masked} masked tokens (${s.maskedTokens} masked in all), the paper's thresholds to move`);
+    let before = s.maskedTokens;
     await page.waitForFunction(() => window.__demo.plan !== null, null, { timeout: 30_000 });
     s = await demo();
     check(s.plan.batchSize === SIZES.batch && s.plan.rank === SIZES.rank && s.plan.seqLen > 0 && s.plan.peakBytes > 0 && /GPU memory for this run ≈ [\d.]+ [KM]iB/.test(await page.textContent('#plan')),
@@ -127,8 +129,21 @@ async function main() {
     await page.click('#reset-thresholds');
     s = await demo();
     check(s.maskedTokens === before, `reset restores XTF's choice (${s.maskedTokens})`);
+    const paperMasked = before;
+    await page.selectOption('#rules', 'released');
+    await page.click('#score');
+    s = await waitFor('scoring (released rules)', (s) => s.rules === 'released', 300_000);
+    before = s.maskedTokens;
+    check(before > 0 && before < paperMasked && (await page.isVisible('#kn-max')) && !(await page.isVisible('#kn')),
+      `released rules: ${before} masked, fewer than the paper's ${paperMasked} (per-answer caps); the caps to move`);
+    for (const cap of ['#ri-max', '#kn-max', '#tr-max']) await page.fill(cap, '0');
+    s = await demo();
+    check(s.maskedTokens === 0, `caps of 0 mask nothing: ${before} -> ${s.maskedTokens}`);
+    await page.click('#reset-thresholds');
+    s = await demo();
+    check(s.maskedTokens === before && (await page.inputValue('#tr-max')) === '0.05', `reset restores the authors' caps (${s.maskedTokens} masked)`);
     await page.locator('#heatmap .tok.m').first().hover();
-    check(await page.isVisible('#tip'), 'hovering a masked token shows its scores');
+    check(await page.isVisible('#tip') && /cut|fence|floor/.test(await page.textContent('#tip')), `hovering a masked token shows its scores and its answer's cuts: ${(await page.textContent('#tip')).replace(/\s+/g, ' ').trim().slice(0, 120)}`);
     await page.screenshot({ path: join(out, 'demo-2-scored.png'), fullPage: true });
     await page.mouse.move(0, 0);
 
@@ -236,9 +251,9 @@ async function main() {
     check(bareRuns.rows.length === 2 && bareRuns.curves === 2 && (await bare.locator('#heatmap .tok.m').count()) > 0,
       'without WebGPU the saved runs (table and curves) and the saved scores heatmap are shown');
     const bareBefore = await bare.evaluate(() => window.__demo.maskedTokens);
-    await bare.fill('#kn', '0.5');
+    for (const cap of ['#ri-max', '#kn-max', '#tr-max']) await bare.fill(cap, '0');
     const bareAfter = await bare.evaluate(() => window.__demo.maskedTokens);
-    check(bareAfter > bareBefore, `without WebGPU the saved scores still re-select: ${bareBefore} -> ${bareAfter} masked`);
+    check(bareBefore > 0 && bareAfter === 0, `without WebGPU the saved scores (released rules) still re-select: ${bareBefore} -> ${bareAfter} masked`);
     await bare.click('#reset-thresholds'); // the screenshot shows XTF's choice again
     await bare.screenshot({ path: join(out, 'demo-5-no-webgpu.png'), fullPage: true });
     await bare.click('#clear-saved');
