@@ -91,7 +91,11 @@ export class HfTokenizer implements Tokenizer {
   decode(ids: readonly number[]): string {
     for (const id of ids) this.checkId(id);
     const kept = ids.filter((id) => id !== this.bosId && id !== this.eosId);
-    return kept.length === 0 ? '' : this.library.decode(kept, { skip_special_tokens: false });
+    // No clean_up_tokenization_spaces, whatever tokenizer_config.json says (Llama-3's says true; the library's
+    // default is true): it deletes the space before . , ? ! and contractions ("we get .75X" -> "we get.75X"),
+    // which breaks decode(encode(text)) === text and changes the numbers answer parsing reads. The tokens
+    // themselves carry every space.
+    return kept.length === 0 ? '' : this.library.decode(kept, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   }
 
   piece(id: number): string {
