@@ -1,5 +1,6 @@
 // The linear layer of every projection: y = x·Wᵀ (+ b) (+ s·(x·Aᵀ)·Bᵀ with a LoRA adapter),
-// W [out, in] as checkpoints store it, in f32 or compact (f16 / q8 / q4, read in place by both passes). Explicit forward / backward; weight gradients are always
+// W [out, in] as checkpoints store it, in f32 or compact (f16 / q8 / q4: read in place by both passes, never
+// trained). Explicit forward / backward; weight gradients are always
 // ADDED into the given tensors, so gradient accumulation over micro-batches needs no extra pass.
 import type { Runtime, Tensor } from '../gpu/index.ts';
 import { matmul } from '../ops/matmul.ts';
