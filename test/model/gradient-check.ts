@@ -1,5 +1,5 @@
-// GPU model gradients against finite differences of the f64 CPU reference's loss (the check
-// llama-gpu.test.ts applies to the base variants, shared here by the architecture tests).
+// GPU model gradients against finite differences of the f64 CPU reference's loss, shared by
+// llama-gpu.test.ts (the base variants) and the architecture tests.
 import type { Runtime } from '../../src/gpu/index.ts';
 import type { LlamaModel, TrainableSet } from '../../src/model/llama.ts';
 import { LORA_TARGET_WEIGHT, loraScale, type LoraConfig } from '../../src/model/lora.ts';

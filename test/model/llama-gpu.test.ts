@@ -13,20 +13,11 @@ import { loadHfFolder } from '../../src/model/hf.ts';
 import { checkMemoryPlan, formatMemoryReport, memoryReport } from '../../src/model/memory.ts';
 import { llamaConfig } from '../../src/model/config.ts';
 import { LimitExceededError, OutOfMemoryError } from '../../src/gpu/index.ts';
-import { llamaReferenceForward, logSoftmax } from '../reference/llama.ts';
-import { LlamaModel, type TrainableSet } from '../../src/model/llama.ts';
+import { llamaReferenceForward } from '../reference/llama.ts';
+import { LlamaModel } from '../../src/model/llama.ts';
 import { crossEntropyForward, crossEntropyForwardBackward } from '../../src/ops/cross-entropy.ts';
-import { LORA_TARGET_WEIGHT, loraScale, type LoraConfig } from '../../src/model/lora.ts';
-import type { LlamaWeights } from '../../src/model/weights.ts';
-import type { Runtime } from '../../src/gpu/index.ts';
-
-/** Right-pad sequences into a [B, T] u32 batch. */
-function batchOf(rt: Runtime, seqs: number[][]): { ids: ReturnType<Runtime['upload']>; T: number } {
-  const T = Math.max(...seqs.map((s) => s.length));
-  const data = new Uint32Array(seqs.length * T);
-  seqs.forEach((s, b) => data.set(s, b * T));
-  return { ids: rt.upload(data, [seqs.length, T], 'u32', 'ids'), T };
-}
+import type { LoraConfig } from '../../src/model/lora.ts';
+import { batchOf, checkAgainstFiniteDifferences, cpuLoss, gpuGradients, mergedLora, perturbWeight } from './gradient-check.ts';
 
 describe('Llama on the GPU', () => {
   it('reproduces stories260K reference log-probabilities (three texts in one padded batch)', async () => {
@@ -74,56 +65,6 @@ describe('Llama on the GPU', () => {
     });
   }
 
-  /** Σ w·CE / Σw on the CPU in f64 (targets = next tokens). */
-  function cpuLoss(weights: LlamaWeights, seq: number[], tokenWeights: number[]): number {
-    const logits = llamaReferenceForward(weights, seq).logits;
-    let sum = 0;
-    let wsum = 0;
-    for (let i = 0; i + 1 < seq.length; i++) {
-      sum += tokenWeights[i] * -logSoftmax(logits[i])[seq[i + 1]];
-      wsum += tokenWeights[i];
-    }
-    return sum / wsum;
-  }
-
-  async function gpuGradients(model: LlamaModel, seq: number[], tokenWeights: number[], set: TrainableSet) {
-    const rt = model.rt;
-    const T = seq.length;
-    const ids = rt.upload(new Uint32Array(seq), [1, T], 'u32');
-    const targets = rt.upload(new Uint32Array([...seq.slice(1), 0]), [T], 'u32');
-    const w = rt.upload(new Float32Array([...tokenWeights, 0]), [T]);
-    const trainable = model.trainable(set);
-    const grads = Object.fromEntries(Object.entries(trainable).map(([n, t]) => [n, rt.zeros(t.shape, 'f32', `d ${n}`)]));
-    const fwd = model.forward(ids, { train: true });
-    const ce = crossEntropyForwardBackward(rt, fwd.logits, targets, w, tokenWeights.reduce((a, b) => a + b, 0));
-    model.backward(fwd, ce.dLogits, set, grads);
-    const host: Record<string, Float32Array> = {};
-    for (const [n, g] of Object.entries(grads)) host[n] = (await g.read()) as Float32Array;
-    return host;
-  }
-
-  /** Central differences of the f64 CPU loss at a few entries of each tensor. */
-  function checkAgainstFiniteDifferences(
-    grads: Record<string, Float32Array>,
-    perturb: (name: string, index: number, delta: number) => LlamaWeights,
-    loss: (w: LlamaWeights) => number,
-    entriesPerTensor: number,
-  ) {
-    const h = 1e-3;
-    const r = rng(11);
-    let checked = 0;
-    for (const [name, g] of Object.entries(grads)) {
-      for (let e = 0; e < entriesPerTensor; e++) {
-        const i = Math.floor(r() * g.length);
-        const fd = (loss(perturb(name, i, h)) - loss(perturb(name, i, -h))) / (2 * h);
-        const tol = 2e-4 + 2e-3 * Math.abs(fd);
-        if (Math.abs(g[i] - fd) > tol) throw new Error(`d loss / d ${name}[${i}]: GPU ${g[i]}, finite differences ${fd}`);
-        checked++;
-      }
-    }
-    return checked;
-  }
-
   const seq = [1, 5, 9, 2, 30, 7, 7, 11, 3, 36];
   // Prompt tokens carry no loss, one label token is masked, the rest count.
   const tokenWeights = [0, 0, 1, 1, 0, 1, 1, 1, 1];
@@ -134,11 +75,7 @@ describe('Llama on the GPU', () => {
     const model = LlamaModel.fromWeights(rt, weights);
     const grads = await gpuGradients(model, seq, tokenWeights, 'full');
     expect(Object.keys(grads).length).toBe(Object.keys(weights.tensors).length);
-    const perturb = (name: string, i: number, d: number) => {
-      const t = Float32Array.from(weights.tensors[name]);
-      t[i] += d;
-      return { ...weights, tensors: { ...weights.tensors, [name]: t } };
-    };
+    const perturb = perturbWeight(weights);
     const checked = checkAgainstFiniteDifferences(grads, perturb, (w) => cpuLoss(w, seq, tokenWeights), 3);
     expect(checked).toBe(3 * Object.keys(grads).length);
     model.release();
@@ -149,11 +86,7 @@ describe('Llama on the GPU', () => {
     const weights = randomWeights(tinyConfig({ nKvHeads: 1 }), 9);
     const model = LlamaModel.fromWeights(rt, weights);
     const grads = await gpuGradients(model, seq, tokenWeights, 'full');
-    const perturb = (name: string, i: number, d: number) => {
-      const t = Float32Array.from(weights.tensors[name]);
-      t[i] += d;
-      return { ...weights, tensors: { ...weights.tensors, [name]: t } };
-    };
+    const perturb = perturbWeight(weights);
     // Rows of tokens that occur in the sequence get gradient from the embedding and the classifier.
     const embeddingOnly = { tokEmbedding: grads.tokEmbedding };
     const rows = [5, 7, 30].flatMap((tok) => [tok * 16, tok * 16 + 3]);
@@ -178,29 +111,10 @@ describe('Llama on the GPU', () => {
       adapterHost[name] = (await t.read()) as Float32Array;
     }
     const grads = await gpuGradients(model, seq, tokenWeights, 'lora');
-    const merged = (adapters: Record<string, Float32Array>): LlamaWeights => {
-      const tensors = { ...weights.tensors };
-      for (let l = 0; l < weights.config.nLayers; l++) {
-        for (const target of lora.targets) {
-          const wName = `layers.${l}.${LORA_TARGET_WEIGHT[target]}`;
-          const A = adapters[`layers.${l}.${target}.lora_A`], B = adapters[`layers.${l}.${target}.lora_B`];
-          const [out, inF] = weights.shapes[wName];
-          const W = Float32Array.from(weights.tensors[wName]);
-          for (let o = 0; o < out; o++)
-            for (let i = 0; i < inF; i++) {
-              let s = 0;
-              for (let r = 0; r < lora.rank; r++) s += B[o * lora.rank + r] * A[r * inF + i];
-              W[o * inF + i] += loraScale(lora) * s;
-            }
-          tensors[wName] = W;
-        }
-      }
-      return { ...weights, tensors };
-    };
     const perturb = (name: string, i: number, d: number) => {
       const t = Float32Array.from(adapterHost[name]);
       t[i] += d;
-      return merged({ ...adapterHost, [name]: t });
+      return mergedLora(weights, lora, { ...adapterHost, [name]: t });
     };
     const checked = checkAgainstFiniteDifferences(grads, perturb, (w) => cpuLoss(w, seq, tokenWeights), 2);
     expect(checked).toBe(2 * 2 * 7 * 2);
