@@ -18,7 +18,7 @@ import { GGML_TYPES, SUPPORTED_GGML_TYPE_NAMES } from './gguf-quants.ts';
 import { type ByteSource, byteSource } from './safetensors.ts';
 import { type NamedTensor, checkLayerCount, checkUnusedTensors, collectWeights, storedLayerCount } from './hf.ts';
 import { HfTokenizer, type TokenizerJson } from './tokenizer-hf.ts';
-import { Llama2cTokenizer } from './tokenizer-llama2c.ts';
+import { PIECE_TYPE, SentencePieceTokenizer } from './tokenizer-spm.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { type LlamaWeights, llamaWeightShapes } from './weights.ts';
 
@@ -225,7 +225,8 @@ async function readTensor(src: ByteSource, t: TensorInfo): Promise<Float32Array>
 
 // ---- the embedded tokenizer -----------------------------------------------------------------------------
 
-const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+/** tokenizer.ggml.token_type: SentencePiece's piece types (llama.cpp copies them). */
+const TOKEN_TYPE = PIECE_TYPE;
 
 export function ggufTokenizer(metadata: Record<string, unknown>, file: string): Tokenizer {
   const model = metadata['tokenizer.ggml.model'];
@@ -238,43 +239,13 @@ export function ggufTokenizer(metadata: Record<string, unknown>, file: string): 
       throw new UnsupportedModelError(file, "SentencePiece tokenizer with add_space_prefix false is not supported (the llama2.c algorithm always adds the dummy prefix)");
     }
     const scores = Float32Array.from((metadata['tokenizer.ggml.scores'] as number[] | undefined) ?? tokens.map(() => 0));
-    return new GgufLlamaTokenizer(tokens, scores, types, id('tokenizer.ggml.bos_token_id') ?? 1, id('tokenizer.ggml.eos_token_id') ?? 2, file);
+    return new SentencePieceTokenizer(tokens, scores, types, id('tokenizer.ggml.bos_token_id') ?? 1, id('tokenizer.ggml.eos_token_id') ?? 2, file);
   }
   if (model === 'gpt2') {
     const { tokenizerJson, tokenizerConfig } = gpt2TokenizerJson(metadata, tokens, types, file);
     return new HfTokenizer(tokenizerJson, tokenizerConfig, { name: `${file} (tokenizer.ggml)`, bosTokenId: id('tokenizer.ggml.bos_token_id'), eosTokenId: id('tokenizer.ggml.eos_token_id') });
   }
   throw new UnsupportedModelError(file, `GGUF tokenizer type '${String(model)}' is not supported yet; supported: llama (SentencePiece), gpt2 (byte-level BPE)`);
-}
-
-/**
- * tokenizer.ggml.model 'llama': SentencePiece pieces with scores, merged greedily by score exactly like
- * llama2.c's run.c (and llama.cpp's SPM tokenizer). Pieces are stored with "▁" for spaces; llama2.c's
- * algorithm works on spaces, so they are translated once here.
- */
-export class GgufLlamaTokenizer extends Llama2cTokenizer {
-  override readonly bosId: number;
-  override readonly eosId: number;
-
-  constructor(readonly texts: readonly string[], scores: Float32Array, types: readonly number[], bosId: number, eosId: number, file: string) {
-    const utf8 = new TextEncoder();
-    const pieces = texts.map((t, i) => utf8.encode(types[i] === TOKEN_TYPE.BYTE ? t : t.replaceAll('\u2581', ' ')));
-    super(pieces, scores, pieces.reduce((longest, p) => Math.max(longest, p.length), 1));
-    // run.c's byte fallback writes id = byte + 3: the vocabulary must have Llama's layout.
-    for (let b = 0; b < 256; b++) {
-      const expected = `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
-      if (texts[b + 3] !== expected) {
-        throw new TokenizerFormatError(file, 0, `expected byte token ${expected} at id ${b + 3}, found ${JSON.stringify(texts[b + 3])}; this SentencePiece vocabulary layout is not supported`);
-      }
-    }
-    this.bosId = bosId;
-    this.eosId = eosId;
-  }
-
-  override piece(id: number): string {
-    this.tokenBytes(-1, id); // range check
-    return this.texts[id].replaceAll('\u2581', ' ');
-  }
 }
 
 /**

@@ -7,6 +7,7 @@ import { CheckpointFormatError, ModelConfigError, UnsupportedModelError, UnusedT
 import { hfConfigToLlama } from './hf-config.ts';
 import { type ByteSource, type SafetensorsEntry, byteSource, readSafetensor, readSafetensorsHeader, safetensorToF32 } from './safetensors.ts';
 import { type HfTokenizer, parseHfTokenizer } from './tokenizer-hf.ts';
+import { type SentencePieceTokenizer, parseSentencePieceTokenizer } from './tokenizer-spm.ts';
 import { type LlamaWeights, llamaWeightShapes } from './weights.ts';
 
 export { SUPPORTED_HF_ARCHITECTURES, hfConfigToLlama, llamaToHfConfig } from './hf-config.ts';
@@ -131,7 +132,8 @@ export type OpenFile = (file: string) => Promise<ByteSource | null>;
 export interface HfModel {
   config: LlamaConfig;
   weights: LlamaWeights;
-  tokenizer: HfTokenizer;
+  /** tokenizer.json's; else, for a folder with only tokenizer.model (SentencePiece BPE), that one's. */
+  tokenizer: HfTokenizer | SentencePieceTokenizer;
   /** config.json as read. */
   hfConfig: Json;
   /** Things loaded but ignored, e.g. rotary inv_freq buffers: for the user to see, not errors. */
@@ -217,17 +219,26 @@ export async function loadHfFolder(read: ReadFile, folder = 'model folder', open
   const weights = collectWeights(config, (name) => loaded.get(name), hfTensorName, source);
   const warnings = checkUnusedTensors(stored, new Set(Object.keys(weights.shapes).map(hfTensorName)), source, harmlessHfTensor(config));
 
-  const tokenizerBytes = await read('tokenizer.json');
-  if (!tokenizerBytes) {
-    throw new UnsupportedModelError(folder, 'has no tokenizer.json; only Hugging Face fast tokenizers (tokenizer.json) are supported, not tokenizer.model alone');
-  }
-  const tokenizerConfig = await read('tokenizer_config.json');
-  const tokenizer = parseHfTokenizer(decoder.decode(tokenizerBytes), tokenizerConfig ? decoder.decode(tokenizerConfig) : {}, {
-    name: at('tokenizer.json'),
-    bosTokenId: typeof hfConfig.bos_token_id === 'number' ? hfConfig.bos_token_id : undefined,
-    eosTokenId: hfConfig.eos_token_id as number | number[] | undefined,
-  });
+  const tokenizer = await folderTokenizer(read, folder, hfConfig);
   return { config, weights, tokenizer, hfConfig, warnings };
+}
+
+/** tokenizer.json (+ tokenizer_config.json); else tokenizer.model, as the slow Llama tokenizer reads it. */
+async function folderTokenizer(read: ReadFile, folder: string, hfConfig: Json): Promise<HfTokenizer | SentencePieceTokenizer> {
+  const at = (file: string) => `${folder}/${file}`;
+  const bosTokenId = typeof hfConfig.bos_token_id === 'number' ? hfConfig.bos_token_id : undefined;
+  const eosTokenId = hfConfig.eos_token_id as number | number[] | undefined;
+  const tokenizerConfig = await read('tokenizer_config.json');
+  const tokenizerBytes = await read('tokenizer.json');
+  if (tokenizerBytes) {
+    return parseHfTokenizer(decoder.decode(tokenizerBytes), tokenizerConfig ? decoder.decode(tokenizerConfig) : {}, { name: at('tokenizer.json'), bosTokenId, eosTokenId });
+  }
+  const model = await read('tokenizer.model');
+  if (!model) throw new UnsupportedModelError(folder, 'has no tokenizer: neither tokenizer.json nor tokenizer.model');
+  const tokenizer = parseSentencePieceTokenizer(model, at('tokenizer.model'), { bosId: bosTokenId, eosId: Array.isArray(eosTokenId) ? eosTokenId[0] : eosTokenId });
+  const template = tokenizerConfig ? parseJson(tokenizerConfig, at('tokenizer_config.json')).chat_template : undefined;
+  if (typeof template === 'string') tokenizer.chatTemplate = template;
+  return tokenizer;
 }
 
 // ---- RoPE layouts --------------------------------------------------------------------------------------

@@ -272,7 +272,8 @@ export function llama2cToHfTokenizer(tok: Llama2cTokenizer, options: { modelMaxL
   const special = new Map([[0, '<unk>'], [tok.bosId, '<s>'], [tok.eosId, '</s>']]);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const pieces: string[] = [];
-  const vocab: Record<string, number> = {};
+  // No prototype: pieces such as "toString" or "constructor" (Llama's vocabulary has both) are pieces, not methods.
+  const vocab: Record<string, number> = Object.create(null);
   for (let id = 0; id < tok.vocabSize; id++) {
     let piece = special.get(id);
     if (piece === undefined) {

@@ -249,10 +249,10 @@ describe('Hugging Face folder', () => {
     expect(llama3.encode('hello world 1234')).toEqual([266, 259, 264, 32, 49, 50, 51, 52]);
   });
 
-  it('says so when the folder has no tokenizer.json', async () => {
+  it('says so when the folder has neither tokenizer.json nor tokenizer.model', async () => {
     const files = hfFolderFiles(model, tokenizer);
     delete files['tokenizer.json'];
-    await expect(loadHfFolder(memoryFolder(files), 'tiny')).rejects.toThrow(/tiny: has no tokenizer\.json; only Hugging Face fast tokenizers/);
+    await expect(loadHfFolder(memoryFolder(files), 'tiny')).rejects.toThrow(new UnsupportedModelError('tiny', 'has no tokenizer: neither tokenizer.json nor tokenizer.model'));
   });
 });
 
