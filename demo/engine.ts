@@ -15,6 +15,7 @@ import { checkFinetuneConfig, finetune, finetuneConfig, type FinetuneConfig } fr
 import { evaluateLoss } from '../src/train/step.ts';
 import { xtfOptions } from '../src/xtf/options.ts';
 import { scoreExamples } from '../src/xtf/score.ts';
+import { onlineXtfSelector } from '../src/xtf/xtf-online.ts';
 import type { MemoryPlanReply, ModelInfo, Reply, Request } from './protocol.ts';
 
 export type Post = (reply: Reply, transfer?: Transferable[]) => void;
@@ -77,7 +78,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         const { batches: heldOut } = labelBatches(tok, req.heldOut, { maxLength: m.config.maxSeqLen, batchSize: config.batchSize });
         m.removeLora();
         const heldOutBefore = heldOut.length ? await evaluateLoss(m, heldOut) : null; // the base model
-        paused = { req, config, heldOut, heldOutBefore, storage: new MemoryCheckpointStorage(), seconds: 0, steps: 0, trainedTokens: 0 };
+        paused = { req, config, heldOut, heldOutBefore, storage: new MemoryCheckpointStorage(), seconds: 0, steps: 0, trainedTokens: 0, online: { seen: 0, masked: 0 } };
         await runTraining(m, tok.eosId, false);
         return;
       }
@@ -123,7 +124,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
   }
 
   /** The run in progress or paused: a pause is an abort that saves a checkpoint, a resume continues from it. */
-  let paused: { req: Extract<Request, { type: 'train' }>; config: FinetuneConfig; heldOut: TokenBatch[]; heldOutBefore: number | null; storage: MemoryCheckpointStorage; seconds: number; steps: number; trainedTokens: number } | null = null;
+  let paused: { req: Extract<Request, { type: 'train' }>; config: FinetuneConfig; heldOut: TokenBatch[]; heldOutBefore: number | null; storage: MemoryCheckpointStorage; seconds: number; steps: number; trainedTokens: number; online: { seen: number; masked: number } } | null = null;
 
   async function runTraining(m: LlamaModel, padId: number, resume: boolean): Promise<void> {
     const run = paused!;
@@ -139,6 +140,10 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
       onProgress: (p) => post({ type: 'train-progress', point: { step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaMs: p.etaMs } }),
       // The trainer counts the label tokens in the loss across resumes (the checkpoint carries the count).
       onMetrics: (r) => void (r.type === 'train' && (run.trainedTokens = r.trainedTokens)),
+      // Online XTF: KN judged at every step by the model being trained (counted for the run's masked share).
+      selectTokens: run.req.online
+        ? onlineXtfSelector({ ...run.req.online, onToken: (_id, _at, kept) => { run.online.seen++; if (!kept) run.online.masked++; } })
+        : undefined,
       signal: stop.signal,
     });
     stop = null;
@@ -156,7 +161,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
     adapters.set(run.req.label, adapter);
     const files = peftAdapterFiles(adapter);
     // Copied, not transferred: `adapters` keeps the bytes for generation.
-    post({ type: 'trained', label: run.req.label, steps: run.steps, seconds: run.seconds, files, reason, heldOutBefore: run.heldOutBefore, heldOutAfter, trainedTokens: run.trainedTokens });
+    post({ type: 'trained', label: run.req.label, steps: run.steps, seconds: run.seconds, files, reason, heldOutBefore: run.heldOutBefore, heldOutAfter, trainedTokens: run.trainedTokens, ...(run.req.online ? { onlineMasked: run.online.seen ? run.online.masked / run.online.seen : 0 } : {}) });
   }
 
   return async (req) => {

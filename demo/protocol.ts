@@ -1,6 +1,6 @@
 // Messages between the page and the engine (a Web Worker, or the page itself when a worker cannot get
 // WebGPU). Everything here is structured-clone friendly.
-import type { XtfRules } from '../src/xtf/options.ts';
+import type { XtfOptions, XtfRules } from '../src/xtf/options.ts';
 import type { TrainRecord } from '../src/data/records.ts';
 import type { TrainingExample } from '../src/data/tokenize.ts';
 import type { LlamaConfig } from '../src/model/config.ts';
@@ -28,7 +28,9 @@ export type Request =
    *  known one (its default domain words under the released rules). */
   | { type: 'score'; records: TrainRecord[]; batchSize: number; rules: XtfRules; domainWords: string[] | null; task: string | null }
   /** examples: every example with the mask it trains on and all its labels (the recipe validates on those). */
-  | { type: 'train'; examples: TrainingExample[]; heldOut: TrainRecord[]; settings: TrainSettings; label: string }
+  /** online: online XTF (../src/xtf/xtf-online.ts): the scores on screen and the options they were selected
+   *  with; every label token goes to the trainer and KN is judged anew at every step. */
+  | { type: 'train'; examples: TrainingExample[]; heldOut: TrainRecord[]; settings: TrainSettings; label: string; online?: { scored: ScoredExample[]; xtf: XtfOptions } }
   | { type: 'generate'; prompt: string; maxTokens: number }
   /** An adapter saved by an earlier visit, for the loaded model: generation compares it with the others. */
   | { type: 'adopt'; label: string; files: Record<string, Uint8Array> }
@@ -79,7 +81,7 @@ export type Reply =
   | { type: 'score-progress'; done: number; total: number; tokensPerSecond: number; etaSeconds: number }
   | { type: 'scored'; scored: ScoredExample[]; summary: DatasetSummary }
   | { type: 'train-progress'; point: TrainPoint }
-  | { type: 'trained'; label: string; steps: number; seconds: number; files: Record<string, Uint8Array>; reason: string; heldOutBefore: number | null; heldOutAfter: number | null; trainedTokens: number }
+  | { type: 'trained'; label: string; steps: number; seconds: number; files: Record<string, Uint8Array>; reason: string; heldOutBefore: number | null; heldOutAfter: number | null; trainedTokens: number; onlineMasked?: number }
   | { type: 'planned'; plan: MemoryPlanReply }
   | { type: 'adopted'; label: string }
   | { type: 'paused'; step: number }

@@ -47,7 +47,7 @@ export interface SavedRun {
   model: string;
   settings: TrainSettings;
   /** 'xtf': the loss on the tokens XTF keeps; 'all': on every label token. */
-  mask: 'xtf' | 'all';
+  mask: 'xtf' | 'all' | 'xtf-online';
   points: TrainPoint[];
   steps: number;
   seconds: number;

@@ -28,14 +28,16 @@ function uniqueLabel(base: string): string {
 const lossTokens = (records: TokenizedRecord[]) => records.reduce((s, r) => s + r.lossMask.filter((m, i) => m && i > 0).length, 0);
 
 async function trainStep(): Promise<void> {
-  const mask = $<HTMLSelectElement>('mask').value === 'all' ? 'all' : 'xtf';
+  const chosenMask = $<HTMLSelectElement>('mask').value;
+  const mask = chosenMask === 'all' || chosenMask === 'xtf-online' ? chosenMask : 'xtf';
   const model = state.model!;
   const items = state.view.map((ex) => scoredToTraining(ex, model.maxSeqLen));
-  // The same examples either way: with XTF's mask, or with every label token training.
+  // The same examples every way: with XTF's mask, or with every label token training (online XTF's
+  // selector then masks at every step).
   const examples = mask === 'xtf' ? items : items.map((i) => ({ ...i, train: i.labels }));
   const records = examples.map((i) => i.train);
   const settings = readSettings();
-  const label = uniqueLabel(mask === 'xtf' ? 'XTF mask' : 'all label tokens');
+  const label = uniqueLabel(mask === 'xtf' ? 'XTF mask' : mask === 'xtf-online' ? 'XTF online' : 'all label tokens');
   const live: ChartRun = { label, colour: COLOURS[state.runs.length % COLOURS.length], points: [] };
   state.live = live;
   probe.losses = [];
@@ -43,12 +45,13 @@ async function trainStep(): Promise<void> {
   await busy('train', async () => {
     $('train-bar').style.width = '0%';
     $('train-status').textContent = 'compiling shaders…';
-    const done = await call({ type: 'train', examples, heldOut: state.heldOut, settings, label }, 'trained');
+    const online = mask === 'xtf-online' ? { scored: state.view, xtf: state.options } : undefined;
+    const done = await call({ type: 'train', examples, heldOut: state.heldOut, settings, label, online }, 'trained');
     const labelTokens = lossTokens(items.map((i) => i.labels));
     const run: SavedRun = {
       ...live, savedAt: new Date().toISOString(), model: model.source, settings, mask, steps: done.steps, seconds: done.seconds,
       heldOutBefore: done.heldOutBefore, heldOutAfter: done.heldOutAfter, trainedTokens: done.trainedTokens,
-      maskedFraction: labelTokens ? 1 - lossTokens(records) / labelTokens : 0,
+      maskedFraction: done.onlineMasked ?? (labelTokens ? 1 - lossTokens(records) / labelTokens : 0),
       tokensPerSecond: live.points.at(-1)?.tokensPerSecond ?? 0, reason: done.reason,
     };
     state.runs.push(run);

@@ -219,6 +219,12 @@ async function main() {
     s = await waitFor('model from a typed URL', (s) => s.loads >= 4, 60_000);
     card = await page.textContent('#model-info');
     check(card.includes(`loaded from${typed}`) && /\(llama2c\)/.test(card) && !(await page.isDisabled('#train')), `a model from a typed URL loads (its tok512.bin found beside it), and can train on the saved scores`);
+    // Online XTF on the saved scores: every label token goes to the trainer, KN is judged anew at each step.
+    await page.selectOption('#mask', 'xtf-online');
+    await page.click('#train');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=runs] tbody tr').length === 3, null, { timeout: 600_000 });
+    const online = (await shownRuns(page)).rows[2];
+    check(online[0] === 'XTF online' && /\d\s*→\s*\d/.test(online[1]) && /^\d+\.\d%$/.test(online[4]), `an online XTF run trains on the saved scores: ${online.join(' | ')}`);
     await page.screenshot({ path: join(out, 'demo-4-restored.png'), fullPage: true });
     await page.fill('#max-tokens', '16');
     await page.click('#generate');
@@ -248,7 +254,7 @@ async function main() {
     await bare.waitForSelector('#nogpu:not([hidden])', { timeout: 30_000 });
     check(/Chrome/.test(await bare.textContent('#nogpu')) && /enable-unsafe-webgpu/.test(await bare.textContent('#nogpu')), 'without WebGPU the page names browsers and flags');
     const bareRuns = await shownRuns(bare);
-    check(bareRuns.rows.length === 2 && bareRuns.curves === 2 && (await bare.locator('#heatmap .tok.m').count()) > 0,
+    check(bareRuns.rows.length === 3 && bareRuns.curves === 3 && (await bare.locator('#heatmap .tok.m').count()) > 0,
       'without WebGPU the saved runs (table and curves) and the saved scores heatmap are shown');
     const bareBefore = await bare.evaluate(() => window.__demo.maskedTokens);
     for (const cap of ['#ri-max', '#kn-max', '#tr-max']) await bare.fill(cap, '0');
