@@ -22,10 +22,10 @@ export const MODEL_OPTIONS = {
 export const MODEL_USAGE = `  --model PATH|URL     llama2.c .bin (tokenizer beside it or --tokenizer), Hugging Face folder, .gguf, or https URL
   --tokenizer FILE     llama2.c tokenizer when it is not beside the checkpoint
   --adapter DIR        a PEFT LoRA adapter folder to apply
-  --base-dtype T       storage of the frozen base weights on the GPU: f32 (default), f16, q8, q4 (32-value
-                       blocks like GGML's Q8_0 / Q4_0), or auto (the checkpoint's own: f16 for an F16/BF16
-                       Hugging Face folder, a GGUF's Q8_0 / Q4_0 kept, other GGUF types as f16, llama2.c f32).
-                       LoRA weights, gradients and activations stay f32; --full needs f32
+  --base-dtype T       storage of the frozen base weights on the GPU: auto (default: the checkpoint's own, f16
+                       for an F16/BF16 Hugging Face folder, a GGUF's Q8_0 / Q4_0 kept, other GGUF types as f16,
+                       llama2.c and f32 folders f32), f32, f16, q8, q4 (32-value blocks like GGML's Q8_0 / Q4_0).
+                       LoRA weights, gradients and activations stay f32; --full trains in f32 (auto means f32)
   --refresh            download a URL model again instead of reading the cache (~/.cache/xtf-webgpu)
   --offline            never reach the network: a URL model not in the cache fails at once, naming the cache file`;
 
@@ -37,10 +37,10 @@ export const REFERENCE_OPTIONS = {
 export const REFERENCE_USAGE = `  --reference M        the clean-data reference model for slm / tc (a model path; --reference-adapter DIR
                        applies a PEFT adapter to the base model instead)`;
 
-// f32 until every f32-only reader of base weights takes either storage (generate.ts's embedding lookup and
-// classifier, xtf/score.ts's token distances, peft.ts's adapter import / merge / export read model.params,
-// which throws CompactBaseError for a compact weight); then 'auto', as issue 13 asks.
-const DEFAULT_BASE_DTYPE: BaseDtypeChoice = 'f32';
+// The checkpoint's own precision: an F16 / BF16 Hugging Face folder stays f16 on the GPU, a GGUF's Q8_0 /
+// Q4_0 stays as it is, llama2.c (and any f32 checkpoint) stays f32. Every path of the CLI reads a compact
+// base (generation, scoring, training, adapter import / export); merging an adapter refuses one by name.
+const DEFAULT_BASE_DTYPE: BaseDtypeChoice = 'auto';
 
 /**
  * The load options --base-dtype asks for. 'auto' keeps the checkpoint's precision for a frozen base, and means

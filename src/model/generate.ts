@@ -4,7 +4,7 @@
 // two positions, so a sequence shifted right by its padding attends as it would alone.
 import type { Tensor } from '../gpu/index.ts';
 import { embeddingForward } from '../ops/embedding.ts';
-import { matmul } from '../ops/matmul.ts';
+import { matmulWeightT } from '../ops/matmul-packed.ts';
 import { rmsnormForward } from '../ops/rmsnorm.ts';
 import { checkSequenceLength, contextLength } from './config.ts';
 import { attendCached, newKvCache, releaseKvCache, type KvCache } from './kv-cache.ts';
@@ -46,7 +46,8 @@ export function decodeStep(model: LlamaModel, ids: Tensor, cache: KvCache): Tens
   }
   checkSequenceLength(c, cache.length + n, 'decode');
   const rt = model.rt;
-  let x = embeddingForward(rt, ids.view([batch * n]), model.params.tokEmbedding).view([batch * n, c.dim]);
+  // The embedding and the classifier in whichever storage the base has (--base-dtype): read in place.
+  let x = model.embed(ids.view([batch * n])).view([batch * n, c.dim]);
   for (let l = 0; l < c.nLayers; l++) {
     x = model.layerStep(l, x, batch, n, { startPos: cache.length, attend: (q, k, v) => attendCached(model, cache, l, q, k, v) });
   }
@@ -60,7 +61,7 @@ export function decodeStep(model: LlamaModel, ids: Tensor, cache: KvCache): Tens
     x.release();
   }
   const norm = rmsnormForward(rt, last, model.params.finalNorm, c.normEps);
-  const logits = matmul(rt, norm.y, model.classifier(), { transB: true });
+  const logits = matmulWeightT(rt, norm.y, model.classifierWeight());
   last.release();
   norm.y.release();
   norm.rstd.release();

@@ -16,6 +16,8 @@
 
 import type { Tensor } from '../gpu/index.ts';
 import { matmul } from '../ops/matmul.ts';
+import type { PackedFormat } from '../ops/matmul-packed.ts';
+import { CompactBaseError } from './base-dtype.ts';
 import { ModelConfigError, UnsupportedModelError, WeightMismatchError } from './errors.ts';
 import { halfToInterleaved, interleavedToHalf } from './hf.ts';
 import type { LlamaModel } from './llama.ts';
@@ -206,7 +208,7 @@ export function importPeftAdapter(model: LlamaModel, adapter: { config: unknown;
   const used = new Set<string>();
   for (let l = 0; l < c.nLayers; l++) {
     for (const target of targets) {
-      const [out, inFeatures] = model.params[`layers.${l}.${LORA_TARGET_WEIGHT[target]}`].shape;
+      const [out, inFeatures] = model.baseWeight(`layers.${l}.${LORA_TARGET_WEIGHT[target]}`).shape;
       for (const [matrix, shape] of [['lora_A', [config.rank, inFeatures]], ['lora_B', [out, config.rank]]] as const) {
         const name = peftTensorName(l, target, matrix);
         const t = file.tensors.get(name);
@@ -293,6 +295,15 @@ export function parsePeftLoraConfig(json: unknown): LoraConfig {
 export function mergeLora(model: LlamaModel): void {
   const lora = model.lora;
   if (!lora) throw new Error('mergeLora: the model has no LoRA adapters to merge');
+  // Merging writes W in f32; a compact W would have to be quantized again, which rounds the adapter away
+  // (a q4 step is far larger than most B·A entries). Refused up front, before any weight changes.
+  const dtypes = model.baseDtypes();
+  const compact = [...Array(model.config.nLayers).keys()].flatMap((l) => lora.targets.map((t) => `layers.${l}.${LORA_TARGET_WEIGHT[t]}`))
+    .find((name) => dtypes[name] !== 'f32');
+  if (compact) {
+    throw new CompactBaseError(compact, dtypes[compact] as PackedFormat, 'merging an adapter writes the base weights in f32; load the model with ' +
+      '--base-dtype f32 to merge, or keep the adapter separate (export it with exportPeftAdapter)');
+  }
   const scale = loraScale(lora);
   for (let l = 0; l < model.config.nLayers; l++) {
     for (const target of lora.targets) {
@@ -307,12 +318,22 @@ export function mergeLora(model: LlamaModel): void {
 /**
  * Every base weight read back from the GPU, e.g. to export a merged or fully fine-tuned model with
  * hf-export.ts. Refuses a model with adapters still attached, whose weights alone would drop them.
+ * A compact (--base-dtype f16 / q8 / q4) weight is read as the f32 values it decodes to: the weights the
+ * model computes with. One weight is unpacked at a time, so the f32 copies never all sit on the GPU.
  */
 export async function readWeights(model: LlamaModel): Promise<LlamaWeights> {
   if (model.lora) throw new Error('readWeights: the model has LoRA adapters attached; mergeLora(model) first (or removeLora() to read the base weights)');
   const shapes = llamaWeightShapes(model.config);
   const tensors: Record<string, Float32Array> = {};
-  for (const name of Object.keys(shapes)) tensors[name] = (await model.rt.read(model.params[name])) as Float32Array;
+  const dtypes = model.baseDtypes();
+  for (const name of Object.keys(shapes)) {
+    if ((dtypes[name] ?? 'f32') === 'f32') {
+      tensors[name] = (await model.rt.read(model.params[name])) as Float32Array;
+      continue;
+    }
+    const unpacked = model.unpackedWeight(name);
+    tensors[name] = (await model.rt.read(unpacked).finally(() => unpacked.release())) as Float32Array;
+  }
   return { config: { ...model.config }, tensors, shapes };
 }
 

@@ -127,7 +127,7 @@ export async function finetune(args: FinetuneArgs): Promise<FinetuneResult> {
   // Refuse a plan the device cannot hold before anything big is allocated.
   const longest = Math.max(...usable.map((t) => t.train.tokens.length));
   const plan = { batch: c.batchSize, seqLen: longest, mode: c.method };
-  checkMemoryPlan(model.rt, memoryReport(model.config, plan, c.method === 'lora' ? c.lora : null), plan);
+  checkMemoryPlan(model.rt, memoryReport(model.config, plan, c.method === 'lora' ? c.lora : null, model.baseDtypes()), plan);
   if (c.method === 'lora') model.addLora(c.lora, c.seed);
   else model.dropoutSeed = c.seed;
   const validationBatches = makeBatches(validation.map((v) => v.labels), { batchSize: c.batchSize, padId });

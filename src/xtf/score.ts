@@ -192,7 +192,10 @@ async function taskRelevance(model: LlamaModel, tokenizer: Tokenizer, tokenized:
     for (const id of tokenizer.encode(xtf.tr.expertWords.join(' '), { bos: false })) domainCounts[id]++;
   }
   if (!labelCounts.some((c) => c > 0)) return new Float32Array(vocab).fill(NaN);
-  const distances = await tokenDistances(model.rt, model.params.tokEmbedding, domainCounts, xtf.tr.distance);
+  // A compact embedding (--base-dtype) is unpacked to f32 for the distances and released after; an f32 one is read in place.
+  const compact = model.baseDtypes().tokEmbedding !== 'f32';
+  const embedding = compact ? model.unpackedWeight('tokEmbedding') : model.params.tokEmbedding;
+  const distances = await tokenDistances(model.rt, embedding, domainCounts, xtf.tr.distance).finally(() => compact && embedding.release());
   return taskRelevanceScores(distances, (t) => inLabels[t] === 1);
 }
 
