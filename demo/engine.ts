@@ -3,6 +3,7 @@
 import { labelBatches, type TokenBatch } from '../src/data/batch.ts';
 import { BUILTIN_RECIPE } from '../src/experiment/config.ts';
 import { Runtime } from '../src/gpu/index.ts';
+import { contextLength } from '../src/model/config.ts';
 import { LlamaModel } from '../src/model/llama.ts';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
 import { checkMemoryPlan, loraParameterCount, memoryReport } from '../src/model/memory.ts';
@@ -17,6 +18,7 @@ import { xtfOptions } from '../src/xtf/options.ts';
 import { scoreExamples } from '../src/xtf/score.ts';
 import { onlineXtfSelector } from '../src/xtf/xtf-online.ts';
 import type { MemoryPlanReply, ModelInfo, Reply, Request } from './protocol.ts';
+import { storedDownloader } from './stored-files.ts';
 
 export type Post = (reply: Reply, transfer?: Transferable[]) => void;
 
@@ -46,7 +48,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         const runtime = need(rt, 'initialise the GPU');
         const onProgress = (p: { file: string; loaded: number; total?: number }) => post({ type: 'load-progress', file: p.file, loaded: p.loaded, total: p.total });
         const loaded: LoadedModel = req.source.kind === 'url'
-          ? await loadModel(req.source.url, { onProgress, tokenizer: req.source.tokenizer })
+          ? await loadModel(req.source.url, { onProgress, tokenizer: req.source.tokenizer, download: storedDownloader }) // kept in Cache Storage
           : await loadFiles(req.source.files, onProgress);
         if (model) {
           model.removeLora();
@@ -75,7 +77,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         const config = demoRecipe(req.settings);
         // Held-out loss on every label token, so runs with and without the mask compare on the same tokens;
         // the set is reported only (the recipe's validation split of the training examples picks checkpoints).
-        const { batches: heldOut } = labelBatches(tok, req.heldOut, { maxLength: m.config.maxSeqLen, batchSize: config.batchSize });
+        const { batches: heldOut } = labelBatches(tok, req.heldOut, { maxLength: contextLength(m.config), batchSize: config.batchSize });
         m.removeLora();
         const heldOutBefore = heldOut.length ? await evaluateLoss(m, heldOut) : null; // the base model
         paused = { req, config, heldOut, heldOutBefore, storage: new MemoryCheckpointStorage(), seconds: 0, steps: 0, trainedTokens: 0, online: { seen: 0, masked: 0 } };
@@ -186,7 +188,7 @@ function loadFiles(files: File[], onProgress: (p: { file: string; loaded: number
 function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
   const c = loaded.config;
   const parameters = countParameters(model);
-  const plan = memoryReport(c, { batch: 8, seqLen: Math.min(256, c.maxSeqLen), mode: 'lora' }, LORA_DEFAULTS);
+  const plan = memoryReport(c, { batch: 8, seqLen: Math.min(256, contextLength(c)), mode: 'lora' }, LORA_DEFAULTS);
   return {
     source: loaded.source,
     format: loaded.format,
@@ -197,7 +199,7 @@ function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
     nHeads: c.nHeads,
     nKvHeads: c.nKvHeads,
     vocabSize: c.vocabSize,
-    maxSeqLen: c.maxSeqLen,
+    maxSeqLen: contextLength(c), // the longest sequence the model may run (a sliding window bounds it)
     parameters,
     weightsBytes: plan.weightsBytes,
     trainPeakBytes: plan.peakBytes,
@@ -207,7 +209,7 @@ function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
 
 /** The memory plan of a LoRA run at these settings, and whether this device can hold it. */
 function planRun(rt: Runtime, model: LlamaModel, req: Extract<Request, { type: 'plan' }>): MemoryPlanReply {
-  const plan = { batch: req.batchSize, seqLen: Math.min(req.seqLen, model.config.maxSeqLen), mode: 'lora' as const };
+  const plan = { batch: req.batchSize, seqLen: Math.min(req.seqLen, contextLength(model.config)), mode: 'lora' as const };
   const report = memoryReport(model.config, plan, { ...BUILTIN_RECIPE.lora, rank: req.rank });
   let problem: string | null = null;
   try {
