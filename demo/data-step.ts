@@ -4,11 +4,14 @@
 import { exampleOf } from '../src/data/examples.ts';
 import { parseRecordsText, readRecordsBlob, type RawRecord } from '../src/data/files.ts';
 import { isTokenRecord, toTrainRecord, type TrainRecord } from '../src/data/records.ts';
+import { formatBytes as bytes } from '../src/gpu/errors.ts';
 import { escapeHtml } from '../src/report/html.ts';
 import { $, choose, chosen } from './dom.ts';
 import { clip } from './format.ts';
 import { busy, probe, state } from './session.ts';
 import { defaultSource } from './sources.ts';
+import { storedBytes, storedFile } from './stored-files.ts';
+import { storageNote } from './stored-view.ts';
 
 export async function loadDataStep(): Promise<void> {
   const fromFile = chosen('data') === 'file';
@@ -31,10 +34,12 @@ export async function loadDataStep(): Promise<void> {
       $('data-status').textContent = 'fetching…';
       const d = await defaultSource('data');
       probe.sources.data = d.note;
-      const response = await fetch(d.url);
-      if (!response.ok) throw new Error(`${d.url}: HTTP ${response.status}`);
+      // Stored in this browser on the first download, read from there afterwards (also offline).
+      const got = await storedFile(d.url, (p) => ($('data-status').textContent = `downloading ${d.url.split('/').pop()} ${bytes(p.loaded)}${p.total ? ` of ${bytes(p.total)}` : ''}`));
+      if (!got.bytes) throw new Error(`${d.url}: HTTP 404 (not found)`);
+      probe.sources.data = storageNote(d.note, got.events);
       // The sample is the file's first lines: no need to parse thousands of records.
-      const text = (await response.text()).split('\n').slice(0, limit).join('\n');
+      const text = new TextDecoder().decode(got.bytes).split('\n').slice(0, limit).join('\n');
       records = parseRecordsText(text, name);
     }
     const examples: TrainRecord[] = [];
@@ -52,8 +57,8 @@ export async function loadDataStep(): Promise<void> {
     let heldOut: TrainRecord[] = [];
     const heldOutCount = Math.min(64, Math.max(4, Math.round(limit / 4)));
     if (!fromFile) {
-      const r = await fetch((await defaultSource('heldOut')).url);
-      if (r.ok) heldOut = parseRecordsText((await r.text()).split('\n').slice(0, heldOutCount).join('\n'), 'GSM8K test.jsonl').map((x) => toTrainRecord(x.value, 'GSM8K test.jsonl', x.line));
+      const r = await storedBytes((await defaultSource('heldOut')).url);
+      if (r) heldOut = parseRecordsText(new TextDecoder().decode(r).split('\n').slice(0, heldOutCount).join('\n'), 'GSM8K test.jsonl').map((x) => toTrainRecord(x.value, 'GSM8K test.jsonl', x.line));
     } else if (examples.length >= 10) heldOut = examples.splice(examples.length - Math.max(1, Math.round(examples.length / 10)));
     state.dataName = name;
     state.task = fromFile ? null : 'gsm8k';

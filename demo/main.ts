@@ -3,7 +3,9 @@
 // pure CPU code). Each step of the page is its own module; this file wires them up and starts the page:
 //   device.ts (engine, WebGPU) · model-step.ts (1) · data-step.ts (2) · score-step.ts (3) ·
 //   plan.ts + train-step.ts (4) · run-results.ts (chart, runs table, adapters) · compare-step.ts (5) ·
-//   saved.ts + restore.ts (what IndexedDB keeps, store.ts) · session.ts (shared state, test probe).
+//   saved.ts + restore.ts (what IndexedDB keeps, store.ts) · session.ts (shared state, test probe) ·
+//   offline.ts (service worker: the page without a network) · stored-view.ts (models and data kept in
+//   Cache Storage, stored-files.ts).
 // Scores, finished runs, the last comparison and every run's adapter (up to 8) are kept in IndexedDB and
 // shown again after a reload, before any model loads and even without WebGPU.
 import { wireCompareStep } from './compare-step.ts';
@@ -17,6 +19,8 @@ import { drawChart } from './run-results.ts';
 import { wireScoreStep } from './score-step.ts';
 import { probe, refreshButtons } from './session.ts';
 import { loadSaved } from './store.ts';
+import { renderStored, wireStoredFiles } from './stored-view.ts';
+import { wireOffline } from './offline.ts';
 import { wireTrainStep } from './train-step.ts';
 
 // The recipe's settings, then sizes from the address (?examples=12&steps=8…), as the end-to-end test sets them.
@@ -32,6 +36,8 @@ wirePlan();
 wireTrainStep();
 wireCompareStep();
 wireClearSaved();
+wireStoredFiles();
+wireOffline(() => void renderStored());
 drawChart();
 
 void (async () => {

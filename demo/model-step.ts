@@ -11,6 +11,7 @@ import { requestPlan } from './plan.ts';
 import type { ModelInfo, ModelSource } from './protocol.ts';
 import { busy, probe, state } from './session.ts';
 import { defaultSource, MODEL_TOKENIZER } from './sources.ts';
+import { hearLoad, renderStored, showDownload, storageNote } from './stored-view.ts';
 
 type ModelChoice = 'default' | 'url' | 'file';
 
@@ -41,12 +42,23 @@ export async function loadModelStep(choice = chosen('model') as ModelChoice): Pr
   if (!source) return;
   await busy('load-model', async () => {
     $('model-status').textContent = 'loading…';
-    const { info } = await call({ type: 'load', source }, 'loaded');
+    // A URL's files are stored in this browser by the engine (stored-files.ts), which says what it did.
+    const storing = source.kind === 'url' ? hearLoad(/\.(gguf|bin)$/i.test(new URL(source.url).pathname) ? source.url : undefined) : null;
+    let info: ModelInfo;
+    try {
+      ({ info } = await call({ type: 'load', source }, 'loaded'));
+    } finally {
+      $('model-progress').hidden = true;
+    }
     state.model = info;
     await adoptSavedAdapters(info);
     $('model-status').textContent = '';
-    $('model-info').innerHTML = modelFacts(info, state.device, choice === 'default' ? probe.sources.model : describeSource(source))
+    const origin = choice === 'default' ? probe.sources.model! : describeSource(source);
+    const from = storing ? storageNote(origin, await storing.heard()) : origin;
+    if (choice === 'default') probe.sources.model = from;
+    $('model-info').innerHTML = modelFacts(info, state.device, from)
       .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
+    void renderStored();
     // After the card: a test reads it as soon as the load count moves.
     probe.modelLoaded = true;
     probe.loads++;
@@ -99,6 +111,8 @@ export function wireModelStep(): void {
   acceptModelDrops($('step-model'));
   for (const r of Array.from(document.querySelectorAll<HTMLInputElement>('input[name=model]'))) r.onchange = () => r.value === 'file' && state.picked.length === 0 && $<HTMLInputElement>('model-files').click();
   listen((r) => {
-    if (r.type === 'load-progress') $('model-status').textContent = `reading ${r.file.split('/').pop()} ${bytes(r.loaded)}${r.total ? ` of ${bytes(r.total)}` : ''}`;
+    if (r.type !== 'load-progress') return;
+    $('model-status').textContent = `reading ${r.file.split('/').pop()} ${bytes(r.loaded)}${r.total ? ` of ${bytes(r.total)}` : ''}`;
+    if (/^https?:/.test(r.file)) showDownload(r.loaded, r.total);
   });
 }

@@ -1,7 +1,10 @@
 /// <reference types="vite/client" />
 // Where the default model and data come from: a built site fetches the public copies; development serves
 // ../shared under /shared/ (vite.config.ts) and falls back to the public copies when ../shared lacks a
-// file (a 404). The model and data steps both ask here, and show the note that says which it was.
+// file (a 404). The model and data steps both ask here, and show the note that says which it was. Either
+// way the files are stored in this browser on their first download (stored-files.ts).
+
+import { isStored } from './stored-files.ts';
 
 const DEV = import.meta.env.DEV;
 const PUBLIC = {
@@ -28,6 +31,8 @@ export function defaultSource(key: keyof typeof PUBLIC): Promise<Resolved> {
       if (!DEV) return { url: PUBLIC[key], note: `public address (${new URL(PUBLIC[key]).host})` };
       const head = await fetch(LOCAL[key], { method: 'HEAD' }).catch(() => null);
       if (head?.ok) return { url: LOCAL[key], note: 'local ../shared (development server)' };
+      // No answer at all (no network, or the dev server stopped): a copy stored by an earlier visit serves.
+      if (!head && (await isStored(LOCAL[key]))) return { url: LOCAL[key], note: 'local ../shared (development server, unreachable now)' };
       return { url: PUBLIC[key], note: `public address (${new URL(PUBLIC[key]).host}): ../shared has no ${new URL(LOCAL[key]).pathname.replace(/^\/shared\//, '')} (${head ? `HTTP ${head.status}` : 'unreachable'})` };
     })();
     resolved.set(key, r);
