@@ -9,8 +9,8 @@ import { pageWorksOffline } from './offline.ts';
 import { clearStored, freeBytes, listStored, onStoreEvent, removeStored, type StoredFile, type StoreEvent } from './stored-files.ts';
 
 /** Read by the end-to-end tests as window.__stored: every event seen, what is stored, how often the list
- *  was drawn and the download bar was shown. */
-export const storedProbe = { events: [] as StoreEvent[], files: [] as StoredFile[], renders: 0, progressShown: 0 };
+ *  was drawn and the download bar was moved. */
+export const storedProbe = { events: [] as StoreEvent[], files: [] as StoredFile[], renders: 0, downloadProgress: 0 };
 (window as unknown as { __stored: typeof storedProbe }).__stored = storedProbe;
 
 /** The events of the load in progress (one load at a time), and who waits for its entry file's. */
@@ -72,7 +72,7 @@ export function storageNote(origin: string, events: StoreEvent[]): string {
 export function showDownload(loaded: number, total: number | undefined): void {
   const bar = $('model-progress');
   bar.hidden = total === undefined || loaded >= total;
-  if (!bar.hidden) storedProbe.progressShown++;
+  storedProbe.downloadProgress++;
   if (total) $('model-bar').style.width = `${Math.min(100, (100 * loaded) / total).toFixed(1)}%`;
 }
 
