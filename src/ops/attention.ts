@@ -56,9 +56,10 @@ export interface AttentionDims {
   headDim: number;
 }
 
-// The kernels unroll the head dim by hand up to 16 vec4s (see attention.wgsl): every Llama-family
-// model up to ~1B parameters has D <= 64.
-const MAX_HEAD_DIM = 64;
+// The kernels unroll the head dim by hand up to 32 vec4s (see attention.wgsl): D = 128 covers Llama
+// 3.2 3B / 3.1 8B, Qwen2.5 1.5B and up and Mistral 7B, D = 96 Phi-3 mini. D = 256 (Gemma) would
+// double the unrolled code and its compile time again.
+const MAX_HEAD_DIM = 128;
 // A workgroup owns 4·WG rows and walks the keys its last row sees, so rows near the top of a block
 // do masked work: 8 invocations (32 rows) measured ~10% faster than 16 at T = 256.
 const WG = 8;

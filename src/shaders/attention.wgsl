@@ -5,7 +5,7 @@
 // Layout (row-major, what the linear projections produce): q, out, d_out, d_q [B, Tq, H, D];
 // k, v, d_k, d_v [B, Tk, Hkv, D]; lse, delta [B, H, Tq]. Query head h reads kv head h / (H / Hkv).
 // Query row i sits at absolute position tk - tq + i (the last Tq positions, as KV-cached generation
-// needs) and sees keys j <= that position. Rows are D/4 vec4s: D is a multiple of 4, at most 64.
+// needs) and sees keys j <= that position. Rows are D/4 vec4s: D is a multiple of 4, at most 128.
 // k and v may be the first tk rows of a longer per-batch buffer (a KV cache): kv_rows is the batch
 // stride. Batched generation left-pads prompts: with use_key_start, `forward` hides keys before
 // key_start[b] from the rows at or after it (pad rows see only pad rows, so nothing is 0 · inf).
@@ -19,12 +19,27 @@
 // Why the code is shaped as it is: on SwiftShader (the software GPU) a private array stays in
 // registers only when every index is a constant; a dynamic index turns each access into a per-lane
 // gather and made these kernels 2-3x slower. So the loop over D/4 is unrolled by hand: each step
-// (`forward_scores(d)`, ...) is guarded by `d < D4` and called with d = 0..15 from a `*_all()`
+// (`forward_scores(d)`, ...) is guarded by `d < D4` and called with d = 0..31 from a `*_all()`
 // function; once the override D4 is known the guards fold away and every index is a constant. The
 // 4 owned rows are spelled out, and the per-invocation state lives in module-scope private arrays.
 // Steps are per entry point so that each entry point statically uses only its own bindings.
-// The price is pipeline compile time on SwiftShader: ~0.1 s per entry point at D = 4, 1.5-4 s at
-// D = 64 (once per device and head dim).
+//
+// The price is pipeline compile time on SwiftShader, once per device and head dim (CPU seconds of
+// createComputePipelineAsync, bench/attention-compile.ts, 2-core machine, Dawn + SwiftShader):
+//   entry point              D = 4        D = 64   D = 96   D = 128
+//   forward (WG 8 / WG 1)    0.4 / 0.4    5 / 5    9 / 10   16 / 18
+//   backward_query           0.7          10-12    20       42
+//   backward_key_value       0.8          12-15    23       46
+//   attention_received       0.1          1-2      3.5      5
+//   all five                 2.4          34-38    65       127
+// (d = 16..31 cost D = 64 little: 34 s with the loop unrolled to 15, 37-38 s to 31, within noise.)
+// Wall clock was 2-3x these on the busy machine they were measured on. D = 128 doubles the unrolled
+// code and more than triples the compile. Two owned rows per invocation at D > 64 (tried, with an
+// override constant guarding rows 2 and 3) halved it (56 s) but made the blocked kernels 1.4-2.7x
+// slower (T = 256: forward 42 vs 58 ms, backward_key_value 82 vs 224 ms; T = 512 alike) and gained
+// nothing in decode: the visited rows' loads then serve 2 rows, not 4, and the 4-row state
+// (backward_key_value: 6 arrays of 4 x 32 vec4s) did not fall off a cliff. So 4 rows at every D.
+// D = 256 would need d = 0..63: another doubling of code and several minutes of compile; not done.
 //
 // Bindings (entry points alias binding numbers so that each uses exactly 1..n):
 //   binding  forward   backward_query  backward_key_value  attention_received  attention_probs
@@ -74,7 +89,7 @@ struct Params {
 override D4: u32 = 1u;  // head dim / 4, at most MAX_D4
 override WG: u32 = 8u;  // invocations per workgroup; a workgroup owns 4·WG rows
 
-const MAX_D4 = 16u;
+const MAX_D4 = 32u;
 // Masked scores: finite, so that max/exp arithmetic never meets inf - inf.
 const NEG = -1e30;
 const STEP4 = vec4<u32>(0u, 1u, 2u, 3u);
@@ -217,21 +232,29 @@ fn forward_store(d: u32) {
 fn forward_load_all() {
   forward_load(0u); forward_load(1u); forward_load(2u); forward_load(3u); forward_load(4u); forward_load(5u); forward_load(6u); forward_load(7u);
   forward_load(8u); forward_load(9u); forward_load(10u); forward_load(11u); forward_load(12u); forward_load(13u); forward_load(14u); forward_load(15u);
+  forward_load(16u); forward_load(17u); forward_load(18u); forward_load(19u); forward_load(20u); forward_load(21u); forward_load(22u); forward_load(23u);
+  forward_load(24u); forward_load(25u); forward_load(26u); forward_load(27u); forward_load(28u); forward_load(29u); forward_load(30u); forward_load(31u);
 }
 
 fn forward_scores_all() {
   forward_scores(0u); forward_scores(1u); forward_scores(2u); forward_scores(3u); forward_scores(4u); forward_scores(5u); forward_scores(6u); forward_scores(7u);
   forward_scores(8u); forward_scores(9u); forward_scores(10u); forward_scores(11u); forward_scores(12u); forward_scores(13u); forward_scores(14u); forward_scores(15u);
+  forward_scores(16u); forward_scores(17u); forward_scores(18u); forward_scores(19u); forward_scores(20u); forward_scores(21u); forward_scores(22u); forward_scores(23u);
+  forward_scores(24u); forward_scores(25u); forward_scores(26u); forward_scores(27u); forward_scores(28u); forward_scores(29u); forward_scores(30u); forward_scores(31u);
 }
 
 fn forward_update_all() {
   forward_update(0u); forward_update(1u); forward_update(2u); forward_update(3u); forward_update(4u); forward_update(5u); forward_update(6u); forward_update(7u);
   forward_update(8u); forward_update(9u); forward_update(10u); forward_update(11u); forward_update(12u); forward_update(13u); forward_update(14u); forward_update(15u);
+  forward_update(16u); forward_update(17u); forward_update(18u); forward_update(19u); forward_update(20u); forward_update(21u); forward_update(22u); forward_update(23u);
+  forward_update(24u); forward_update(25u); forward_update(26u); forward_update(27u); forward_update(28u); forward_update(29u); forward_update(30u); forward_update(31u);
 }
 
 fn forward_store_all() {
   forward_store(0u); forward_store(1u); forward_store(2u); forward_store(3u); forward_store(4u); forward_store(5u); forward_store(6u); forward_store(7u);
   forward_store(8u); forward_store(9u); forward_store(10u); forward_store(11u); forward_store(12u); forward_store(13u); forward_store(14u); forward_store(15u);
+  forward_store(16u); forward_store(17u); forward_store(18u); forward_store(19u); forward_store(20u); forward_store(21u); forward_store(22u); forward_store(23u);
+  forward_store(24u); forward_store(25u); forward_store(26u); forward_store(27u); forward_store(28u); forward_store(29u); forward_store(30u); forward_store(31u);
 }
 
 @compute @workgroup_size(WG)
@@ -362,21 +385,29 @@ fn query_grad_store(d: u32) {
 fn query_grad_load_all() {
   query_grad_load(0u); query_grad_load(1u); query_grad_load(2u); query_grad_load(3u); query_grad_load(4u); query_grad_load(5u); query_grad_load(6u); query_grad_load(7u);
   query_grad_load(8u); query_grad_load(9u); query_grad_load(10u); query_grad_load(11u); query_grad_load(12u); query_grad_load(13u); query_grad_load(14u); query_grad_load(15u);
+  query_grad_load(16u); query_grad_load(17u); query_grad_load(18u); query_grad_load(19u); query_grad_load(20u); query_grad_load(21u); query_grad_load(22u); query_grad_load(23u);
+  query_grad_load(24u); query_grad_load(25u); query_grad_load(26u); query_grad_load(27u); query_grad_load(28u); query_grad_load(29u); query_grad_load(30u); query_grad_load(31u);
 }
 
 fn query_grad_scores_all() {
   query_grad_scores(0u); query_grad_scores(1u); query_grad_scores(2u); query_grad_scores(3u); query_grad_scores(4u); query_grad_scores(5u); query_grad_scores(6u); query_grad_scores(7u);
   query_grad_scores(8u); query_grad_scores(9u); query_grad_scores(10u); query_grad_scores(11u); query_grad_scores(12u); query_grad_scores(13u); query_grad_scores(14u); query_grad_scores(15u);
+  query_grad_scores(16u); query_grad_scores(17u); query_grad_scores(18u); query_grad_scores(19u); query_grad_scores(20u); query_grad_scores(21u); query_grad_scores(22u); query_grad_scores(23u);
+  query_grad_scores(24u); query_grad_scores(25u); query_grad_scores(26u); query_grad_scores(27u); query_grad_scores(28u); query_grad_scores(29u); query_grad_scores(30u); query_grad_scores(31u);
 }
 
 fn query_grad_update_all() {
   query_grad_update(0u); query_grad_update(1u); query_grad_update(2u); query_grad_update(3u); query_grad_update(4u); query_grad_update(5u); query_grad_update(6u); query_grad_update(7u);
   query_grad_update(8u); query_grad_update(9u); query_grad_update(10u); query_grad_update(11u); query_grad_update(12u); query_grad_update(13u); query_grad_update(14u); query_grad_update(15u);
+  query_grad_update(16u); query_grad_update(17u); query_grad_update(18u); query_grad_update(19u); query_grad_update(20u); query_grad_update(21u); query_grad_update(22u); query_grad_update(23u);
+  query_grad_update(24u); query_grad_update(25u); query_grad_update(26u); query_grad_update(27u); query_grad_update(28u); query_grad_update(29u); query_grad_update(30u); query_grad_update(31u);
 }
 
 fn query_grad_store_all() {
   query_grad_store(0u); query_grad_store(1u); query_grad_store(2u); query_grad_store(3u); query_grad_store(4u); query_grad_store(5u); query_grad_store(6u); query_grad_store(7u);
   query_grad_store(8u); query_grad_store(9u); query_grad_store(10u); query_grad_store(11u); query_grad_store(12u); query_grad_store(13u); query_grad_store(14u); query_grad_store(15u);
+  query_grad_store(16u); query_grad_store(17u); query_grad_store(18u); query_grad_store(19u); query_grad_store(20u); query_grad_store(21u); query_grad_store(22u); query_grad_store(23u);
+  query_grad_store(24u); query_grad_store(25u); query_grad_store(26u); query_grad_store(27u); query_grad_store(28u); query_grad_store(29u); query_grad_store(30u); query_grad_store(31u);
 }
 
 @compute @workgroup_size(WG)
@@ -487,21 +518,29 @@ fn key_grad_store(d: u32) {
 fn key_grad_load_all() {
   key_grad_load(0u); key_grad_load(1u); key_grad_load(2u); key_grad_load(3u); key_grad_load(4u); key_grad_load(5u); key_grad_load(6u); key_grad_load(7u);
   key_grad_load(8u); key_grad_load(9u); key_grad_load(10u); key_grad_load(11u); key_grad_load(12u); key_grad_load(13u); key_grad_load(14u); key_grad_load(15u);
+  key_grad_load(16u); key_grad_load(17u); key_grad_load(18u); key_grad_load(19u); key_grad_load(20u); key_grad_load(21u); key_grad_load(22u); key_grad_load(23u);
+  key_grad_load(24u); key_grad_load(25u); key_grad_load(26u); key_grad_load(27u); key_grad_load(28u); key_grad_load(29u); key_grad_load(30u); key_grad_load(31u);
 }
 
 fn key_grad_scores_all() {
   key_grad_scores(0u); key_grad_scores(1u); key_grad_scores(2u); key_grad_scores(3u); key_grad_scores(4u); key_grad_scores(5u); key_grad_scores(6u); key_grad_scores(7u);
   key_grad_scores(8u); key_grad_scores(9u); key_grad_scores(10u); key_grad_scores(11u); key_grad_scores(12u); key_grad_scores(13u); key_grad_scores(14u); key_grad_scores(15u);
+  key_grad_scores(16u); key_grad_scores(17u); key_grad_scores(18u); key_grad_scores(19u); key_grad_scores(20u); key_grad_scores(21u); key_grad_scores(22u); key_grad_scores(23u);
+  key_grad_scores(24u); key_grad_scores(25u); key_grad_scores(26u); key_grad_scores(27u); key_grad_scores(28u); key_grad_scores(29u); key_grad_scores(30u); key_grad_scores(31u);
 }
 
 fn key_grad_update_all() {
   key_grad_update(0u); key_grad_update(1u); key_grad_update(2u); key_grad_update(3u); key_grad_update(4u); key_grad_update(5u); key_grad_update(6u); key_grad_update(7u);
   key_grad_update(8u); key_grad_update(9u); key_grad_update(10u); key_grad_update(11u); key_grad_update(12u); key_grad_update(13u); key_grad_update(14u); key_grad_update(15u);
+  key_grad_update(16u); key_grad_update(17u); key_grad_update(18u); key_grad_update(19u); key_grad_update(20u); key_grad_update(21u); key_grad_update(22u); key_grad_update(23u);
+  key_grad_update(24u); key_grad_update(25u); key_grad_update(26u); key_grad_update(27u); key_grad_update(28u); key_grad_update(29u); key_grad_update(30u); key_grad_update(31u);
 }
 
 fn key_grad_store_all() {
   key_grad_store(0u); key_grad_store(1u); key_grad_store(2u); key_grad_store(3u); key_grad_store(4u); key_grad_store(5u); key_grad_store(6u); key_grad_store(7u);
   key_grad_store(8u); key_grad_store(9u); key_grad_store(10u); key_grad_store(11u); key_grad_store(12u); key_grad_store(13u); key_grad_store(14u); key_grad_store(15u);
+  key_grad_store(16u); key_grad_store(17u); key_grad_store(18u); key_grad_store(19u); key_grad_store(20u); key_grad_store(21u); key_grad_store(22u); key_grad_store(23u);
+  key_grad_store(24u); key_grad_store(25u); key_grad_store(26u); key_grad_store(27u); key_grad_store(28u); key_grad_store(29u); key_grad_store(30u); key_grad_store(31u);
 }
 
 @compute @workgroup_size(WG)
@@ -574,11 +613,15 @@ fn received_scores(d: u32) {
 fn received_load_all() {
   received_load(0u); received_load(1u); received_load(2u); received_load(3u); received_load(4u); received_load(5u); received_load(6u); received_load(7u);
   received_load(8u); received_load(9u); received_load(10u); received_load(11u); received_load(12u); received_load(13u); received_load(14u); received_load(15u);
+  received_load(16u); received_load(17u); received_load(18u); received_load(19u); received_load(20u); received_load(21u); received_load(22u); received_load(23u);
+  received_load(24u); received_load(25u); received_load(26u); received_load(27u); received_load(28u); received_load(29u); received_load(30u); received_load(31u);
 }
 
 fn received_scores_all() {
   received_scores(0u); received_scores(1u); received_scores(2u); received_scores(3u); received_scores(4u); received_scores(5u); received_scores(6u); received_scores(7u);
   received_scores(8u); received_scores(9u); received_scores(10u); received_scores(11u); received_scores(12u); received_scores(13u); received_scores(14u); received_scores(15u);
+  received_scores(16u); received_scores(17u); received_scores(18u); received_scores(19u); received_scores(20u); received_scores(21u); received_scores(22u); received_scores(23u);
+  received_scores(24u); received_scores(25u); received_scores(26u); received_scores(27u); received_scores(28u); received_scores(29u); received_scores(30u); received_scores(31u);
 }
 
 @compute @workgroup_size(WG)

@@ -62,6 +62,48 @@ const CASES: AttentionDims[] = [
   dims(1, 33, 70, 4, 1, 4),
 ];
 
+async function checkProbs(d: AttentionDims): Promise<void> {
+  const rt = await gpu();
+  const x = makeInputs(d, 400);
+  const t = upload(rt, d, x);
+  const ref = attentionForwardRef(x.q, x.k, x.v, d);
+  const fwd = attentionForward(rt, t.q, t.k, t.v);
+  const probs = await attentionProbs(rt, t.q, t.k, fwd.logSumExp).read();
+  expectClose(probs, ref.probs, 1e-6, 1e-4, 'probs');
+  for (let row = 0; row < d.batch * d.heads * d.tq; row++) {
+    const i = row % d.tq;
+    let sum = 0;
+    for (let j = 0; j < d.tk; j++) {
+      const pij = probs[row * d.tk + j];
+      if (j > d.tk - d.tq + i) expect(pij, `probs above the diagonal, row ${row} key ${j}`).toBe(0);
+      sum += pij;
+    }
+    expect(Math.abs(sum - 1), `row ${row} sums to ${sum}`).toBeLessThan(1e-5);
+  }
+}
+
+async function checkKeyStarts(d: AttentionDims, cacheRows: number, starts: number[]): Promise<void> {
+  const rt = await gpu();
+  const x = makeInputs(d, 500);
+  // The cache holds garbage past the filled rows; the kernel must not read it.
+  const rowSize = d.kvHeads * d.headDim;
+  const pad = (src: Float32Array) => {
+    const dst = randn(d.batch * cacheRows * rowSize, 501, 1e3);
+    for (let b = 0; b < d.batch; b++) dst.set(src.subarray(b * d.tk * rowSize, (b + 1) * d.tk * rowSize), b * cacheRows * rowSize);
+    return rt.upload(dst, [d.batch, cacheRows, d.kvHeads, d.headDim]);
+  };
+  const q = rt.upload(x.q, [d.batch, d.tq, d.heads, d.headDim]);
+  const k = pad(x.k), v = pad(x.v);
+  const keyStart = rt.upload(Uint32Array.from(starts), [d.batch], 'u32');
+  const ref = attentionForwardRef(x.q, x.k, x.v, d, undefined, starts);
+  const fwd = attentionForward(rt, q, k, v, { kvLength: d.tk, keyStart });
+  const out = await fwd.out.read();
+  expect(out.every(Number.isFinite)).toBe(true);
+  expectClose(out, ref.out, 2e-5, 1e-4, 'out');
+  expectClose(await fwd.logSumExp.read(), ref.logSumExp, 2e-5, 1e-5, 'logSumExp');
+  for (const tensor of [q, k, v, keyStart, fwd.out, fwd.logSumExp]) tensor.release();
+}
+
 describe('attention reference (CPU, f64)', () => {
   for (const d of [dims(2, 3, 5, 4, 2, 3), dims(1, 4, 4, 2, 1, 5), dims(1, 6, 6, 3, 3, 2)]) {
     it(`analytic backward matches central differences, ${name(d)}`, () => {
@@ -154,25 +196,7 @@ describe('attention (GPU)', () => {
   }
 
   for (const d of [dims(3, 33, 33, 4, 2, 8), dims(1, 5, 70, 2, 1, 64), dims(1, 1, 1, 1, 1, 4)]) {
-    it(`attentionProbs matches the reference, ${name(d)}`, async () => {
-      const rt = await gpu();
-      const x = makeInputs(d, 400);
-      const t = upload(rt, d, x);
-      const ref = attentionForwardRef(x.q, x.k, x.v, d);
-      const fwd = attentionForward(rt, t.q, t.k, t.v);
-      const probs = await attentionProbs(rt, t.q, t.k, fwd.logSumExp).read();
-      expectClose(probs, ref.probs, 1e-6, 1e-4, 'probs');
-      for (let row = 0; row < d.batch * d.heads * d.tq; row++) {
-        const i = row % d.tq;
-        let sum = 0;
-        for (let j = 0; j < d.tk; j++) {
-          const pij = probs[row * d.tk + j];
-          if (j > d.tk - d.tq + i) expect(pij, `probs above the diagonal, row ${row} key ${j}`).toBe(0);
-          sum += pij;
-        }
-        expect(Math.abs(sum - 1), `row ${row} sums to ${sum}`).toBeLessThan(1e-5);
-      }
-    });
+    it(`attentionProbs matches the reference, ${name(d)}`, () => checkProbs(d));
   }
 
   it('attentionProbs refuses outputs larger than a storage binding', async () => {
@@ -199,8 +223,11 @@ describe('attention (GPU)', () => {
     expect(() => attentionForward(rt, q, k, k)).toThrow(/6 query heads .* not a multiple of 4 kv heads/);
     expect(() => attentionForward(rt, q, good, k)).toThrow(RangeError);
     expect(() => attentionForward(rt, rt.empty([2, 5, 3, 6]), oddDim, oddDim)).toThrow(/multiple of 4/);
-    const wide = rt.empty([1, 2, 1, 68]);
-    expect(() => attentionForward(rt, wide, wide, wide)).toThrow(/at most 64/);
+    const wide = rt.empty([1, 2, 1, 132]);
+    expect(() => attentionForward(rt, wide, wide, wide)).toThrow(/head dim 132 .* at most 128/);
+    expect(() => attentionBackward(rt, wide, wide, wide, { out: wide, logSumExp: rt.empty([1, 1, 2]) }, wide)).toThrow(/at most 128/);
+    const gemma = rt.empty([1, 2, 1, 256]);
+    expect(() => attentionReceived(rt, gemma, gemma, rt.empty([1, 1, 2]))).toThrow(/head dim 256 .* at most 128/);
     expect(() => attentionForward(rt, longQ, good, good)).toThrow(/7 query rows .* only 5 keys/);
     const fwd = attentionForward(rt, q, good, good);
     expect(() => attentionBackward(rt, q, good, good, fwd, rt.empty([2, 5, 6, 4]))).toThrow(/dOut \[2, 5, 6, 4\]/);
@@ -219,26 +246,86 @@ describe('attention (GPU)', () => {
     [dims(2, 6, 41, 2, 1, 64), 50, [40, 3]],
     [dims(2, 4, 101, 4, 2, 64), 110, [99, 0]],
   ] as [AttentionDims, number, number[]][]) {
-    it(`forward with key starts ${starts.join(', ')} over ${d.tk} of ${cacheRows} cached rows, ${name(d)}`, async () => {
-      const rt = await gpu();
-      const x = makeInputs(d, 500);
-      // The cache holds garbage past the filled rows; the kernel must not read it.
-      const rowSize = d.kvHeads * d.headDim;
-      const pad = (src: Float32Array) => {
-        const dst = randn(d.batch * cacheRows * rowSize, 501, 1e3);
-        for (let b = 0; b < d.batch; b++) dst.set(src.subarray(b * d.tk * rowSize, (b + 1) * d.tk * rowSize), b * cacheRows * rowSize);
-        return rt.upload(dst, [d.batch, cacheRows, d.kvHeads, d.headDim]);
-      };
-      const q = rt.upload(x.q, [d.batch, d.tq, d.heads, d.headDim]);
-      const k = pad(x.k), v = pad(x.v);
-      const keyStart = rt.upload(Uint32Array.from(starts), [d.batch], 'u32');
-      const ref = attentionForwardRef(x.q, x.k, x.v, d, undefined, starts);
-      const fwd = attentionForward(rt, q, k, v, { kvLength: d.tk, keyStart });
-      const out = await fwd.out.read();
-      expect(out.every(Number.isFinite)).toBe(true);
-      expectClose(out, ref.out, 2e-5, 1e-4, 'out');
-      expectClose(await fwd.logSumExp.read(), ref.logSumExp, 2e-5, 1e-5, 'logSumExp');
-      for (const tensor of [q, k, v, keyStart, fwd.out, fwd.logSumExp]) tensor.release();
-    });
+    it(`forward with key starts ${starts.join(', ')} over ${d.tk} of ${cacheRows} cached rows, ${name(d)}`, () => checkKeyStarts(d, cacheRows, starts));
   }
+});
+
+// Head dims of the larger models people fine-tune (D = 128: Llama 3.2 3B, Qwen2.5 1.5B+, Mistral 7B) and a
+// multiple of 4 above 64 that is no power of two (96: Phi-3 mini), with grouped-query heads. T = 7 and 13
+// leave partial 4-row blocks, 37 spans two 32-row workgroups; Tq < Tk is a KV-cached prompt continuation,
+// Tq = 1 a decode step (the one-invocation workgroups).
+const LARGE_CASES: AttentionDims[] = [
+  dims(2, 7, 7, 4, 2, 128),
+  dims(1, 13, 13, 6, 2, 128),
+  dims(1, 37, 37, 2, 1, 128),
+  dims(2, 7, 7, 6, 3, 96),
+  dims(1, 13, 13, 4, 1, 96),
+  dims(1, 5, 21, 4, 2, 128),
+  dims(2, 1, 13, 4, 2, 128),
+  dims(1, 1, 7, 6, 2, 96),
+];
+
+// The first test at each head dim compiles that dim's pipelines: about a minute of CPU on SwiftShader at
+// D = 128 (see attention.wgsl), minutes of wall clock on a busy 2-core machine.
+describe('attention at head dims above 64 (GPU)', { timeout: 600_000 }, () => {
+  LARGE_CASES.forEach((d, n) => {
+    it(`forward, backward and attentionReceived match the reference, ${name(d)}`, async () => {
+      const rt = await gpu();
+      const x = makeInputs(d, 600 + 10 * n);
+      const t = upload(rt, d, x);
+      const ref = attentionForwardRef(x.q, x.k, x.v, d);
+      const fwd = attentionForward(rt, t.q, t.k, t.v);
+      expectClose(await fwd.out.read(), ref.out, 2e-5, 1e-4, 'out');
+      expectClose(await fwd.logSumExp.read(), ref.logSumExp, 2e-5, 1e-5, 'logSumExp');
+
+      const dOut = randn(x.q.length, 700 + n);
+      const refGrads = attentionBackwardRef(x.q, x.k, x.v, dOut, d);
+      const dOutT = rt.upload(dOut, fwd.out.shape, 'f32', 'dOut');
+      const grads = attentionBackward(rt, t.q, t.k, t.v, fwd, dOutT);
+      expectClose(await grads.dQ.read(), refGrads.dQ, 1e-4, 1e-3, 'dQ');
+      expectClose(await grads.dK.read(), refGrads.dK, 1e-4, 1e-3, 'dK');
+      expectClose(await grads.dV.read(), refGrads.dV, 1e-4, 1e-3, 'dV');
+
+      const r = rng(800 + n);
+      const weights = Float32Array.from({ length: d.batch * d.tq }, () => [0, 1, r()][Math.floor(r() * 3)]);
+      const queryWeights = rt.upload(weights, [d.batch, d.tq], 'f32', 'query weights');
+      const received = attentionReceived(rt, t.q, t.k, fwd.logSumExp);
+      const weighted = attentionReceived(rt, t.q, t.k, fwd.logSumExp, { queryWeights });
+      expectClose(await received.read(), attentionReceivedRef(ref.probs, d), 1e-5, 1e-4, 'received');
+      expectClose(await weighted.read(), attentionReceivedRef(ref.probs, d, weights), 1e-5, 1e-4, 'received, partial weights');
+      const all = [...Object.values(t), fwd.out, fwd.logSumExp, dOutT, grads.dQ, grads.dK, grads.dV, queryWeights, received, weighted];
+      for (const tensor of all) tensor.release();
+    });
+  });
+
+  it(`attentionProbs matches the reference, ${name(dims(1, 7, 13, 4, 2, 128))}`, () => checkProbs(dims(1, 7, 13, 4, 2, 128)));
+
+  // Left-padded batches over a longer cache: the prompt pass, and decode steps (one-invocation workgroups),
+  // with a pad row among them (batch row 2 of the second case: key start 17 of 19 keys, Tq = 1 at position 18).
+  for (const [d, cacheRows, starts] of [
+    [dims(2, 13, 13, 4, 2, 128), 16, [0, 6]],
+    [dims(3, 1, 19, 4, 2, 128), 24, [0, 5, 17]],
+    [dims(2, 3, 13, 6, 2, 96), 16, [9, 0]],
+  ] as [AttentionDims, number, number[]][]) {
+    it(`forward with key starts ${starts.join(', ')} over ${d.tk} of ${cacheRows} cached rows, ${name(d)}`, () => checkKeyStarts(d, cacheRows, starts));
+  }
+
+  it('backward matches central differences of the f64 forward, B=1 Tq=Tk=3 H=2 Hkv=1 D=128', async () => {
+    // Independent of attentionBackwardRef: the GPU gradients of L = Σ out·w against finite differences
+    // of the f64 reference forward at the same (f32) inputs.
+    const rt = await gpu();
+    const d = dims(1, 3, 3, 2, 1, 128);
+    const x = makeInputs(d, 900);
+    const t = upload(rt, d, x);
+    const weights = randn(x.q.length, 901);
+    const fwd = attentionForward(rt, t.q, t.k, t.v);
+    const dOut = rt.upload(weights, fwd.out.shape, 'f32', 'dOut');
+    const grads = attentionBackward(rt, t.q, t.k, t.v, fwd, dOut);
+    const q = Float64Array.from(x.q), k = Float64Array.from(x.k), v = Float64Array.from(x.v);
+    const loss = () => projectionLoss(attentionForwardRef(q, k, v, d).out, weights);
+    expectClose(await grads.dQ.read(), finiteDiff(loss, q), 1e-4, 1e-3, 'dQ vs finite differences');
+    expectClose(await grads.dK.read(), finiteDiff(loss, k), 1e-4, 1e-3, 'dK vs finite differences');
+    expectClose(await grads.dV.read(), finiteDiff(loss, v), 1e-4, 1e-3, 'dV vs finite differences');
+    for (const tensor of [...Object.values(t), fwd.out, fwd.logSumExp, dOut, grads.dQ, grads.dK, grads.dV]) tensor.release();
+  });
 });
