@@ -300,8 +300,9 @@ describe('attention at head dims above 64 (GPU)', { timeout: 600_000 }, () => {
 
   it(`attentionProbs matches the reference, ${name(dims(1, 7, 13, 4, 2, 128))}`, () => checkProbs(dims(1, 7, 13, 4, 2, 128)));
 
-  // Left-padded batches over a longer cache: the prompt pass, and decode steps (one-invocation workgroups),
-  // with a pad row among them (batch row 2 of the second case: key start 17 of 19 keys, Tq = 1 at position 18).
+  // Left-padded batches over a longer cache (garbage past the filled rows): the prompt pass (batch row 1's
+  // rows 0-5 are pad rows), a decode step (one-invocation workgroups; key starts 0, mid-block and 2 keys
+  // before the end) and a 3-row continuation at D = 96.
   for (const [d, cacheRows, starts] of [
     [dims(2, 13, 13, 4, 2, 128), 16, [0, 6]],
     [dims(3, 1, 19, 4, 2, 128), 24, [0, 5, 17]],
