@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { exampleRecord, type TrainRecord } from '../../src/data/records.ts';
 import { gsm8kExample } from '../../src/data/tasks.ts';
-import type { Runtime } from '../../src/gpu/index.ts';
+import { tokenizeRecord, unfiltered } from '../../src/data/tokenize.ts';
+import { OutOfMemoryError, Runtime } from '../../src/gpu/index.ts';
 import { CompactBaseError, roundTripWeights, type BaseDtype } from '../../src/model/base-dtype.ts';
 import { decodeStep, generateIds } from '../../src/model/generate.ts';
 import { newKvCache, releaseKvCache } from '../../src/model/kv-cache.ts';
@@ -18,6 +19,7 @@ import { LORA_TARGETS, type LoraConfig } from '../../src/model/lora.ts';
 import { memoryReport } from '../../src/model/memory.ts';
 import { exportPeftAdapter, importPeftAdapter, mergeLora, readWeights } from '../../src/model/peft.ts';
 import type { LlamaWeights } from '../../src/model/weights.ts';
+import { finetune, finetuneConfig } from '../../src/train/finetune.ts';
 import { xtfOptions } from '../../src/xtf/options.ts';
 import { scoreExamples } from '../../src/xtf/score.ts';
 import type { ScoredExample } from '../../src/xtf/types.ts';
@@ -29,6 +31,8 @@ import { loadModel, loadTokenizer } from './stories260k.ts';
 const weights = loadModel();
 const tokenizer = loadTokenizer();
 const COMPACT = ['f16', 'q8', 'q4'] as const;
+const records: TrainRecord[] = readFileSync(new URL('../../../shared/data/gsm8k/train.jsonl', import.meta.url), 'utf8')
+  .split('\n').slice(0, 4).map((line, i) => exampleRecord(gsm8kExample({ line: i + 1, value: JSON.parse(line) }, 'train.jsonl', i)));
 
 /** The compact model and an f32 model of exactly the weights it computes with. */
 function pair(rt: Runtime, dtype: BaseDtype): { compact: LlamaModel; dequantized: LlamaModel; base: LlamaWeights } {
@@ -135,8 +139,6 @@ describe('generation on a compact base', () => {
 });
 
 describe('XTF scoring on a compact base', () => {
-  const records: TrainRecord[] = readFileSync(new URL('../../../shared/data/gsm8k/train.jsonl', import.meta.url), 'utf8')
-    .split('\n').slice(0, 4).map((line, i) => exampleRecord(gsm8kExample({ line: i + 1, value: JSON.parse(line) }, 'train.jsonl', i)));
   const scores = (ex: ScoredExample[], key: 'p' | 'ri' | 'kn' | 'tr') => ex.flatMap((e) => e[key].map((v) => v ?? NaN));
 
   for (const rules of ['paper', 'released'] as const) {
@@ -219,16 +221,21 @@ describe('PEFT adapters on a compact base', () => {
 });
 
 describe('the memory plan of fine-tuning counts the compact weights', () => {
-  it('memoryReport with the model\'s own dtypes: the 2-D weights at their packed size', async () => {
-    const rt = await gpu();
+  it('finetune checks the plan of the model\'s own storage: under a budget it refuses, the bytes it names are the q4 plan', async () => {
+    // A budget that holds a stories260K model (about 1 MiB in f32) but not a LoRA step at 4 x ~120 tokens.
+    const rt = await Runtime.create({ budgetBytes: 4 << 20 });
     const model = LlamaModel.fromWeights(rt, weights, { baseDtype: 'q4' });
-    const plan = { batch: 4, seqLen: 64, mode: 'lora' as const };
-    const q4 = memoryReport(model.config, plan, lora(), model.baseDtypes());
-    const f32 = memoryReport(model.config, plan, lora(), 'f32');
-    expect(q4.weightsByDtype.q4).toBeGreaterThan(0);
-    expect(q4.weightsBytes).toBeLessThan(f32.weightsBytes / 4);
-    expect(f32.peakBytes - q4.peakBytes).toBe(f32.weightsBytes - q4.weightsBytes);
+    const examples = records.map((r) => unfiltered(tokenizeRecord(tokenizer, r)));
+    const config = finetuneConfig({ steps: 1, batchSize: 4, validationFraction: 0 });
+    const plan = { batch: 4, seqLen: Math.max(...examples.map((e) => e.train.tokens.length)), mode: 'lora' as const };
+    const q4 = memoryReport(model.config, plan, config.lora, model.baseDtypes()).peakBytes;
+    const f32 = memoryReport(model.config, plan, config.lora, 'f32').peakBytes;
+    expect(f32 - q4).toBeGreaterThan(500_000); // the weights' share of the plan
+    expect(q4).toBeGreaterThan(4 << 20);
+    const refused = await finetune({ model, config, examples, padId: tokenizer.eosId }).then(() => null, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(OutOfMemoryError);
+    expect((refused as OutOfMemoryError).bytes).toBe(q4);
     model.release();
+    rt.destroy();
   });
-  const lora = (): LoraConfig => ({ rank: 8, alpha: 16, dropout: 0, targets: [...LORA_TARGETS] });
 });
