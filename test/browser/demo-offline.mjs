@@ -11,9 +11,10 @@
 //     (offline: never loaded); online again, a stored model with one byte changed is fetched again;
 //   - one stored file is removed from the card; "Clear saved state" keeps the stored files unless its box
 //     is ticked, then drops them.
+// Screenshot: test-output/demo-offline-model-card.png (the model card offline, its stored files listed).
 // Prints "demo: [t s] ok ..." per check (scripts/test-all.mjs counts them), "demo: FAILED ..." on failure.
 //   node scripts/gpu-env.mjs node test/browser/demo-offline.mjs     (env: CHROMIUM, DEMO_TEST_TIMEOUT_MS)
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,6 +147,8 @@ async function main() {
     const card = await page.textContent('#model-info');
     check(/loaded from this browser's storage/.test(card) && /loaded from this browser's storage/.test(await page.textContent('[data-testid=data-source]')) && requested.length === 0,
       `offline, the stored model and data load and say so (${s.sources.model}); no request left the browser`);
+    mkdirSync(join(root, 'test-output'), { recursive: true });
+    await page.locator('#step-model').screenshot({ path: join(root, 'test-output', 'demo-offline-model-card.png') });
     await page.click('#score');
     s = await waitFor('scoring (offline)', (s) => s.scored, 300_000);
     check(s.maskedTokens > 0 && (await page.locator('#heatmap .tok.m').count()) > 0, `offline, XTF scores the stored data: ${s.maskedTokens} of ${s.labelTokens} label tokens masked`);
