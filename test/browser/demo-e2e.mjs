@@ -230,7 +230,7 @@ async function main() {
     await page.click('#generate');
     s = await waitFor('generation with the saved adapters', (s) => s.generations > 0, 60_000);
     const speakers = await page.$$eval('#generations .gen .who', (els) => els.map((e) => e.firstChild.nextSibling.textContent.trim()));
-    check(speakers.join() === 'base model,XTF mask,all label tokens', `after a reload the saved adapters generate beside the base model (${speakers.join(', ')})`);
+    check(speakers.join() === 'base model,XTF mask,all label tokens,XTF online', `after a reload the saved adapters generate beside the base model (${speakers.join(', ')})`);
 
     // Development without ../shared's data (a 404): the page falls back to the public address and says so.
     // The public copy is served here from ../shared, so the test needs no network. The same page has no
