@@ -50,11 +50,8 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         const loaded: LoadedModel = req.source.kind === 'url'
           ? await loadModel(req.source.url, { onProgress, tokenizer: req.source.tokenizer, download: storedDownloader }) // kept in Cache Storage
           : await loadFiles(req.source.files, onProgress);
-        if (model) {
-          model.removeLora();
-          for (const t of Object.values(model.params)) t.release();
-        }
-        model = LlamaModel.fromWeights(runtime, loaded.weights);
+        model?.release();
+        model = LlamaModel.fromWeights(runtime, loaded.weights, { baseDtype: req.baseDtype, sourceFormat: loaded.format });
         tokenizer = loaded.tokenizer;
         adapters.clear(); // they were trained for the previous model
         paused = null;
@@ -188,7 +185,7 @@ function loadFiles(files: File[], onProgress: (p: { file: string; loaded: number
 function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
   const c = loaded.config;
   const parameters = countParameters(model);
-  const plan = memoryReport(c, { batch: 8, seqLen: Math.min(256, contextLength(c)), mode: 'lora' }, LORA_DEFAULTS);
+  const plan = memoryReport(c, { batch: 8, seqLen: Math.min(256, contextLength(c)), mode: 'lora' }, LORA_DEFAULTS, model.baseDtypes());
   return {
     source: loaded.source,
     format: loaded.format,
@@ -202,15 +199,23 @@ function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
     maxSeqLen: contextLength(c), // the longest sequence the model may run (a sliding window bounds it)
     parameters,
     weightsBytes: plan.weightsBytes,
+    baseStorage: storageSummary(model.baseDtypes()),
     trainPeakBytes: plan.peakBytes,
     loraParameters: loraParameterCount(c, LORA_DEFAULTS),
   };
 }
 
+/** 'f16' when every 2-D base weight is f16, else each type with its count: 'q4 (14), f32 (1)'. */
+function storageSummary(dtypes: Record<string, string>): string {
+  const counts = new Map<string, number>();
+  for (const d of Object.values(dtypes)) counts.set(d, (counts.get(d) ?? 0) + 1);
+  return counts.size === 1 ? [...counts.keys()][0] : [...counts].map(([d, n]) => `${d} (${n})`).join(', ');
+}
+
 /** The memory plan of a LoRA run at these settings, and whether this device can hold it. */
 function planRun(rt: Runtime, model: LlamaModel, req: Extract<Request, { type: 'plan' }>): MemoryPlanReply {
   const plan = { batch: req.batchSize, seqLen: Math.min(req.seqLen, contextLength(model.config)), mode: 'lora' as const };
-  const report = memoryReport(model.config, plan, { ...BUILTIN_RECIPE.lora, rank: req.rank });
+  const report = memoryReport(model.config, plan, { ...BUILTIN_RECIPE.lora, rank: req.rank }, model.baseDtypes());
   let problem: string | null = null;
   try {
     checkMemoryPlan(rt, report, plan);

@@ -22,7 +22,7 @@ export function modelFacts(info: ModelInfo, device: DeviceFacts | null, from: st
   return [
     ['model', `${info.source.split('/').pop()} (${info.format})`],
     ['architecture', `${info.architecture} · ${info.nLayers} layers · dim ${info.dim} · ffn ${info.hiddenDim} · ${info.nHeads} heads (${info.nKvHeads} kv)`],
-    ['parameters', `${count(info.parameters)} · ${bytes(info.weightsBytes)} in f32`],
+    ['parameters', `${count(info.parameters)} · ${bytes(info.weightsBytes)} on the GPU (base weights ${info.baseStorage})`],
     ['vocabulary · context', `${count(info.vocabSize)} tokens · ${info.maxSeqLen} positions`],
     ['LoRA (rank 8, all projections)', `${count(info.loraParameters)} trainable parameters`],
     ['GPU memory for training', `≈ ${bytes(info.trainPeakBytes)} at batch 8 × ${Math.min(256, info.maxSeqLen)} (step 4 plans your settings)`],

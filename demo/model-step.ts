@@ -1,5 +1,6 @@
 // Step 1, the model: the default, a typed URL, or files picked or dropped on the card. Loads it in the
 // engine, fills the model card, and lets saved adapters for a model of this shape join the comparison.
+import type { BaseDtypeChoice } from '../src/model/base-dtype.ts';
 import { formatBytes as bytes } from '../src/gpu/errors.ts';
 import { escapeHtml } from '../src/report/html.ts';
 import { call, listen } from './connection.ts';
@@ -46,7 +47,7 @@ export async function loadModelStep(choice = chosen('model') as ModelChoice): Pr
     const storing = source.kind === 'url' ? hearLoad(/\.(gguf|bin)$/i.test(new URL(source.url).pathname) ? source.url : undefined) : null;
     let info: ModelInfo;
     try {
-      ({ info } = await call({ type: 'load', source }, 'loaded'));
+      ({ info } = await call({ type: 'load', source, baseDtype: $<HTMLSelectElement>('base-dtype').value as BaseDtypeChoice }, 'loaded'));
     } finally {
       $('model-progress').hidden = true;
     }

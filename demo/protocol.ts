@@ -1,5 +1,6 @@
 // Messages between the page and the engine (a Web Worker, or the page itself when a worker cannot get
 // WebGPU). Everything here is structured-clone friendly.
+import type { BaseDtypeChoice } from '../src/model/base-dtype.ts';
 import type { XtfOptions, XtfRules } from '../src/xtf/options.ts';
 import type { TrainRecord } from '../src/data/records.ts';
 import type { TrainingExample } from '../src/data/tokenize.ts';
@@ -23,7 +24,8 @@ export interface TrainSettings {
 
 export type Request =
   | { type: 'init' }
-  | { type: 'load'; source: ModelSource }
+  /** baseDtype: how the frozen base weights are kept on the GPU (src/model/base-dtype.ts; 'auto': the checkpoint's own precision). */
+  | { type: 'load'; source: ModelSource; baseDtype: BaseDtypeChoice }
   /** rules / domainWords: the XTF options a person sets on the page; task: the data's task when it is a
    *  known one (its default domain words under the released rules). */
   | { type: 'score'; records: TrainRecord[]; batchSize: number; rules: XtfRules; domainWords: string[] | null; task: string | null }
@@ -45,6 +47,8 @@ export interface ModelInfo extends Pick<LlamaConfig, 'architecture' | 'dim' | 'h
   format: string;
   parameters: number;
   weightsBytes: number;
+  /** How the 2-D base weights are stored on the GPU, e.g. 'f16' or 'q4 (3), f32 (1)'. */
+  baseStorage: string;
   /** Peak GPU memory of a LoRA step at the default batch, from the memory plan. */
   trainPeakBytes: number;
   loraParameters: number;

@@ -214,11 +214,14 @@ async function main() {
     s = await waitFor('model from dropped files', (s) => s.loads >= 3, 60_000);
     check(/this computer: stories260K\.bin, tok512\.bin/.test(await page.textContent('#model-info')), 'the same files dropped on the model card load');
     const typed = `${base}shared/models/stories260K/stories260K.bin`;
+    check(/base weights f32/.test(await page.textContent('#model-info')), 'a llama2.c model keeps its f32 base weights (auto)');
+    await page.selectOption('#base-dtype', 'q8'); // the typed-URL model trains and generates on a q8 base below
     await page.fill('#model-url', typed);
     await page.click('#load-model');
     s = await waitFor('model from a typed URL', (s) => s.loads >= 4, 60_000);
     card = await page.textContent('#model-info');
     check(card.includes(`loaded from${typed}`) && /\(llama2c\)/.test(card) && !(await page.isDisabled('#train')), `a model from a typed URL loads (its tok512.bin found beside it), and can train on the saved scores`);
+    check(/base weights q8/.test(card), `with "base weights: q8" its frozen weights are kept in 8-bit blocks on the GPU: ${card.match(/parameters[^A-Za-z]*[^\n]*?\)/)?.[0] ?? card.slice(0, 80)}`);
     // Online XTF on the saved scores: every label token goes to the trainer, KN is judged anew at each step.
     await page.selectOption('#mask', 'xtf-online');
     await page.click('#train');
