@@ -44,8 +44,10 @@ export async function runExperiment(config: ExperimentConfig, data: ExperimentDa
   const saved = await store.read('experiment.json');
   if (saved !== null) {
     const before = JSON.parse(saved).fixed;
-    // Options added since the experiment was saved take their defaults (an older folder still resumes).
-    if (before?.xtf) before.xtf = JSON.parse(JSON.stringify(xtfOptions(before.xtf)));
+    // Options added since the experiment was saved take their defaults (an older folder still resumes),
+    // except the rule set: a folder saved before rule sets existed was scored under the paper's rules, the
+    // only ones then, so it resumes as that (the default rules now differ: resuming needs --rules paper).
+    if (before?.xtf) before.xtf = JSON.parse(JSON.stringify(xtfOptions({ rules: 'paper', ...before.xtf })));
     const differ = differingFields(before, JSON.parse(JSON.stringify(fixed)));
     if (differ.length > 0) throw new ExperimentMismatchError(differ);
   }

@@ -9,6 +9,9 @@ import { xtfOptions } from '../../src/xtf/options.ts';
 import { reselect } from '../../src/xtf/select.ts';
 import { reselectReleased } from '../../src/xtf/score-released.ts';
 import { fakeScoreFile } from '../xtf/fake-scores.ts';
+import { memoryStore } from '../helpers/experiment.ts';
+import { runExperiment } from '../../src/experiment/runner.ts';
+import { exampleRecord } from '../../src/data/records.ts';
 
 describe('filters', () => {
   const { scored } = fakeScoreFile(24);
@@ -23,12 +26,12 @@ describe('filters', () => {
   });
 
   it('normal trains every scorable label token; each XTF variant is the re-selection with its attributes', () => {
-    const masks = seedFreeMasks(['normal', 'xtf', 'kn', 'ri+tr'], { scored });
+    const masks = seedFreeMasks(['normal', 'xtf', 'kn', 'ri+tr'], { scored, xtf: xtfOptions({ rules: 'paper' }) });
     expect(masks.normal!.maskedFraction).toBe(0);
     scored.forEach((ex, e) => ex.label.forEach((l, i) => expect(normal[e][i]).toBe(l && i > 0 && ex.p[i] !== null ? 1 : 0)));
-    const kn = reselect(scored, xtfOptions({ attributes: { ri: false, kn: true, tr: false } }));
+    const kn = reselect(scored, xtfOptions({ rules: 'paper', attributes: { ri: false, kn: true, tr: false } }));
     expect(masks.kn!.lossMask).toEqual(kn.map((ex) => ex.lossMask));
-    const riTr = reselect(scored, xtfOptions({ attributes: { ri: true, kn: false, tr: true } }));
+    const riTr = reselect(scored, xtfOptions({ rules: 'paper', attributes: { ri: true, kn: false, tr: true } }));
     expect(masks['ri+tr']!.lossMask).toEqual(riTr.map((ex) => ex.lossMask));
     expect(masks.xtf!.maskedFraction).toBeGreaterThan(masks.kn!.maskedFraction);
   });
@@ -39,12 +42,24 @@ describe('filters', () => {
     const masks = seedFreeMasks(['xtf', 'kn'], { scored, xtf: released, trCut: cut });
     expect(masks.xtf!.lossMask).toEqual(reselectReleased(scored, released, cut).map((ex) => ex.lossMask));
     expect(masks.kn!.lossMask).toEqual(reselectReleased(scored, xtfOptions({ rules: 'released', attributes: { ri: false, kn: true, tr: false } }), cut).map((ex) => ex.lossMask));
-    expect(masks.xtf!.lossMask).not.toEqual(seedFreeMasks(['xtf'], { scored }).xtf!.lossMask);
+    expect(masks.xtf!.lossMask).not.toEqual(seedFreeMasks(['xtf'], { scored, xtf: xtfOptions({ rules: 'paper' }) }).xtf!.lossMask);
   });
 
   it('an experiment saved before an XTF option existed still resumes (the option takes its default)', () => {
-    const { rules: _r, caps: _c, domainWords: _d, ...older } = EXPERIMENT_DEFAULTS.xtf;
+    const { caps: _c, domainWords: _d, ...older } = EXPERIMENT_DEFAULTS.xtf;
     expect(differingFields(JSON.parse(JSON.stringify(xtfOptions(older))), JSON.parse(JSON.stringify(EXPERIMENT_DEFAULTS.xtf)))).toEqual([]);
+  });
+
+  it('an experiment saved before rule sets existed ran the paper\'s rules: it resumes as that, not under the new default', async () => {
+    const store = memoryStore();
+    const { rules: _r, caps: _c, domainWords: _d, ...older } = xtfOptions({ rules: 'paper' });
+    await store.write('experiment.json', JSON.stringify({ fixed: { ...JSON.parse(JSON.stringify(fixedSettings(EXPERIMENT_DEFAULTS))), xtf: older } }));
+    // The check comes before any model is used.
+    const ctx = { model: null as never, tokenizer: null as never, store, device: 'test', newModel: () => null as never };
+    const data = { train: [exampleRecord({ id: 'a', prompt: 'p', completion: 'c' })], heldOut: [exampleRecord({ id: 'b', prompt: 'p', completion: 'c' })], reference: [], noise: null };
+    const resumed = runExperiment({ ...EXPERIMENT_DEFAULTS, xtf: xtfOptions({ rules: 'released' }) }, data as never, ctx);
+    await expect(resumed).rejects.toThrow(/xtf\.rules/);
+    await expect(resumed).rejects.not.toThrow(/xtf\.caps/); // options added since take their defaults
   });
 
   it('oracle masks exactly the label tokens inside injected spans', () => {
