@@ -34,7 +34,7 @@ describe('xtf pipeline (npm start)', () => {
       expect(run.steps).toBe(3);
       expect(run.heldOutLoss).toBeLessThan(run.heldOutBefore);
     }
-  });
+  }, 300_000); // the whole main job in small: ~30 s alone, several times that beside other suites on 2 cores
 });
 
 describe('xtf bench', () => {
