@@ -4,8 +4,9 @@
 // and, where the model is small enough to run here, a measured step (time and peak GPU memory in use).
 //   npm run bench:step -- --shape NAME|all [--base-dtype f32|f16|q8|q4|all] [--plan-only] [--seq-len 256] [--batch 1]
 //   npm run bench:step -- --list
-// A step is measured only for shapes of at most MEASURE_MAX_PARAMS parameters and without --plan-only;
-// random f32 weights of a larger model would not fit this machine's memory (or its patience).
+// A step is measured only for shapes named by --shape (not with 'all', which plans every shape), of at most
+// MEASURE_MAX_PARAMS parameters, and without --plan-only: random f32 weights of a larger model would not
+// fit this machine's memory (or its patience).
 import { parseArgs } from 'node:util';
 import { Runtime } from '../src/gpu/index.ts';
 import { BASE_DTYPES, parseBaseDtype, type BaseDtype } from '../src/model/base-dtype.ts';
@@ -149,7 +150,7 @@ async function measure(rt: Runtime, config: LlamaConfig, dtype: BaseDtype, row: 
 }
 
 const rows: Row[] = [];
-const rt = values['plan-only'] ? null : await Runtime.create();
+const rt = values['plan-only'] || values.shape === 'all' ? null : await Runtime.create();
 if (rt) console.error(`device: ${rt.report.summary}`);
 for (const shape of shapes) {
   const config = hfConfigToLlama(CONFIGS[shape], `${shape} config.json`);
