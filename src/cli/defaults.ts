@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readRecordsFile } from '../data/files-fs.ts';
 import { parseRecordsBytes, type RawRecord } from '../data/files.ts';
-import { fetchBytes } from '../model/download.ts';
 import { isUrl } from '../model/source.ts';
+import { cachedDownloader, defaultCacheDir } from '../model/source-fs.ts';
 
 const SHARED = resolve('../shared');
 const SOURCES = {
@@ -20,11 +20,13 @@ export function defaultSource(name: keyof typeof SOURCES): string {
   return existsSync(local) ? local : url;
 }
 
-/** A data file's records from a path or an https URL (JSONL / JSON, gzip or not). */
-export async function readRecords(pathOrUrl: string): Promise<RawRecord[]> {
+/** A data file's records from a path or an https URL (JSONL / JSON, gzip or not). A URL goes through the
+ *  model files' download cache (~/.cache/xtf-webgpu: timeouts, no HTML page or short body taken, one copy
+ *  kept), so `--refresh` fetches it again and `--offline` reads only the cache, failing at once, naming the
+ *  cache file, when the copy is not there. */
+export async function readRecords(pathOrUrl: string, options: { refresh?: boolean; offline?: boolean } = {}): Promise<RawRecord[]> {
   if (!isUrl(pathOrUrl)) return readRecordsFile(pathOrUrl);
-  // The model downloader's fetch: connect / idle timeouts, no HTML page or short body taken for data.
-  const bytes = await fetchBytes(pathOrUrl);
+  const bytes = await cachedDownloader(defaultCacheDir(), { refresh: options.refresh, offline: options.offline })(pathOrUrl);
   if (bytes === null) throw new Error(`${pathOrUrl}: HTTP 404 (no such file)`);
   return parseRecordsBytes(bytes, pathOrUrl);
 }

@@ -53,7 +53,7 @@ ${MODEL_USAGE}
   --held-out-examples N  (built-in ${B.heldOut}; with --data: 64)   --reference-examples N (built-in ${B.reference}; with --data: 64, taken from --data)
   --noise-rate R         injected share of a noisy answer's characters (built-in ${B.noiseRate}; with --data: 0 = none)
   --filters LIST         ${FILTERS.join(',')} or all (default: all that apply, except the opt-in ${OPT_IN_FILTERS.join(', ')})
-  --seeds LIST|N         seeds, e.g. 0,1,2 or 3 (default ${D.seeds.join(',')})
+  --seeds LIST|N         seeds, e.g. 0,1,2 or a count, 3 (0 alone: the seed 0) (default ${D.seeds.join(',')})
   --reference-epochs E   epochs of the reference model of SLM / Token Cleaning (${D.referenceEpochs})
   --accuracy-examples N  held-out questions answered by generation (${D.accuracyExamples}; 0 = loss only)
   --max-new-tokens N     (${D.maxNewTokens})
@@ -151,7 +151,8 @@ export function experimentPlan(values: Values, preset: { filters?: FilterName[];
   return {
     config,
     data: async (tokenizer) => {
-      const files = builtin ? null : { data: await readRecords(dataPath!), heldOut: heldOutPath ? await readRecords(heldOutPath) : null };
+      const fetching = { refresh: values.refresh, offline: values.offline };
+      const files = builtin ? null : { data: await readRecords(dataPath!, fetching), heldOut: heldOutPath ? await readRecords(heldOutPath, fetching) : null };
       const data = files === null
         ? builtinExperimentData(counts, noiseRate)
         : task
@@ -238,7 +239,8 @@ function recordData(files: Files, path: string, heldOutPath: string | undefined,
 
 function parseSeeds(text: string | undefined): number[] | null {
   if (text === undefined) return null;
-  if (/^\d+$/.test(text.trim())) return Array.from({ length: Number(text) }, (_, i) => i);
+  // A lone number is a count (3 -> 0,1,2), except 0, which can only mean the seed 0.
+  if (/^\d+$/.test(text.trim())) return Number(text) === 0 ? [0] : Array.from({ length: Number(text) }, (_, i) => i);
   const seeds = text.split(',').map((s) => Number(s.trim()));
   if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new RangeError(`--seeds must be a count (3) or a list of whole numbers (0,1,2), got '${text}'`);
   return seeds;
