@@ -39,15 +39,24 @@ describe('xtf score --rules', () => {
     for (const ex of lines) expect(ex.cuts!.tr.cut).toBe(summary.rules!.released!.tr.cut);
   });
 
-  it("the default (paper) names its rules and writes no cuts; --help documents the block", async () => {
-    const out = join(dir, 'paper.jsonl');
+  it("the default (released) names its rules and caps and writes each answer's cuts; --rules paper writes none; --help documents the block", async () => {
+    const out = join(dir, 'default.jsonl');
     const r = await xtf('score', '--model', MODEL, '--data', GSM8K, '--limit', '2', '--out', out);
     expect(r.code, r.stderr).toBe(0);
-    const summary = JSON.parse(readFileSync(join(dir, 'paper.summary.json'), 'utf8'));
-    expect(summary.rules).toEqual({ rules: 'paper', caps: null, domain: { source: 'label-mean', words: null, skipped: [], task: null }, released: null });
-    expect(JSON.parse(readFileSync(out, 'utf8').split('\n')[0])).not.toHaveProperty('cuts');
+    const summary = JSON.parse(readFileSync(join(dir, 'default.summary.json'), 'utf8'));
+    expect(summary.rules.rules).toBe('released');
+    expect(summary.rules.caps).toEqual({ ri: 0.05, kn: 0.1, tr: 0.05 });
+    // No --task: no word list applies, and the summary says the label mean stood in.
+    expect(summary.rules.domain).toEqual({ source: 'label-mean fallback', words: null, skipped: [], task: null });
+    expect(JSON.parse(readFileSync(out, 'utf8').split('\n')[0])).toHaveProperty('cuts');
+    const paperOut = join(dir, 'paper.jsonl');
+    const p = await xtf('score', '--model', MODEL, '--data', GSM8K, '--limit', '2', '--rules', 'paper', '--out', paperOut);
+    expect(p.code, p.stderr).toBe(0);
+    const paper = JSON.parse(readFileSync(join(dir, 'paper.summary.json'), 'utf8'));
+    expect(paper.rules).toEqual({ rules: 'paper', caps: null, domain: { source: 'label-mean', words: null, skipped: [], task: null }, released: null });
+    expect(JSON.parse(readFileSync(paperOut, 'utf8').split('\n')[0])).not.toHaveProperty('cuts');
     const help = await xtf('score', '--help');
-    for (const flag of ['--rules R', 'released | paper (default paper)', '--ri-max', '--kn-max', '--tr-max', '--domain-words']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--rules R', 'released | paper (default released)', '--ri-max', '--kn-max', '--tr-max', '--domain-words']) expect(help.stdout).toContain(flag);
   });
 
   it('bad values stop with the flag and what it accepts, before the data is read and nothing is written', async () => {
@@ -58,7 +67,8 @@ describe('xtf score --rules', () => {
       [['--rules', 'released', '--kn-max=-0.1'], /--kn-max must be a share in \[0, 1\]/],
       [['--rules', 'released', '--tr-max', 'x'], /--tr-max/],
       [['--rules', 'released', '--domain-words', ' , ,'], /--domain-words is empty: give comma-separated domain words/],
-      [['--ri-max', '0.1'], /--ri-max applies only with --rules released \(the rules in force are paper, the default\)/],
+      [['--kn-threshold', '0.1'], /--kn-threshold applies only with --rules paper \(the rules in force are released, the default\)/],
+      [['--rules', 'paper', '--ri-max', '0.1'], /--ri-max applies only with --rules released \(the rules in force are paper\)/],
       [['--rules', 'paper', '--domain-words', '1,2'], /--domain-words applies only with --rules released/],
       [['--rules', 'released', '--kn-threshold', '0.1'], /--kn-threshold applies only with --rules paper/],
       [['--rules', 'released', '--expert-words', 'a,b'], /--expert-words applies only with --rules paper/],
