@@ -98,7 +98,7 @@ export function experimentMarkdown(s: ExperimentSummary): string {
   lines.push('', 'Held-out loss: mean cross-entropy over every answer token of the held-out set (lower is better); the held-out set took no part in choosing checkpoints. ' +
     'Mean ± sample standard deviation over seeds; Δ is paired with the normal run of the same seed. ' +
     '"(= f)": the mask is bit-identical to filter f\'s, so f\'s runs are these runs.' +
-    (s.config.task ? ` Accuracy: exact match of the final answer of greedy generations on ${s.config.accuracyExamples} held-out questions.` : ''));
+    (s.config.task && s.config.accuracyExamples > 0 ? ` Accuracy: exact match of the final answer of greedy generations on ${s.config.accuracyExamples} held-out questions.` : ''));
   return lines.join('\n') + '\n';
 }
 
