@@ -18,22 +18,15 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
 import { chromium } from 'playwright-core';
+import { check, log, runDemo } from './demo-harness.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const out = join(root, 'test-output');
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const timeoutMs = Number(process.env.DEMO_TEST_TIMEOUT_MS ?? 900_000);
-const started = performance.now();
-const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
-const log = (msg) => console.log(`demo: [${seconds()} s] ${msg}`);
 const SIZES = { examples: 12, steps: 8, batch: 4, lr: 0.01, rank: 4 };
 // DEMO_SIZES='{"examples":200,"steps":10,"batch":8}' tries the page at other sizes.
 Object.assign(SIZES, JSON.parse(process.env.DEMO_SIZES ?? '{}'));
 
-function check(ok, what) {
-  if (!ok) throw new Error(`assertion failed: ${what}`);
-  log(`ok  ${what}`);
-}
 
 /** The zip the page offers for a run's adapter, unpacked: its PEFT config and the LoRA tensor names of its safetensors. */
 async function downloadAdapter(page, label) {
@@ -282,15 +275,4 @@ async function main() {
   }
 }
 
-const timer = setTimeout(() => {
-  console.error(`demo: timed out after ${timeoutMs} ms`);
-  process.exit(1);
-}, timeoutMs);
-try {
-  await main();
-  clearTimeout(timer);
-  process.exit(0);
-} catch (e) {
-  console.error(`demo: FAILED ${e.stack ?? e}`);
-  process.exit(1);
-}
+await runDemo(main);

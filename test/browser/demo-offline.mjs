@@ -21,13 +21,11 @@ import { fileURLToPath } from 'node:url';
 import { strFromU8, unzipSync } from 'fflate';
 import { chromium } from 'playwright-core';
 import { build, preview } from 'vite';
+import { check, log, runDemo } from './demo-harness.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shared = join(root, '..', 'shared');
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const timeoutMs = Number(process.env.DEMO_TEST_TIMEOUT_MS ?? 900_000);
-const started = performance.now();
-const log = (msg) => console.log(`demo: [${((performance.now() - started) / 1000).toFixed(1)} s] ${msg}`);
 const SIZES = { examples: 8, steps: 4, batch: 4, lr: 0.01, rank: 4 };
 const FILES_CACHE = 'xtf-demo-files-v1';
 
@@ -40,10 +38,6 @@ const PUBLIC = {
 };
 const MODEL_URL = Object.keys(PUBLIC)[0];
 
-function check(ok, what) {
-  if (!ok) throw new Error(`assertion failed: ${what}`);
-  log(`ok  ${what}`);
-}
 
 const filesUnder = (dir) => readdirSync(dir, { recursive: true }).filter((f) => statSync(join(dir, f)).isFile()).map((f) => f.split('\\').join('/'));
 
@@ -227,15 +221,4 @@ async function main() {
   }
 }
 
-const timer = setTimeout(() => {
-  console.error(`demo: timed out after ${timeoutMs} ms`);
-  process.exit(1);
-}, timeoutMs);
-try {
-  await main();
-  clearTimeout(timer);
-  process.exit(0);
-} catch (e) {
-  console.error(`demo: FAILED ${e.stack ?? e}`);
-  process.exit(1);
-}
+await runDemo(main);
