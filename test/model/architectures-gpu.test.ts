@@ -17,7 +17,7 @@ import { gpu } from '../helpers/gpu.ts';
 import { randn, rng } from '../helpers/random.ts';
 import { randomWeights, tinyConfig } from '../helpers/tiny-llama.ts';
 import { llamaReferenceForward } from '../reference/llama.ts';
-import { batchOf, checkAgainstFiniteDifferences, cpuLoss, gpuGradients, mergedLora, perturbWeight } from './gradient-check.ts';
+import { batchOf, checkAgainstFiniteDifferences, cpuLoss, gpuGradients, perturbAdapter, perturbWeight } from './gradient-check.ts';
 import { memoryFolder, qwenLikeTokenizer } from './hf-fixtures.ts';
 
 const VOCAB = 300;
@@ -108,11 +108,7 @@ describe('architecture options on the GPU against the f64 reference', () => {
       expect(model.adapters['layers.0.q_proj.lora_B'].shape).toEqual([weights.shapes['layers.0.wq'][0], 3]);
       expect(model.adapters['layers.0.o_proj.lora_A'].shape).toEqual([3, weights.shapes['layers.0.wo'][1]]);
       const grads = await gpuGradients(model, seq, tokenWeights, 'lora');
-      const perturb = (name: string, i: number, d: number) => {
-        const t = Float32Array.from(adapterHost[name]);
-        t[i] += d;
-        return mergedLora(weights, lora, { ...adapterHost, [name]: t });
-      };
+      const perturb = perturbAdapter(weights, lora, adapterHost);
       const checked = checkAgainstFiniteDifferences(grads, perturb, (w) => cpuLoss(w, seq, tokenWeights), 2);
       expect(checked).toBe(2 * 2 * 7 * 2);
       model.release();

@@ -80,6 +80,15 @@ export function perturbWeight(weights: LlamaWeights): (name: string, i: number, 
   };
 }
 
+/** The merged weights with one entry of one adapter tensor moved by delta (host copies by adapter name). */
+export function perturbAdapter(weights: LlamaWeights, lora: LoraConfig, adapters: Record<string, Float32Array>): (name: string, i: number, delta: number) => LlamaWeights {
+  return (name, i, delta) => {
+    const t = Float32Array.from(adapters[name]);
+    t[i] += delta;
+    return mergedLora(weights, lora, { ...adapters, [name]: t });
+  };
+}
+
 /** The base weights with W += (alpha/r)·B·A merged in for every adapter (host copies by adapter name). */
 export function mergedLora(weights: LlamaWeights, lora: LoraConfig, adapters: Record<string, Float32Array>): LlamaWeights {
   const tensors = { ...weights.tensors };

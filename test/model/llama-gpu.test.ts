@@ -17,7 +17,7 @@ import { llamaReferenceForward } from '../reference/llama.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { crossEntropyForward, crossEntropyForwardBackward } from '../../src/ops/cross-entropy.ts';
 import type { LoraConfig } from '../../src/model/lora.ts';
-import { batchOf, checkAgainstFiniteDifferences, cpuLoss, gpuGradients, mergedLora, perturbWeight } from './gradient-check.ts';
+import { batchOf, checkAgainstFiniteDifferences, cpuLoss, gpuGradients, perturbAdapter, perturbWeight } from './gradient-check.ts';
 
 describe('Llama on the GPU', () => {
   it('reproduces stories260K reference log-probabilities (three texts in one padded batch)', async () => {
@@ -111,11 +111,7 @@ describe('Llama on the GPU', () => {
       adapterHost[name] = (await t.read()) as Float32Array;
     }
     const grads = await gpuGradients(model, seq, tokenWeights, 'lora');
-    const perturb = (name: string, i: number, d: number) => {
-      const t = Float32Array.from(adapterHost[name]);
-      t[i] += d;
-      return mergedLora(weights, lora, { ...adapterHost, [name]: t });
-    };
+    const perturb = perturbAdapter(weights, lora, adapterHost);
     const checked = checkAgainstFiniteDifferences(grads, perturb, (w) => cpuLoss(w, seq, tokenWeights), 2);
     expect(checked).toBe(2 * 2 * 7 * 2);
     model.release();
