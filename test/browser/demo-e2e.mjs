@@ -11,18 +11,16 @@
 // Screenshots go to test-output/demo-*.png.
 //   node scripts/gpu-env.mjs node test/browser/demo-e2e.mjs
 //   env: CHROMIUM=/path/to/chromium, DEMO_TEST_TIMEOUT_MS (default 900000), DEMO_SIZES (JSON, see SIZES)
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { strFromU8, unzipSync } from 'fflate';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
-import { chromium } from 'playwright-core';
-import { check, log, runDemo } from './demo-harness.mjs';
+import { check, launchDemoBrowser, log, runDemo } from './demo-harness.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const out = join(root, 'test-output');
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SIZES = { examples: 12, steps: 8, batch: 4, lr: 0.01, rank: 4 };
 // DEMO_SIZES='{"examples":200,"steps":10,"batch":8}' tries the page at other sizes.
 Object.assign(SIZES, JSON.parse(process.env.DEMO_SIZES ?? '{}'));
@@ -50,7 +48,6 @@ function shownRuns(page) {
 }
 
 async function main() {
-  if (!existsSync(executablePath)) throw new Error(`no browser at ${executablePath} (apt-get install -y chromium, or set CHROMIUM=)`);
   mkdirSync(out, { recursive: true });
   // No file watching: another edit to the project mid-run must not reload the page under test.
   const server = await createServer({ configFile: join(root, 'demo', 'vite.config.ts'), logLevel: 'warn', server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null } });
@@ -61,13 +58,7 @@ async function main() {
     const address = server.httpServer.address();
     const base = `http://127.0.0.1:${address.port}/`;
     log(`vite dev server at ${base}`);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      acceptDownloads: true,
-      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    context = await launchDemoBrowser(profile);
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && console.error(`  [page ${m.type()}] ${m.text()}`));
     page.on('pageerror', (e) => console.error(`  [page error] ${e.stack ?? e.message}`));

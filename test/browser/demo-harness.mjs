@@ -1,6 +1,10 @@
 // What the demo's end-to-end scripts (demo-e2e.mjs, demo-offline.mjs) share: the "demo: [t s] ok …" lines
 // that scripts/test-all.mjs counts, the assertion that prints them, and the run with its time limit
-// (DEMO_TEST_TIMEOUT_MS, default 15 min) and exit code.
+// (DEMO_TEST_TIMEOUT_MS, default 15 min) and exit code, and the Chromium they drive.
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const started = performance.now();
 export const timeoutMs = Number(process.env.DEMO_TEST_TIMEOUT_MS ?? 900_000);
 
@@ -25,4 +29,16 @@ export async function runDemo(main) {
     console.error(`demo: FAILED ${e.stack ?? e}`);
     process.exit(1);
   }
+}
+
+/** Debian's Chromium, headless, with WebGPU on SwiftShader and downloads accepted, keeping its profile in `profile`. */
+export function launchDemoBrowser(profile) {
+  if (!existsSync(executablePath)) throw new Error(`no browser at ${executablePath} (apt-get install -y chromium, or set CHROMIUM=)`);
+  return chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
 }

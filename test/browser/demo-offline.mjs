@@ -19,13 +19,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { strFromU8, unzipSync } from 'fflate';
-import { chromium } from 'playwright-core';
 import { build, preview } from 'vite';
-import { check, log, runDemo } from './demo-harness.mjs';
+import { check, launchDemoBrowser, log, runDemo } from './demo-harness.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shared = join(root, '..', 'shared');
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SIZES = { examples: 8, steps: 4, batch: 4, lr: 0.01, rank: 4 };
 const FILES_CACHE = 'xtf-demo-files-v1';
 
@@ -42,7 +40,6 @@ const MODEL_URL = Object.keys(PUBLIC)[0];
 const filesUnder = (dir) => readdirSync(dir, { recursive: true }).filter((f) => statSync(join(dir, f)).isFile()).map((f) => f.split('\\').join('/'));
 
 async function main() {
-  if (!existsSync(executablePath)) throw new Error(`no browser at ${executablePath} (apt-get install -y chromium, or set CHROMIUM=)`);
   for (const f of Object.values(PUBLIC)) if (!existsSync(join(shared, f))) throw new Error(`../shared/${f} is missing: the test serves the public addresses from it`);
   const site = mkdtempSync(join(tmpdir(), 'xtf-demo-site-'));
   const profile = mkdtempSync(join(tmpdir(), 'xtf-demo-offline-chromium-'));
@@ -57,13 +54,7 @@ async function main() {
     const base = `http://127.0.0.1:${server.httpServer.address().port}/`;
     log(`vite preview server at ${base}`);
 
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      acceptDownloads: true,
-      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    context = await launchDemoBrowser(profile);
     // The public addresses, answered from ../shared while "online"; every request is counted.
     const requested = [];
     let online = true;
