@@ -2,12 +2,18 @@
 // (current and peak) so memory reports and budgets see every allocation.
 import { LimitExceededError, OutOfMemoryError } from './errors.ts';
 
+const LARGE_BUFFER = 16 * 2 ** 20;
+
 /** Round a request up to its size class: multiples of 256 B below 64 KiB, then 1/8 steps of
- *  the power of two (at most 12.5% waste), so buffers of nearly equal size share a class. */
+ *  the power of two (at most 12.5% waste), 1/64 steps past 16 MiB, so buffers of nearly equal size
+ *  share a class. */
 export function sizeClass(bytes: number): number {
   const n = Math.max(16, bytes);
   if (n <= 65536) return Math.ceil(n / 256) * 256;
-  const step = 2 ** (Math.floor(Math.log2(n)) - 3);
+  // Eight classes per power of two (at most 12.5% waste) lets activations of nearby sizes share buffers;
+  // past 16 MiB (weights, logits, the embedding) the waste is real memory a budget must hold, so 64 classes.
+  const log2 = Math.floor(Math.log2(n));
+  const step = 2 ** (log2 - (n > LARGE_BUFFER ? 6 : 3));
   return Math.ceil(n / step) * step;
 }
 
