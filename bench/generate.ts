@@ -5,7 +5,7 @@
 // CPU decoding as many tokens greedily with a KV cache (bench/torch_llama.py --generate: random prompts of
 // our mean prompt length, no stopping). Last line: one JSON object.
 //   npm run bench:generate [-- --examples 64 --batches 1,4,16,64 --no-torch]
-import { execFileSync } from 'node:child_process';
+import { describePeer, runTorchPeer } from './torch-peer.ts';
 import { parseArgs } from 'node:util';
 import { openModel } from '../src/cli/model-args.ts';
 import { defaultSource } from '../src/cli/defaults.ts';
@@ -46,16 +46,14 @@ release();
 
 const promptLen = Math.round(examples.reduce((n, e) => n + tokenizer.encode(e.prompt).length, 0) / examples.length);
 if (!args['no-torch']) {
-  try {
-    const out = execFileSync('/usr/bin/python3', ['bench/torch_llama.py', '--checkpoint', defaultSource('model'), '--generate', '--batches', batches.join(','), '--prompt-len', String(promptLen), '--new-tokens', String(maxNewTokens)], { encoding: 'utf8' });
-    const torch = JSON.parse(out.trim().split('\n').at(-1)!) as { generate: { batch: number; tokens_per_s: number }[] };
-    console.log(`\nPyTorch (CPU, 2 threads) on ${promptLen}-token prompts:`);
+  const peer = runTorchPeer<{ generate: { batch: number; tokens_per_s: number }[] }>(['--checkpoint', defaultSource('model'), '--generate', '--batches', batches.join(','), '--prompt-len', String(promptLen), '--new-tokens', String(maxNewTokens)]);
+  console.log(`\n${describePeer(peer)}`);
+  if (peer.ok) {
+    console.log(`PyTorch (CPU) on ${promptLen}-token prompts:`);
     for (const row of rows) {
-      row.pytorch_tokens_per_s = Math.round(torch.generate.find((t) => t.batch === row.batch)!.tokens_per_s);
+      row.pytorch_tokens_per_s = Math.round(peer.value.generate.find((t) => t.batch === row.batch)!.tokens_per_s);
       console.log(`batch ${String(row.batch).padStart(3)}: ${String(row.pytorch_tokens_per_s).padStart(5)} tokens/s   ours ${(row.tokens_per_s / row.pytorch_tokens_per_s).toFixed(2)}x`);
     }
-  } catch (e) {
-    console.log(`(PyTorch peer skipped: ${(e as Error).message.split('\n')[0]}; apt-get install python3-torch libopenblas0-pthread)`);
   }
 }
 console.log(JSON.stringify({ adapter: rt.report.summary, examples: examples.length, max_new_tokens: maxNewTokens, rows }));

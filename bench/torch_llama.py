@@ -7,8 +7,16 @@ step and of a forward pass). Prints one JSON line. Run with Debian's python3-tor
 
 With --generate (the peer of `npm run bench:generate`): greedy decoding with a KV cache, --new-tokens per
 prompt, for each batch size in --batches, from seeded random prompts of --prompt-len tokens; tokens/s.
+With --blas-only: just the BLAS check below (the peer of `npm run bench:kernels`' matmul).
+
+Every JSON line names the BLAS library PyTorch called and its own f32 matmul 1024 GFLOP/s. Debian's
+python3-torch calls whatever libblas.so.3 the system's alternatives point to: without libopenblas0-pthread
+that is the generic reference BLAS, about 30x slower than OpenBLAS, and a ratio against it would flatter us.
+So on the reference BLAS (or one this script cannot name) it prints the check with a "refused" reason and
+exits with status 3 instead of timing anything; --allow-slow-blas times it anyway (for curiosity, not for
+a report).
 """
-import argparse, json, math, struct, time
+import argparse, json, math, os, struct, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -105,7 +113,43 @@ def generate_bench(model, vocab, a):
                 ids = decode(model, ids, cache).argmax(-1, keepdim=True)
         seconds = time.perf_counter() - t0
         rows.append({'batch': batch, 'seconds': seconds, 'tokens_per_s': batch * a.new_tokens / seconds})
-    print(json.dumps({'generate': rows, 'prompt_len': a.prompt_len, 'new_tokens': a.new_tokens, 'torch': torch.__version__, 'threads': a.threads}))
+    return {'generate': rows, 'prompt_len': a.prompt_len, 'new_tokens': a.new_tokens}
+
+
+def blas_check(threads):
+    """The BLAS library mapped into this process after a matmul, by file name, and matmul 1024 GFLOP/s."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b  # loads the BLAS and warms it up
+    with open('/proc/self/maps') as maps:
+        libs = sorted({os.path.realpath(line.split()[-1]) for line in maps if '.so' in line and any(k in line.lower() for k in ('blas', 'mkl', 'blis', 'atlas'))})
+    # Debian's torch links libblas.so.3 (BLAS_INFO=generic): sgemm comes from whichever file that name
+    # resolved to, even when other BLAS libraries are mapped too (OpenBLAS's liblapack pulls its own in).
+    linked = [p for p in libs if os.path.basename(p).startswith('libblas.so')]
+    source = linked[0] if linked else ', '.join(libs) or 'no BLAS library found'
+    provider = source.lower()
+    if 'openblas' in provider:
+        name = 'OpenBLAS'
+    elif 'mkl' in provider:
+        name = 'MKL'
+    elif 'blis' in provider:
+        name = 'BLIS'
+    elif 'atlas' in provider:
+        name = 'ATLAS'
+    elif '/blas/libblas.so' in provider:
+        name = 'reference BLAS (libblas3)'
+    else:
+        name = 'unknown'
+    best = math.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    info = {'blas': name, 'blas_library': source, 'matmul_1024_gflops': 2 * 1024 ** 3 / best / 1e9, 'torch': torch.__version__, 'threads': threads}
+    if name in ('reference BLAS (libblas3)', 'unknown'):
+        info['refused'] = (f'PyTorch runs on {name} ({source}; matmul 1024 at '
+                           f'{info["matmul_1024_gflops"]:.1f} GFLOP/s): a ratio against it would flatter us. '
+                           'Install an optimised BLAS: apt-get install python3-torch libopenblas0-pthread')
+    return info
 
 
 class Llama(nn.Module):
@@ -162,16 +206,22 @@ def main():
     ap.add_argument('--batches', default='1,16,64')
     ap.add_argument('--prompt-len', type=int, default=48)
     ap.add_argument('--new-tokens', type=int, default=96)
+    ap.add_argument('--blas-only', action='store_true')
+    ap.add_argument('--allow-slow-blas', action='store_true')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    blas = blas_check(a.threads)
+    if a.blas_only or ('refused' in blas and not a.allow_slow_blas):
+        print(json.dumps(blas))
+        raise SystemExit(3 if 'refused' in blas else 0)
     if a.checkpoint:
         model, vocab = load_llama2c(a.checkpoint)
     else:
         dim, hidden, layers, heads, kv_heads, vocab = map(int, a.shape.split(','))
         model = Llama(dim, hidden, layers, heads, kv_heads, vocab)
     if a.generate:
-        return generate_bench(model, vocab, a)
+        return print(json.dumps({**generate_bench(model, vocab, a), **blas}))
     for p in model.parameters():
         p.requires_grad_(False)
     for blk in model.blocks:
@@ -200,7 +250,7 @@ def main():
     train = timed(train_step, a.steps)
     with torch.no_grad():
         fwd = timed(lambda: model(x), a.steps)
-    print(json.dumps({'train_tokens_per_s': train, 'forward_tokens_per_s': fwd, 'torch': torch.__version__, 'threads': a.threads}))
+    print(json.dumps({'train_tokens_per_s': train, 'forward_tokens_per_s': fwd, **blas}))
 
 
 if __name__ == '__main__':

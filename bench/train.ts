@@ -2,7 +2,6 @@
 // and of a forward pass, for stories260K (real weights) and a stories15M-shaped random model, beside
 // the same models in PyTorch on the CPU (bench/torch_llama.py, run from here). Last line: one JSON object.
 //   npm run bench:train [-- --steps 5 --profile]
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Runtime } from '../src/gpu/index.ts';
@@ -16,6 +15,7 @@ import type { TokenBatch } from '../src/data/batch.ts';
 import { trainStep } from '../src/train/step.ts';
 import { seededRandom } from '../src/model/random.ts';
 import { randomLlamaWeights } from './random-weights.ts';
+import { describePeer, runTorchPeer } from './torch-peer.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -92,12 +92,9 @@ async function measure(rt: Runtime, name: string, weights: LlamaWeights, torchAr
 
   let torch: { train_tokens_per_s: number; forward_tokens_per_s: number } | null = null;
   if (!args['no-torch']) {
-    try {
-      const out = execFileSync('/usr/bin/python3', ['bench/torch_llama.py', ...torchArgs, '--batch', String(batch), '--seq-len', String(seqLen), '--rank', '8', '--steps', String(steps)], { encoding: 'utf8' });
-      torch = JSON.parse(out.trim().split('\n').at(-1)!);
-    } catch (e) {
-      console.log(`(PyTorch peer skipped: ${(e as Error).message.split('\n')[0]}; apt-get install python3-torch libopenblas0-pthread)`);
-    }
+    const peer = runTorchPeer<{ train_tokens_per_s: number; forward_tokens_per_s: number }>([...torchArgs, '--batch', String(batch), '--seq-len', String(seqLen), '--rank', '8', '--steps', String(steps)]);
+    console.log(describePeer(peer));
+    if (peer.ok) torch = peer.value;
   }
   return {
     train_tokens_per_s: Math.round(train),
