@@ -23,9 +23,9 @@ import { trainStep } from '../src/train/step.ts';
 import { randomLlamaWeights } from './random-weights.ts';
 
 // The fields of each model's config.json that shape it. Checked against the Hub's config.json files for
-// DeepSeek-R1-Distill-Qwen-1.5B / 14B, SmolLM2-360M, Llama-3.2-1B / 3B and Qwen3-0.6B; the others
-// (R1-Distill-Qwen-7B, Mistral-7B-v0.1, Llama-3.1-8B, SmolLM2-135M, Qwen2.5-0.5B) are written from memory of
-// their published configs and were not looked up here. Read through hfConfigToLlama, the loader's own path,
+// DeepSeek-R1-Distill-Qwen-1.5B / 14B, SmolLM2-360M, Llama-3.2-1B / 3B and Qwen3-0.6B, and against public
+// copies of the config (or the model's printed layer shapes) for Qwen2.5-0.5B, SmolLM2-135M, Mistral-7B-v0.1,
+// Llama-3.1-8B and R1-Distill-Qwen-7B (Qwen2.5-7B's shapes: 3584 wide, 18944 FFN, 4 KV heads of 128). Read through hfConfigToLlama, the loader's own path,
 // so an unsupported field would be refused here as it would be for the real folder.
 const LLAMA3_SCALING = (factor: number) => ({ factor, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' });
 const CONFIGS: Record<string, Record<string, unknown>> = {
