@@ -41,27 +41,30 @@ export interface LinearGrads {
   loraB?: Tensor;
 }
 
-/** `dropoutSeed` draws the adapter's dropout mask in a training forward (keepForBackward). */
+/**
+ * `dropoutSeed` draws the adapter's dropout mask in a training forward (keepForBackward). The adapter's
+ * s·(x·Aᵀ)·Bᵀ is summed in the base projection's own dispatch (matmul's low-rank term).
+ */
 export function linearForward(rt: Runtime, x: Tensor, p: LinearParams, keepForBackward: boolean, dropoutSeed = 0): { y: Tensor; saved: LinearSaved | null } {
-  const y = matmulWeightT(rt, x, p.weight);
-  if (p.bias) addBias(rt, y, p.bias);
   let xa: Tensor | null = null;
   let xDropped: Tensor | null = null;
   if (p.lora) {
     if (keepForBackward && p.lora.dropout > 0) xDropped = dropoutForward(rt, x, p.lora.dropout, dropoutSeed);
     xa = matmul(rt, xDropped ?? x, p.lora.a, { transB: true });
-    matmul(rt, xa, p.lora.b, { transB: true, alpha: p.lora.scale, accumulateInto: y });
-    if (!keepForBackward) {
-      xa.release();
-      xa = null;
-    }
+  }
+  const y = matmulWeightT(rt, x, p.weight, xa ? { lowRank: { a: xa, b: p.lora!.b, alpha: p.lora!.scale } } : {});
+  if (p.bias) addBias(rt, y, p.bias);
+  if (xa && !keepForBackward) {
+    xa.release();
+    xa = null;
   }
   return { y, saved: keepForBackward ? { x, xa, xDropped, dropoutSeed } : null };
 }
 
 /**
  * Gradients of y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ given dY [N, out]. Weight gradients are added into `grads`;
- * dX is written into `dX` (or added when `accumulateDx`), or skipped when `dX` is null.
+ * dX is written into `dX` (or added when `accumulateDx`), or skipped when `dX` is null. The adapter's
+ * part of dX, d(x·Aᵀ)·A, is summed in the dispatch of dY·W unless dropout sits between them.
  */
 export function linearBackward(
   rt: Runtime,
@@ -72,31 +75,31 @@ export function linearBackward(
   dX: Tensor | null,
   accumulateDx = false,
 ): void {
-  if (dX) matmulWeight(rt, dY, p.weight, accumulateDx ? { accumulateInto: dX } : { out: dX });
+  let dXa: Tensor | null = null;
+  if (p.lora) {
+    const { b, scale } = p.lora;
+    if (!saved.xa) throw new Error('linearBackward: the forward pass did not keep x·Aᵀ for the adapter');
+    if (grads.loraB) matmul(rt, dY, saved.xa, { transA: true, alpha: scale, accumulateInto: grads.loraB });
+    // d(x·Aᵀ) = s·dY·B, then dA = d(x·Aᵀ)ᵀ·x and dX += d(x·Aᵀ)·A.
+    dXa = matmul(rt, dY, b, { alpha: scale });
+    if (grads.loraA) matmul(rt, dXa, saved.xDropped ?? saved.x, { transA: true, accumulateInto: grads.loraA });
+  }
+  const fused = dXa && !saved.xDropped ? { lowRank: { a: dXa, b: p.lora!.a, alpha: 1 } } : {};
+  if (dX) matmulWeight(rt, dY, p.weight, { ...(accumulateDx ? { accumulateInto: dX } : { out: dX }), ...fused });
   if (grads.weight) {
     if (p.weight instanceof PackedWeight) throw new CompactBaseError(p.weight.label, p.weight.format, 'a frozen compact weight has no gradient; full fine-tuning needs --base-dtype f32');
     matmul(rt, dY, saved.x, { transA: true, accumulateInto: grads.weight });
   }
   if (grads.bias) columnSum(rt, dY, grads.bias);
-  if (p.lora) {
-    const { a, b, scale } = p.lora;
-    if (!saved.xa) throw new Error('linearBackward: the forward pass did not keep x·Aᵀ for the adapter');
-    if (grads.loraB) matmul(rt, dY, saved.xa, { transA: true, alpha: scale, accumulateInto: grads.loraB });
-    // d(x·Aᵀ) = s·dY·B, then dA = d(x·Aᵀ)ᵀ·x and dX += d(x·Aᵀ)·A.
-    const dXa = matmul(rt, dY, b, { alpha: scale });
-    if (grads.loraA) matmul(rt, dXa, saved.xDropped ?? saved.x, { transA: true, accumulateInto: grads.loraA });
-    if (dX && saved.xDropped) {
-      // Through the dropout: the same mask (same seed) applied to d(dropout(x)).
-      const dDropped = matmul(rt, dXa, a);
-      const dXLora = dropoutForward(rt, dDropped, p.lora.dropout, saved.dropoutSeed);
-      accumulate(rt, dX, dXLora);
-      dDropped.release();
-      dXLora.release();
-    } else if (dX) {
-      matmul(rt, dXa, a, { accumulateInto: dX });
-    }
-    dXa.release();
+  if (dX && dXa && saved.xDropped) {
+    // Through the dropout: the same mask (same seed) applied to d(dropout(x)).
+    const dDropped = matmul(rt, dXa, p.lora!.a);
+    const dXLora = dropoutForward(rt, dDropped, p.lora!.dropout, saved.dropoutSeed);
+    accumulate(rt, dX, dXLora);
+    dDropped.release();
+    dXLora.release();
   }
+  dXa?.release();
 }
 
 export function releaseLinearSaved(saved: LinearSaved | null): void {

@@ -6,7 +6,7 @@
 import { Tensor, Uniforms, type Runtime } from '../gpu/index.ts';
 import { embeddingForward } from './embedding.ts';
 import { flatGrid } from './grid.ts';
-import { matmul } from './matmul.ts';
+import { matmul, type LowRankTerm } from './matmul.ts';
 
 export type PackedFormat = 'f16' | 'q8' | 'q4';
 
@@ -101,18 +101,26 @@ export interface PackedMatmulOptions {
   accumulateInto?: Tensor;
   /** Write the result into this tensor instead of a new one. */
   out?: Tensor;
+  /** A low-rank term added to the result, under the same transposes (matmul.ts's LowRankTerm): in the
+   *  same dispatch for an f32 weight, by a second one for a packed weight. */
+  lowRank?: LowRankTerm;
 }
 
 /** y = x·Wᵀ for W [out, in] in either storage: x [..., in] -> [..., out]. */
 export function matmulWeightT(rt: Runtime, x: Tensor, w: BaseWeight, opts: PackedMatmulOptions = {}): Tensor {
-  if (w instanceof PackedWeight) return packedMatmul(rt, 'nt', x, w, opts);
+  if (w instanceof PackedWeight) return withLowRank(rt, packedMatmul(rt, 'nt', x, w, opts), opts.lowRank, true);
   return matmul(rt, x, w, { transB: true, ...opts });
 }
 
 /** dX = dY·W for W [out, in] in either storage: dY [..., out] -> [..., in]. */
 export function matmulWeight(rt: Runtime, dY: Tensor, w: BaseWeight, opts: PackedMatmulOptions = {}): Tensor {
-  if (w instanceof PackedWeight) return packedMatmul(rt, 'nn', dY, w, opts);
+  if (w instanceof PackedWeight) return withLowRank(rt, packedMatmul(rt, 'nn', dY, w, opts), opts.lowRank, false);
   return matmul(rt, dY, w, opts);
+}
+
+function withLowRank(rt: Runtime, y: Tensor, term: LowRankTerm | undefined, transB: boolean): Tensor {
+  if (term) matmul(rt, term.a, term.b, { transB, alpha: term.alpha, accumulateInto: y });
+  return y;
 }
 
 /** Rows of an embedding table in either storage: ids u32 [...] -> [..., cols]. */

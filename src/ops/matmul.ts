@@ -26,6 +26,20 @@ export interface MatmulOptions {
   sumBatch?: boolean;
   /** Force a kernel (tests and benchmarks); 'auto' uses subgroups when the device has them. */
   kernel?: MatmulKernel;
+  /** A low-rank term added in the same dispatch (LoRA fused into its projection). */
+  lowRank?: LowRankTerm;
+}
+
+/**
+ * The term lowRank.alpha·op(a)·op(b) of C = alpha·op(A)·op(B) + lowRank.alpha·op(a)·op(b), under the main
+ * product's transposes: op(a) [M, r], op(b) [r, N], with the main product's batch dims or none (shared).
+ * The kernel sums it after the main product's k loop into the same accumulators: one dispatch and one
+ * pass over C instead of two, which is most of what a rank-8 product costs on small models.
+ */
+export interface LowRankTerm {
+  a: Tensor;
+  b: Tensor;
+  alpha: number;
 }
 
 export interface MatmulBackwardOptions {
@@ -162,16 +176,22 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, opts: MatmulOptions = 
     if (target.dtype !== 'f32' || target.size !== prod(outShape)) {
       throw new RangeError(`matmul: ${opts.accumulateInto ? 'accumulateInto' : 'out'} ${shapeOf(target)} does not hold the result [${outShape.join(', ')}]`);
     }
-    if (target.buffer === a.buffer || target.buffer === b.buffer) throw new RangeError('matmul: the output must not share a buffer with an operand');
+    if ([a, b, opts.lowRank?.a, opts.lowRank?.b].some((t) => t?.buffer === target.buffer)) throw new RangeError('matmul: the output must not share a buffer with an operand');
   }
   const c = target ?? rt.empty(outShape, 'f32', 'matmul out');
   if (M === 0 || N === 0 || batchOut === 0) return c;
+  if (K === 0 && opts.lowRank && reduce !== 0) {
+    // Nothing to fuse into: the low-rank term alone.
+    const { lowRank, alpha: _, ...rest } = opts;
+    return matmul(rt, lowRank.a, lowRank.b, { ...rest, alpha: lowRank.alpha, ...(target ? {} : { out: c }) });
+  }
   if (K === 0 || reduce === 0) {
     // An empty sum: C = 0 (or unchanged when accumulating).
     if (!opts.accumulateInto) rt.clear(c);
     return c;
   }
 
+  const low = opts.lowRank ? lowRankOperands(rt, d, opts, transA, transB) : null;
   const A = prepareOperand(rt, a, K, transA);
   const B = prepareOperand(rt, b, K, !transB);
   const kern = pickKernel(rt, M, N, opts.kernel);
@@ -192,14 +212,55 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, opts: MatmulOptions = 
       .u32(tiles).u32(reduce).u32(opts.accumulateInto ? 1 : 0).f32(alpha)
       .u32(A.rowStride4).u32(aLim).u32(d.aBatched ? A.rows * A.rowStride4 : 0).u32(B.rowStride4)
       .u32(bLim).u32(d.bBatched ? B.rows * B.rowStride4 : 0).u32(M * N).u32(groupsX)
+      .u32(low?.k4 ?? 0).f32(low?.scale ?? 0)
+      .u32(low?.a.rowStride4 ?? 0).u32(low?.aLim ?? 0).u32(low?.aBatchStride ?? 0)
+      .u32(low?.b.rowStride4 ?? 0).u32(low?.bLim ?? 0).u32(low?.bBatchStride ?? 0)
       .bytes(),
-    bindings: [A.tensor, B.tensor, c],
+    // Without a low-rank term its bindings are the main operands again (never read: lr_k4 is 0).
+    bindings: [A.tensor, B.tensor, c, low?.a.tensor ?? A.tensor, low?.b.tensor ?? B.tensor],
     workgroups: [groupsX, ceilDiv(groups, groupsX), batchOut],
   });
   // Released scratch is recycled only after the submit that carries this dispatch.
-  if (A.scratch) A.tensor.release();
-  if (B.scratch) B.tensor.release();
+  for (const o of [A, B, low?.a, low?.b]) if (o?.scratch) o.tensor.release();
   return c;
+}
+
+interface LowRankOperands {
+  a: Operand;
+  b: Operand;
+  k4: number;
+  /** Its alpha relative to the main product's (the kernel scales the sum by alpha). */
+  scale: number;
+  aLim: number;
+  bLim: number;
+  aBatchStride: number;
+  bBatchStride: number;
+}
+
+/** Checks a low-rank term against the main product's sizes and pads its operands like the main ones. */
+function lowRankOperands(rt: Runtime, d: MatmulDims, opts: MatmulOptions, transA: boolean, transB: boolean): LowRankOperands {
+  const term = opts.lowRank!;
+  const l = matmulDims(term.a, term.b, transA, transB);
+  const what = `matmul: low-rank term ${shapeOf(term.a)}·${shapeOf(term.b)}`;
+  if (l.M !== d.M || l.N !== d.N) throw new RangeError(`${what} is [${l.M}, ${l.N}], the product [${d.M}, ${d.N}]`);
+  if ((l.aBatched && !sameShape(l.batchShape, d.batchShape)) || (l.bBatched && !sameShape(l.batchShape, d.batchShape))) {
+    throw new RangeError(`${what}: batch dims [${l.batchShape.join(', ')}] differ from the product's [${d.batchShape.join(', ')}]`);
+  }
+  if (opts.sumBatch) throw new RangeError(`${what}: not with sumBatch`);
+  const alpha = opts.alpha ?? 1;
+  if (alpha === 0) throw new RangeError(`${what}: the product's alpha must not be 0`);
+  const a = prepareOperand(rt, term.a, l.K, transA);
+  const b = prepareOperand(rt, term.b, l.K, !transB);
+  return {
+    a,
+    b,
+    k4: roundUp4(l.K) / 4,
+    scale: term.alpha / alpha,
+    aLim: transA ? a.rowStride4 - 1 : d.M - 1,
+    bLim: transB ? d.N - 1 : b.rowStride4 - 1,
+    aBatchStride: l.aBatched ? a.rows * a.rowStride4 : 0,
+    bBatchStride: l.bBatched ? b.rows * b.rowStride4 : 0,
+  };
 }
 
 /**

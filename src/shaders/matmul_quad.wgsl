@@ -9,6 +9,7 @@
 // matmul.wgsl. On SwiftShader every storage load with a per-invocation address is a branchy
 // per-lane gather while a quad swap is one shuffle, so this is worth ~1.5x there. Larger blocks
 // than 8x16 per lane were slower there: the unrolled loop body outgrows the instruction cache.
+// The optional low-rank term (a second, short k loop) is matmul.wgsl's.
 // Assumes a 1-D workgroup fills subgroup lanes in invocation order (true of every backend we
 // know; test/ops/matmul.test.ts checks it on the device at hand).
 enable subgroups;
@@ -30,12 +31,24 @@ struct Params {
   b_bs: u32,       // B batch stride in vec4s, 0 when shared
   c_bs: u32,       // C batch stride in floats
   groups_x: u32,   // workgroups along x (the grid spills into y for very large outputs)
+  // The optional low-rank term (LoRA): + lr_scale·alpha·op(lr_a)·op(lr_b), same transposes, inner
+  // dimension lr_k4 (0: none; the bindings are then the main operands again and never read).
+  lr_k4: u32,
+  lr_scale: f32,
+  lr_a_rs: u32,
+  lr_a_lim: u32,
+  lr_a_bs: u32,
+  lr_b_rs: u32,
+  lr_b_lim: u32,
+  lr_b_bs: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> lr_a: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> lr_b: array<vec4<f32>>;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -50,24 +63,31 @@ struct Block {
 
 // The 4x4 block of op(A) with rows m0..m0+3 (m0 % 4 == 0); rows beyond M are clamped (their
 // results are never stored).
-fn a_block(off: u32, m0: u32) -> Block {
+// rs, lim: the operand's row stride and last valid index (p.a_rs, p.a_lim or the low-rank term's).
+fn a_block(off: u32, m0: u32, rs: u32, lim: u32) -> Block {
   if (TRANS_A) { // stored [K, M]: four consecutive k rows, one vec4 column
-    let col = off + min(m0 / 4u, p.a_lim);
-    return Block(col + vec4<u32>(0u, 1u, 2u, 3u) * p.a_rs, 4u * p.a_rs);
+    let col = off + min(m0 / 4u, lim);
+    return Block(col + vec4<u32>(0u, 1u, 2u, 3u) * rs, 4u * rs);
   }
-  let rows = min(vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.a_lim));
-  return Block(vec4<u32>(off) + rows * p.a_rs, 1u);
+  let rows = min(vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(lim));
+  return Block(vec4<u32>(off) + rows * rs, 1u);
 }
 
 // The 4x4 block of op(B) with columns n0..n0+3.
-fn b_block(off: u32, n0: u32) -> Block {
+fn b_block(off: u32, n0: u32, rs: u32, lim: u32) -> Block {
   if (TRANS_B) { // stored [N, K]: four n rows
-    let rows = min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.b_lim));
-    return Block(vec4<u32>(off) + rows * p.b_rs, 1u);
+    let rows = min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(lim));
+    return Block(vec4<u32>(off) + rows * rs, 1u);
   }
-  let col = off + min(n0 / 4u, p.b_lim);
-  return Block(col + vec4<u32>(0u, 1u, 2u, 3u) * p.b_rs, 4u * p.b_rs);
+  let col = off + min(n0 / 4u, lim);
+  return Block(col + vec4<u32>(0u, 1u, 2u, 3u) * rs, 4u * rs);
 }
+
+// The main operands' blocks, and the low-rank term's.
+fn a_main(batch: u32, m0: u32) -> Block { return a_block(batch * p.a_bs, m0, p.a_rs, p.a_lim); }
+fn b_main(batch: u32, n0: u32) -> Block { return b_block(batch * p.b_bs, n0, p.b_rs, p.b_lim); }
+fn a_low(batch: u32, m0: u32) -> Block { return a_block(batch * p.lr_a_bs, m0, p.lr_a_rs, p.lr_a_lim); }
+fn b_low(batch: u32, n0: u32) -> Block { return b_block(batch * p.lr_b_bs, n0, p.lr_b_rs, p.lr_b_lim); }
 
 // Columns are rows of op(A) over 4 consecutive k (so that B·A below is the 4x4 outer-product step).
 fn load_a(blk: Block, k4: u32) -> mat4x4<f32> {
@@ -81,6 +101,21 @@ fn load_a(blk: Block, k4: u32) -> mat4x4<f32> {
 fn load_b(blk: Block, k4: u32) -> mat4x4<f32> {
   let o = k4 * blk.step;
   let m = mat4x4<f32>(b[blk.base.x + o], b[blk.base.y + o], b[blk.base.z + o], b[blk.base.w + o]);
+  if (TRANS_B) { return transpose(m); }
+  return m;
+}
+
+// The same from the low-rank term's operands; its A block carries the term's factor.
+fn load_lr_a(blk: Block, k4: u32) -> mat4x4<f32> {
+  let o = k4 * blk.step;
+  let m = p.lr_scale * mat4x4<f32>(lr_a[blk.base.x + o], lr_a[blk.base.y + o], lr_a[blk.base.z + o], lr_a[blk.base.w + o]);
+  if (TRANS_A) { return transpose(m); }
+  return m;
+}
+
+fn load_lr_b(blk: Block, k4: u32) -> mat4x4<f32> {
+  let o = k4 * blk.step;
+  let m = mat4x4<f32>(lr_b[blk.base.x + o], lr_b[blk.base.y + o], lr_b[blk.base.z + o], lr_b[blk.base.w + o]);
   if (TRANS_B) { return transpose(m); }
   return m;
 }
@@ -149,13 +184,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var c13 = mat4x4<f32>();
   for (var r = 0u; r < p.reduce; r++) {
     let batch = wid.z * p.reduce + r;
-    let ab = a_block(batch * p.a_bs, l.m_own);
-    let bb0 = b_block(batch * p.b_bs, l.n_own);
-    let bb1 = b_block(batch * p.b_bs, l.n_own + 4u);
+    let ab = a_main(batch, l.m_own);
+    let bb0 = b_main(batch, l.n_own);
+    let bb1 = b_main(batch, l.n_own + 4u);
     for (var k4 = 0u; k4 < p.K4; k4++) {
       let a0 = load_a(ab, k4);
       let b0 = load_b(bb0, k4);
       let b1 = load_b(bb1, k4);
+      let a1 = swap_x(a0);
+      let b2 = swap_y(b0);
+      let b3 = swap_y(b1);
+      c00 += b0 * a0;
+      c01 += b1 * a0;
+      c02 += b2 * a0;
+      c03 += b3 * a0;
+      c10 += b0 * a1;
+      c11 += b1 * a1;
+      c12 += b2 * a1;
+      c13 += b3 * a1;
+    }
+    // The low-rank term into the same accumulators (the loop body again, from its operands).
+    let la = a_low(batch, l.m_own);
+    let lb0 = b_low(batch, l.n_own);
+    let lb1 = b_low(batch, l.n_own + 4u);
+    for (var k4 = 0u; k4 < p.lr_k4; k4++) {
+      let a0 = load_lr_a(la, k4);
+      let b0 = load_lr_b(lb0, k4);
+      let b1 = load_lr_b(lb1, k4);
       let a1 = swap_x(a0);
       let b2 = swap_y(b0);
       let b3 = swap_y(b1);
@@ -191,11 +246,23 @@ fn narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   var c11 = mat4x4<f32>();
   for (var r = 0u; r < p.reduce; r++) {
     let batch = wid.z * p.reduce + r;
-    let ab = a_block(batch * p.a_bs, l.m_own);
-    let bb = b_block(batch * p.b_bs, l.n_own);
+    let ab = a_main(batch, l.m_own);
+    let bb = b_main(batch, l.n_own);
     for (var k4 = 0u; k4 < p.K4; k4++) {
       let a0 = load_a(ab, k4);
       let b0 = load_b(bb, k4);
+      let a1 = swap_x(a0);
+      let b1 = swap_y(b0);
+      c00 += b0 * a0;
+      c01 += b1 * a0;
+      c10 += b0 * a1;
+      c11 += b1 * a1;
+    }
+    let la = a_low(batch, l.m_own);
+    let lb = b_low(batch, l.n_own);
+    for (var k4 = 0u; k4 < p.lr_k4; k4++) {
+      let a0 = load_lr_a(la, k4);
+      let b0 = load_lr_b(lb, k4);
       let a1 = swap_x(a0);
       let b1 = swap_y(b0);
       c00 += b0 * a0;

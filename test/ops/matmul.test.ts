@@ -106,6 +106,47 @@ describe('matmul forward', () => {
     }
   });
 
+  // LoRA fused into its projection: C = alpha·op(A)·op(B) + alpha2·op(A2)·op(B2) (+ C) in one dispatch, for
+  // each kernel and transpose, rank r = 8 (aligned) and 3 (padded), against the f64 reference of both products.
+  it('a low-rank term summed in the same dispatch, every kernel, transpose and rank', async () => {
+    const rt = await gpu();
+    for (const [M, N, K, r] of [[37, 45, 20, 8], [3, 70, 9, 3], [130, 16, 64, 8]]) {
+      {
+        const a = randn(M * K, 71), b = randn(K * N, 72), a2 = randn(M * r, 73), b2 = randn(r * N, 74), c0 = randn(M * N, 75);
+        const { atol, rtol } = tol(K + r);
+        for (const kernel of await kernelsOf(rt)) {
+          for (const [transA, transB] of TRANS) {
+            const d: MatmulRefDims = { M, N, K, batch: 1, aBatched: false, bBatched: false, transA, transB, alpha: 0.5 };
+            const d2: MatmulRefDims = { ...d, K: r, alpha: -2 };
+            const want = Float64Array.from(matmulRef(a, b, d), (x, i) => x + matmulRef(a2, b2, d2)[i]);
+            const ta = rt.upload(a, storageShape(M, K, transA)), tb = rt.upload(b, storageShape(K, N, transB));
+            const ta2 = rt.upload(a2, storageShape(M, r, transA)), tb2 = rt.upload(b2, storageShape(r, N, transB));
+            const what = `${kernel} ${tag(transA, transB)} M ${M} N ${N} K ${K} r ${r}`;
+            const c = matmul(rt, ta, tb, { transA, transB, alpha: 0.5, kernel, lowRank: { a: ta2, b: tb2, alpha: -2 } });
+            expectClose(await c.read(), want, atol, rtol, what);
+            const acc = rt.upload(c0, [M, N]);
+            matmul(rt, ta, tb, { transA, transB, alpha: 0.5, kernel, lowRank: { a: ta2, b: tb2, alpha: -2 }, accumulateInto: acc });
+            expectClose(await acc.read(), Float64Array.from(want, (x, i) => x + c0[i]), atol, rtol, `${what} accumulated`);
+            for (const t of [ta, tb, ta2, tb2, c, acc]) t.release();
+          }
+        }
+      }
+    }
+  });
+
+  it('a low-rank term with a batched main product (shared and batched term operands)', async () => {
+    const rt = await gpu();
+    const [batch, M, N, K, r] = [3, 10, 12, 8, 4];
+    const a = randn(batch * M * K, 81), b = randn(N * K, 82), a2 = randn(batch * M * r, 83), b2 = randn(N * r, 84);
+    const d: MatmulRefDims = { M, N, K, batch, aBatched: true, bBatched: false, transB: true };
+    const want = Float64Array.from(matmulRef(a, b, d), (x, i) => x + 1.5 * matmulRef(a2, b2, { ...d, K: r })[i]);
+    for (const kernel of await kernelsOf(rt)) {
+      const c = matmul(rt, rt.upload(a, [batch, M, K]), rt.upload(b, [N, K]), { transB: true, kernel, lowRank: { a: rt.upload(a2, [batch, M, r]), b: rt.upload(b2, [N, r]), alpha: 1.5 } });
+      expectClose(await c.read(), want, 1e-4, 1e-5, kernel);
+    }
+    expect(() => matmul(rt, rt.zeros([4, 4]), rt.zeros([4, 4]), { lowRank: { a: rt.zeros([4, 2]), b: rt.zeros([2, 5]), alpha: 1 } })).toThrow(/low-rank term .* is \[4, 5\], the product \[4, 4\]/);
+  });
+
   it('an empty inner dimension gives zeros (and leaves an accumulator unchanged)', async () => {
     const rt = await gpu();
     const c = matmul(rt, rt.zeros([3, 0]), rt.zeros([0, 5]));
