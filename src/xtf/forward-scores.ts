@@ -1,10 +1,9 @@
 // One batched, teacher-forced forward pass over prompt + label gives, per token, the probability the
 // model assigns to it (knowledge novelty) and the attention it receives from later positions
-// (reasoning importance). Per batch the GPU does everything; the host reads the per-token results once.
-import type { Tensor } from '../gpu/index.ts';
-import type { LlamaModel } from '../model/llama.ts';
-import { crossEntropyForward } from '../ops/cross-entropy.ts';
+// (reasoning importance). Per batch the backend (./scoring-model.ts) does the forward; the host reads the
+// per-token results once and reduces them over heads and layers here, the same for every backend.
 import type { ReasoningImportanceOptions } from './options.ts';
+import { scoringModel, type Scorable } from './scoring-model.ts';
 import type { TokenizedRecord } from '../data/tokenize.ts';
 
 export interface TokenForwardScores {
@@ -24,12 +23,11 @@ export function selectedLayers(nLayers: number, layers: ReasoningImportanceOptio
 
 /** Scores one batch of examples (at most the model's context long). `withAttention: false` skips RI (baselines). */
 export async function forwardScores(
-  model: LlamaModel,
+  model: Scorable,
   batch: TokenizedRecord[],
   ri: ReasoningImportanceOptions,
   withAttention = true,
 ): Promise<TokenForwardScores[]> {
-  const rt = model.rt;
   const B = batch.length;
   const T = Math.max(2, ...batch.map((e) => e.tokens.length));
   const ids = new Uint32Array(B * T);
@@ -42,16 +40,7 @@ export async function forwardScores(
     for (let i = 0; i < e.tokens.length; i++) queryWeights[b * T + i] = ri.queries === 'all' || e.lossMask[i] ? 1 : 0;
   });
   const layers = selectedLayers(model.config.nLayers, ri.layers);
-  const idsT = rt.upload(ids, [B, T], 'u32', 'score ids');
-  const weightsT = rt.upload(queryWeights, [B, T], 'f32', 'query weights');
-  const targetsT = rt.upload(targets, [B * T], 'u32', 'score targets');
-  const fwd = model.forward(idsT, withAttention ? { attentionReceived: { queryWeights: weightsT, layers } } : {});
-  const ce = crossEntropyForward(rt, fwd.logits, targetsT);
-  const received: Tensor[] = layers.map((l) => fwd.attentionReceived.get(l)!).filter(Boolean);
-  const prob = (await ce.prob.read()) as Float32Array;
-  const perLayer = (await Promise.all(received.map((t) => t.read()))) as Float32Array[];
-  model.releaseForward(fwd);
-  for (const t of [idsT, weightsT, targetsT, ce.loss, ce.prob]) t.release();
+  const { prob, received: perLayer } = await scoringModel(model).teacherForced(ids, B, T, targets, withAttention ? { layers, queryWeights } : null);
 
   const H = model.config.nHeads;
   return batch.map((e, b) => {

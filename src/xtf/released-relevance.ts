@@ -23,7 +23,7 @@
 // - Score: cosine similarity to the domain vector, as torch.nn.functional.cosine_similarity computes it
 //   (each norm clamped below at 1e-8). Here in float64 on the host from the f32 hidden states read back.
 import type { Tokenizer } from '../model/tokenizer.ts';
-import type { LlamaModel } from '../model/llama.ts';
+import { scoringModel, type Scorable } from './scoring-model.ts';
 
 /** No usable domain words: the list is empty, or none of its words encodes to any token. */
 export class ReleasedRelevanceError extends Error {
@@ -100,7 +100,7 @@ function checkBatchSize(batchSize: number): number {
  * only valid during the call).
  */
 export async function finalHiddenStates(
-  model: LlamaModel,
+  model: Scorable,
   sequences: readonly (readonly number[])[],
   batchSize: number,
   onSequence: (index: number, rows: Float32Array) => void,
@@ -111,21 +111,13 @@ export async function finalHiddenStates(
     if (s.length === 0) throw new RangeError(`finalHiddenStates: sequence ${i} is empty`);
     for (const id of s) if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw new RangeError(`finalHiddenStates: token id ${id} (sequence ${i}) is outside the vocabulary 0..${vocabSize - 1}`);
   }
-  const rt = model.rt;
+  const scorer = scoringModel(model);
   for (let start = 0; start < sequences.length; start += batchSize) {
     const batch = sequences.slice(start, start + batchSize);
     const T = Math.max(...batch.map((s) => s.length));
     const data = new Uint32Array(batch.length * T);
     batch.forEach((s, b) => data.set(s, b * T));
-    const ids = rt.upload(data, [batch.length, T], 'u32', 'released relevance ids');
-    const fwd = model.forward(ids, { finalHidden: true });
-    let hidden: Float32Array;
-    try {
-      hidden = (await fwd.finalHidden!.read()) as Float32Array;
-    } finally {
-      model.releaseForward(fwd);
-      ids.release();
-    }
+    const hidden = await scorer.finalHidden(data, batch.length, T);
     batch.forEach((s, b) => onSequence(start + b, hidden.subarray(b * T * dim, (b * T + s.length) * dim)));
   }
 }
@@ -143,7 +135,7 @@ export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): nu
 
 /** The domain vector: per word the mean of its final hidden states (the word run alone), then the mean over words. */
 export async function releasedDomainVector(
-  model: LlamaModel,
+  model: Scorable,
   tokenizer: Tokenizer,
   domainWords: readonly string[],
   batchSize = RELEASED_RELEVANCE_BATCH,
@@ -175,7 +167,7 @@ export async function releasedDomainVector(
 }
 
 /** Released task relevance of the given token ids (see the file comment for the rule and its choices). */
-export async function releasedRelevance(model: LlamaModel, tokenizer: Tokenizer, options: ReleasedRelevanceOptions): Promise<ReleasedRelevance> {
+export async function releasedRelevance(model: Scorable, tokenizer: Tokenizer, options: ReleasedRelevanceOptions): Promise<ReleasedRelevance> {
   const batchSize = checkBatchSize(options.batchSize ?? RELEASED_RELEVANCE_BATCH);
   const vocab = model.config.vocabSize;
   for (const id of options.tokenIds) {

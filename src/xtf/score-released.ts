@@ -18,13 +18,13 @@
 //   over their ri, p and similarity (null scores, e.g. a first token nothing predicts, never count).
 //   Flags and the loss mask follow the paper path's conventions: prompt tokens carry no flags and 0; a
 //   label token is 1 unless some enabled rule masks it. The example's `cuts` records each rule's cuts.
-import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { TokenizedRecord } from '../data/tokenize.ts';
 import { defaultDomainWords } from './domain-words.ts';
 import type { XtfOptions } from './options.ts';
 import { RELEASED_DEFAULTS, releasedOptions, releasedSelectAnswer, releasedTrCut, type ReleasedOptions, type ReleasedTrCut } from './released.ts';
 import { RELEASED_RELEVANCE_BATCH, cosineSimilarity, finalHiddenStates, releasedRelevance, releasedTypeKey } from './released-relevance.ts';
+import type { Scorable } from './scoring-model.ts';
 import type { Attribute, DomainSummary, RulesSummary, ScoredExample } from './types.ts';
 
 export interface ReleasedScoring {
@@ -62,7 +62,7 @@ export function checkDomainWords(tokenizer: Tokenizer, words: readonly string[])
 }
 
 /** Similarities, the TR cut and the domain, before any example is selected. */
-export async function releasedScoring(model: LlamaModel, tokenizer: Tokenizer, tokenized: readonly TokenizedRecord[], xtf: XtfOptions, task?: string | null): Promise<ReleasedScoring> {
+export async function releasedScoring(model: Scorable, tokenizer: Tokenizer, tokenized: readonly TokenizedRecord[], xtf: XtfOptions, task?: string | null): Promise<ReleasedScoring> {
   const tokenIds = tokenIdsInOrder(tokenized);
   const chosen = releasedDomainWords(xtf, task);
   let similarity: Float64Array;
@@ -88,7 +88,7 @@ export async function releasedScoring(model: LlamaModel, tokenizer: Tokenizer, t
  *  stands for it); the domain vector is the mean of the type vectors over every label-token occurrence;
  *  each id gets its type's cosine similarity to it. Two passes over the types (the domain, then the
  *  similarities), so memory stays at one batch of hidden states. All NaN without label tokens. */
-async function labelMeanSimilarity(model: LlamaModel, tokenizer: Tokenizer, tokenized: readonly TokenizedRecord[], tokenIds: readonly number[]): Promise<Float64Array> {
+async function labelMeanSimilarity(model: Scorable, tokenizer: Tokenizer, tokenized: readonly TokenizedRecord[], tokenIds: readonly number[]): Promise<Float64Array> {
   const { vocabSize, dim } = model.config;
   const typeOf = new Map<number, number>();
   const byKey = new Map<string, number>();

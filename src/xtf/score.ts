@@ -5,7 +5,6 @@
 // XTF selects under the rule set xtf.rules names: 'paper' here (./select.ts), 'released' through
 // ./score-released.ts (task relevance from last hidden states and domain words, per-answer caps).
 import { contextLength } from '../model/config.ts';
-import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { tokenPieces } from '../model/pieces.ts';
 import { applyBaseline, selectRandom, selectSlm, selectStm, selectTokenCleaning, type BaselineSelection } from './baselines.ts';
@@ -14,7 +13,8 @@ import { BASELINE_DEFAULTS, XTF_DEFAULTS, type BaselineOptions, type XtfOptions 
 import { applySelection, selectTokens, taskRelevanceCutsOf } from './select.ts';
 import { checkDomainWords, paperRulesSummary, releasedDomainWords, releasedRulesSummary, releasedScoring, selectReleased } from './score-released.ts';
 import { SummaryAccumulator, summarize } from './summary.ts';
-import { taskRelevanceScores, tokenDistances } from './task-relevance.ts';
+import { scoringModel, type Scorable } from './scoring-model.ts';
+import { taskRelevanceScores } from './task-relevance.ts';
 import type { TrainRecord } from '../data/records.ts';
 import { tokenizeRecord, type TokenizedRecord } from '../data/tokenize.ts';
 import type { DatasetSummary, RulesSummary, ScoredExample, SelectionThresholds } from './types.ts';
@@ -35,7 +35,7 @@ export interface ScoreOptions {
   xtf?: XtfOptions;
   baselines?: BaselineOptions;
   /** The model trained on clean data that SLM and Token Cleaning compare against. */
-  reference?: LlamaModel;
+  reference?: Scorable;
   /** The task the data belongs to (e.g. 'gsm8k'): under the released rules, its default domain words
    *  (./domain-words.ts) stand in when xtf.domainWords is null. Unknown or absent: the label-mean fallback. */
   task?: string | null;
@@ -53,7 +53,7 @@ export interface ScoreResult {
 const CHUNK = 256;
 
 /** Scores every example and collects the results (see scoreStream for datasets of any size). */
-export async function scoreExamples(model: LlamaModel, tokenizer: Tokenizer, examples: readonly TrainRecord[], options: ScoreOptions = {}): Promise<ScoreResult> {
+export async function scoreExamples(model: Scorable, tokenizer: Tokenizer, examples: readonly TrainRecord[], options: ScoreOptions = {}): Promise<ScoreResult> {
   const scored: ScoredExample[] = [];
   const summary = await scoreStream(model, tokenizer, examples, options, (ex) => void scored.push(ex));
   return { scored, summary };
@@ -61,7 +61,7 @@ export async function scoreExamples(model: LlamaModel, tokenizer: Tokenizer, exa
 
 /** Scores the examples in input order, handing each finished example to `emit` as soon as it is selected. */
 export async function scoreStream(
-  model: LlamaModel,
+  model: Scorable,
   tokenizer: Tokenizer,
   examples: readonly TrainRecord[],
   options: ScoreOptions,
@@ -175,7 +175,7 @@ function tokenLoss(s: TokenForwardScores, ex: TokenizedRecord): (number | null)[
 }
 
 /** S_TR per token type from the label tokens (or the expert words), NaN for types not in the labels. */
-async function taskRelevance(model: LlamaModel, tokenizer: Tokenizer, tokenized: TokenizedRecord[], xtf: XtfOptions): Promise<Float32Array> {
+async function taskRelevance(model: Scorable, tokenizer: Tokenizer, tokenized: TokenizedRecord[], xtf: XtfOptions): Promise<Float32Array> {
   const vocab = model.config.vocabSize;
   const inLabels = new Uint8Array(vocab);
   const labelCounts = new Float32Array(vocab);
@@ -192,10 +192,7 @@ async function taskRelevance(model: LlamaModel, tokenizer: Tokenizer, tokenized:
     for (const id of tokenizer.encode(xtf.tr.expertWords.join(' '), { bos: false })) domainCounts[id]++;
   }
   if (!labelCounts.some((c) => c > 0)) return new Float32Array(vocab).fill(NaN);
-  // A compact embedding (--base-dtype) is unpacked to f32 for the distances and released after; an f32 one is read in place.
-  const compact = model.baseDtypes().tokEmbedding !== 'f32';
-  const embedding = compact ? model.unpackedWeight('tokEmbedding') : model.params.tokEmbedding;
-  const distances = await tokenDistances(model.rt, embedding, domainCounts, xtf.tr.distance).finally(() => compact && embedding.release());
+  const distances = await scoringModel(model).tokenDistances(domainCounts, xtf.tr.distance);
   return taskRelevanceScores(distances, (t) => inLabels[t] === 1);
 }
 

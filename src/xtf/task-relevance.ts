@@ -9,9 +9,7 @@ import type { TaskRelevanceOptions } from './options.ts';
 /** counts[t] = occurrences of token t in the domain text (by default every label token of the dataset). */
 export async function tokenDistances(rt: Runtime, embedding: Tensor, counts: Float32Array, distance: TaskRelevanceOptions['distance']): Promise<Float32Array> {
   const [vocab, dim] = embedding.shape;
-  if (counts.length !== vocab) throw new RangeError(`task relevance: ${counts.length} counts for a vocabulary of ${vocab}`);
-  const total = counts.reduce((a, b) => a + b, 0);
-  if (total === 0) throw new RangeError('task relevance: the domain has no tokens (no label tokens, or expert words that encode to nothing)');
+  const total = domainTotal(counts, vocab);
   const weights = rt.upload(counts.map((c) => c / total), [1, vocab], 'f32', 'domain token weights');
   const domain = matmul(rt, weights, embedding); // [1, dim]
   const dots = matmul(rt, embedding, domain, { transB: true }); // [vocab, 1]
@@ -20,10 +18,44 @@ export async function tokenDistances(rt: Runtime, embedding: Tensor, counts: Flo
   const normsSq = matmul(rt, squares, ones); // [vocab, 1]
   const [d, n, v] = await Promise.all([dots.read(), normsSq.read(), domain.read()]);
   for (const t of [weights, domain, dots, squares, ones, normsSq]) t.release();
-  let vNormSq = 0;
-  for (const x of v) vNormSq += x * x;
-  const out = new Float32Array(vocab);
+  return distancesFrom(d, n, v, distance);
+}
+
+/** tokenDistances on the host, in f64 from an f32 embedding [vocab, dim] (a backend without GPU matmuls for it). */
+export function hostTokenDistances(embedding: Float32Array, vocab: number, dim: number, counts: Float32Array, distance: TaskRelevanceOptions['distance']): Float32Array {
+  const total = domainTotal(counts, vocab);
+  const domain = new Float64Array(dim);
   for (let t = 0; t < vocab; t++) {
+    const w = counts[t] / total;
+    if (w !== 0) for (let k = 0; k < dim; k++) domain[k] += w * embedding[t * dim + k];
+  }
+  const dots = new Float64Array(vocab), normsSq = new Float64Array(vocab);
+  for (let t = 0; t < vocab; t++) {
+    let dot = 0, sq = 0;
+    for (let k = 0, at = t * dim; k < dim; k++, at++) {
+      dot += embedding[at] * domain[k];
+      sq += embedding[at] * embedding[at];
+    }
+    dots[t] = dot;
+    normsSq[t] = sq;
+  }
+  return distancesFrom(dots, normsSq, domain, distance);
+}
+
+/** The number of domain token occurrences, checked against the vocabulary. */
+function domainTotal(counts: Float32Array, vocab: number): number {
+  if (counts.length !== vocab) throw new RangeError(`task relevance: ${counts.length} counts for a vocabulary of ${vocab}`);
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) throw new RangeError('task relevance: the domain has no tokens (no label tokens, or expert words that encode to nothing)');
+  return total;
+}
+
+/** The distance of each token from its dot product with V, its squared norm, and V. */
+function distancesFrom(d: ArrayLike<number>, n: ArrayLike<number>, v: ArrayLike<number>, distance: TaskRelevanceOptions['distance']): Float32Array {
+  let vNormSq = 0;
+  for (let k = 0; k < v.length; k++) vNormSq += v[k] * v[k];
+  const out = new Float32Array(d.length);
+  for (let t = 0; t < d.length; t++) {
     out[t] =
       distance === 'cosine'
         ? 1 - d[t] / Math.max(1e-12, Math.sqrt(n[t] * vNormSq))

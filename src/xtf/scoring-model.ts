@@ -1,0 +1,100 @@
+// What XTF scoring asks of a model, whichever backend runs it: a teacher-forced forward that gives each
+// position's p(next token) and the attention each position receives, the final hidden states (released
+// task relevance), and the embedding distances of the paper's task relevance. Scoring (./score.ts,
+// ./forward-scores.ts, ./released-relevance.ts) reads only this; the two backends adapt to it here:
+// the WebGPU LlamaModel (src/model/llama.ts with src/ops) and the gpu.js one (src/webgl/llama.ts).
+// Which backend runs is decided elsewhere (src/backend.ts); a caller may pass either model as it is.
+import type { Tensor } from '../gpu/index.ts';
+import type { LlamaConfig } from '../model/config.ts';
+import { LlamaModel } from '../model/llama.ts';
+import { crossEntropyForward } from '../ops/cross-entropy.ts';
+import { GpuJsLlama } from '../webgl/llama.ts';
+import type { TaskRelevanceOptions } from './options.ts';
+import { hostTokenDistances, tokenDistances } from './task-relevance.ts';
+
+export interface TeacherForced {
+  /** [B·T] p(targets[r]) given the positions up to r of its sequence. */
+  prob: Float32Array;
+  /** Per requested layer (in the order asked): [B, H, T], Σ over later query rows i of w_i · P_ij. */
+  received: Float32Array[];
+}
+
+export interface ScoringModel {
+  readonly config: LlamaConfig;
+  /** What runs it: 'webgpu', or gpu.js's 'webgl2' / 'webgl' / 'cpu'. */
+  readonly backend: string;
+  /** ids and targets [B·T] row-major; attention: the layers to report and the weight of each query row. */
+  teacherForced(ids: Uint32Array, batch: number, seqLen: number, targets: Uint32Array, attention: { layers: number[]; queryWeights: Float32Array } | null): Promise<TeacherForced>;
+  /** The final RMSNorm's output [B·T, dim] for ids [B, T]. */
+  finalHidden(ids: Uint32Array, batch: number, seqLen: number): Promise<Float32Array>;
+  /** Per token id, the distance of its input embedding to the weighted mean embedding (./task-relevance.ts). */
+  tokenDistances(counts: Float32Array, distance: TaskRelevanceOptions['distance']): Promise<Float32Array>;
+}
+
+/** A model scoring accepts: either backend's model, or anything that already speaks ScoringModel. */
+export type Scorable = LlamaModel | GpuJsLlama | ScoringModel;
+
+/** The ScoringModel view of a model. */
+export function scoringModel(model: Scorable): ScoringModel {
+  if (model instanceof LlamaModel) return webGpuScoring(model);
+  if (model instanceof GpuJsLlama) return gpuJsScoring(model);
+  return model;
+}
+
+function webGpuScoring(model: LlamaModel): ScoringModel {
+  const rt = model.rt;
+  return {
+    config: model.config,
+    backend: 'webgpu',
+    async teacherForced(ids, batch, seqLen, targets, attention) {
+      const idsT = rt.upload(ids, [batch, seqLen], 'u32', 'score ids');
+      const targetsT = rt.upload(targets, [batch * seqLen], 'u32', 'score targets');
+      const weightsT = attention ? rt.upload(attention.queryWeights, [batch, seqLen], 'f32', 'query weights') : null;
+      const fwd = model.forward(idsT, attention ? { attentionReceived: { queryWeights: weightsT!, layers: attention.layers } } : {});
+      const ce = crossEntropyForward(rt, fwd.logits, targetsT);
+      const received: Tensor[] = (attention?.layers ?? []).map((l) => fwd.attentionReceived.get(l)!).filter(Boolean);
+      try {
+        const prob = (await ce.prob.read()) as Float32Array;
+        return { prob, received: (await Promise.all(received.map((t) => t.read()))) as Float32Array[] };
+      } finally {
+        model.releaseForward(fwd);
+        for (const t of [idsT, targetsT, weightsT, ce.loss, ce.prob]) t?.release();
+      }
+    },
+    async finalHidden(ids, batch, seqLen) {
+      const idsT = rt.upload(ids, [batch, seqLen], 'u32', 'released relevance ids');
+      const fwd = model.forward(idsT, { finalHidden: true });
+      try {
+        return (await fwd.finalHidden!.read()) as Float32Array;
+      } finally {
+        model.releaseForward(fwd);
+        idsT.release();
+      }
+    },
+    async tokenDistances(counts, distance) {
+      // A compact embedding (--base-dtype) is unpacked to f32 for the distances and released after; an f32 one is read in place.
+      const compact = model.baseDtypes().tokEmbedding !== 'f32';
+      const embedding = compact ? model.unpackedWeight('tokEmbedding') : model.params.tokEmbedding;
+      return tokenDistances(rt, embedding, counts, distance).finally(() => compact && embedding.release());
+    },
+  };
+}
+
+function gpuJsScoring(model: GpuJsLlama): ScoringModel {
+  return {
+    config: model.config,
+    backend: model.mode,
+    async teacherForced(ids, batch, seqLen, targets, attention) {
+      const r = await model.forward(ids, batch, seqLen, { targets, ...(attention ? { attentionReceived: attention } : {}) });
+      return { prob: r.prob!, received: (attention?.layers ?? []).map((l) => r.attentionReceived.get(l)!) };
+    },
+    async finalHidden(ids, batch, seqLen) {
+      return (await model.forward(ids, batch, seqLen, { finalHidden: true })).finalHidden!;
+    },
+    async tokenDistances(counts, distance) {
+      // vocab × dim multiply-adds once per scoring run: the host does them (in f64) from the f32 weights.
+      const { vocabSize, dim } = model.config;
+      return hostTokenDistances(model.weights.tensors.tokEmbedding, vocabSize, dim, counts, distance);
+    },
+  };
+}
