@@ -1,13 +1,15 @@
-// The GPU side of the demo: owns the Runtime and the model, scores, trains and exports. It runs in a Web
+// The GPU side of the demo: owns the backend and the model, scores, trains and exports. It runs in a Web
 // Worker so the page stays responsive; the same code runs in the page when a worker has no WebGPU.
+// The backend is src/backend.ts's choice: WebGPU when a device is granted, else gpu.js (WebGL), which
+// loads, scores and generates; training, its memory plan and adapters need WebGPU and are refused.
 import { labelBatches, type TokenBatch } from '../src/data/batch.ts';
 import { BUILTIN_RECIPE } from '../src/experiment/config.ts';
-import { Runtime } from '../src/gpu/index.ts';
+import { backendLabel, chooseBackend, generateTextOn, loadOnBackend, trainingRefusal, type Backend, type BackendModel } from '../src/backend.ts';
+import type { Runtime } from '../src/gpu/index.ts';
 import { contextLength } from '../src/model/config.ts';
 import { LlamaModel } from '../src/model/llama.ts';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
 import { checkMemoryPlan, loraParameterCount, memoryReport } from '../src/model/memory.ts';
-import { generateText } from '../src/model/generate.ts';
 import { exportPeftAdapter, importPeftAdapter, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, peftAdapterFiles, type PeftAdapter } from '../src/model/peft.ts';
 import { loadModel, type LoadedModel } from '../src/model/source.ts';
 import type { Tokenizer } from '../src/model/tokenizer.ts';
@@ -23,8 +25,8 @@ import { storedDownloader } from './stored-files.ts';
 export type Post = (reply: Reply, transfer?: Transferable[]) => void;
 
 export function createEngine(post: Post, where: 'worker' | 'page'): (req: Request) => Promise<void> {
-  let rt: Runtime | null = null;
-  let model: LlamaModel | null = null;
+  let backend: Backend | null = null;
+  let model: BackendModel | null = null;
   let tokenizer: Tokenizer | null = null;
   let stop: AbortController | null = null;
   /** The adapter of each finished run, by its label: generation compares them with the base model. */
@@ -35,23 +37,48 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
     return x;
   };
 
+  /** The WebGPU backend, or the refusal that says training (and its plan, and adapters) need it. */
+  const webGpu = (): Extract<Backend, { kind: 'webgpu' }> => {
+    const b = need(backend, 'initialise the GPU');
+    if (b.kind !== 'webgpu') throw new Error(trainingRefusal(b.kind)!);
+    return b;
+  };
+  const webGpuModel = (): LlamaModel => {
+    webGpu();
+    return need(model, 'load a model') as LlamaModel;
+  };
+
   async function handle(req: Request): Promise<void> {
     switch (req.type) {
       case 'init': {
-        rt ??= await Runtime.create();
-        const limits = rt.device.limits;
-        // The adapter report's limits and features: what the runtime asked the device for.
-        post({ type: 'ready', adapter: rt.report.summary, features: [...rt.report.features].map(String).sort(), maxBufferBytes: limits.maxBufferSize, limits: { ...rt.report.limits }, where });
+        // A page without a WebGPU adapter runs on gpu.js, whatever its worker might see.
+        backend ??= await chooseBackend(req.noWebGpu === null ? {} : { skipWebGpu: req.noWebGpu });
+        if (backend.kind !== 'webgpu' && where === 'worker' && req.noWebGpu === null) {
+          // The page has WebGPU for itself: let it run the engine there (device.ts).
+          const why = backend.why;
+          backend = null;
+          throw new Error(`no WebGPU in this worker: ${why}`);
+        }
+        const training = trainingRefusal(backend.kind);
+        if (backend.kind === 'webgpu') {
+          const rt = backend.rt;
+          const limits = rt.device.limits;
+          // The adapter report's limits and features: what the runtime asked the device for.
+          post({ type: 'ready', adapter: rt.report.summary, features: [...rt.report.features].map(String).sort(), maxBufferBytes: limits.maxBufferSize, limits: { ...rt.report.limits }, where, backend: 'webgpu', why: backend.why, training });
+        } else {
+          post({ type: 'ready', adapter: backendLabel(backend.kind), features: [], maxBufferBytes: 0, limits: {}, where, backend: backend.kind, why: backend.why, training });
+        }
         return;
       }
       case 'load': {
-        const runtime = need(rt, 'initialise the GPU');
+        const chosen = need(backend, 'initialise the GPU');
         const onProgress = (p: { file: string; loaded: number; total?: number }) => post({ type: 'load-progress', file: p.file, loaded: p.loaded, total: p.total });
         const loaded: LoadedModel = req.source.kind === 'url'
           ? await loadModel(req.source.url, { onProgress, tokenizer: req.source.tokenizer, download: storedDownloader }) // kept in Cache Storage
           : await loadFiles(req.source.files, onProgress);
         model?.release();
-        model = LlamaModel.fromWeights(runtime, loaded.weights, { baseDtype: req.baseDtype, sourceFormat: loaded.format });
+        model = null;
+        model = await loadOnBackend(chosen, loaded.weights, { baseDtype: req.baseDtype, sourceFormat: loaded.format });
         tokenizer = loaded.tokenizer;
         adapters.clear(); // they were trained for the previous model
         paused = null;
@@ -69,7 +96,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         return;
       }
       case 'train': {
-        const m = need(model, 'load a model');
+        const m = webGpuModel();
         const tok = need(tokenizer, 'load a model');
         const config = demoRecipe(req.settings);
         // Held-out loss on every label token, so runs with and without the mask compare on the same tokens;
@@ -82,22 +109,23 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         return;
       }
       case 'resume':
-        if (paused && model && tokenizer) await runTraining(model, tokenizer.eosId, true);
+        if (paused && model instanceof LlamaModel && tokenizer) await runTraining(model, tokenizer.eosId, true);
         return;
       case 'finish':
-        if (paused && model) await finishRun(model, 'aborted');
+        if (paused && model instanceof LlamaModel) await finishRun(model, 'aborted');
         return;
       case 'generate': {
         const m = need(model, 'load a model');
         const tok = need(tokenizer, 'load a model');
         const outputs: { label: string; text: string; tokens: number }[] = [];
         const run = async (label: string) => {
-          const g = await generateText(m, tok, req.prompt, { maxTokens: req.maxTokens, temperature: 0 });
+          const g = await generateTextOn(m, tok, req.prompt, { maxTokens: req.maxTokens, temperature: 0 });
           outputs.push({ label, text: tok.decode(g.generated), tokens: g.generated.length });
         };
-        m.removeLora();
+        if (m instanceof LlamaModel) m.removeLora();
         await run('base model');
-        for (const [label, a] of adapters) {
+        // Adapters exist only on WebGPU: gpu.js neither trains nor adopts them.
+        if (m instanceof LlamaModel) for (const [label, a] of adapters) {
           importPeftAdapter(m, { config: a.config, safetensors: a.safetensors });
           await run(label);
         }
@@ -105,7 +133,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         return;
       }
       case 'adopt': {
-        const m = need(model, 'load a model');
+        const m = webGpuModel();
         const adapter = { config: JSON.parse(new TextDecoder().decode(req.files[PEFT_CONFIG_FILE])) as PeftAdapter['config'], safetensors: req.files[PEFT_WEIGHTS_FILE] };
         importPeftAdapter(m, adapter); // throws here, not at generation, when it does not fit this model
         m.removeLora();
@@ -114,7 +142,7 @@ export function createEngine(post: Post, where: 'worker' | 'page'): (req: Reques
         return;
       }
       case 'plan':
-        post({ type: 'planned', plan: planRun(need(rt, 'initialise the GPU'), need(model, 'load a model'), req) });
+        post({ type: 'planned', plan: planRun(webGpu().rt, webGpuModel(), req) });
         return;
       case 'stop':
         stop?.abort();
@@ -182,10 +210,12 @@ function loadFiles(files: File[], onProgress: (p: { file: string; loaded: number
   return loadModel(files, { onProgress });
 }
 
-function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
+function modelInfo(loaded: LoadedModel, model: BackendModel): ModelInfo {
   const c = loaded.config;
   const parameters = countParameters(model);
-  const plan = memoryReport(c, { batch: 8, seqLen: Math.min(256, contextLength(c)), mode: 'lora' }, LORA_DEFAULTS, model.baseDtypes());
+  // gpu.js keeps every weight in f32 textures.
+  const dtypes = model instanceof LlamaModel ? model.baseDtypes() : 'f32';
+  const plan = memoryReport(c, { batch: 8, seqLen: Math.min(256, contextLength(c)), mode: 'lora' }, LORA_DEFAULTS, dtypes);
   return {
     source: loaded.source,
     format: loaded.format,
@@ -199,7 +229,7 @@ function modelInfo(loaded: LoadedModel, model: LlamaModel): ModelInfo {
     maxSeqLen: contextLength(c), // the longest sequence the model may run (a sliding window bounds it)
     parameters,
     weightsBytes: plan.weightsBytes,
-    baseStorage: storageSummary(model.baseDtypes()),
+    baseStorage: typeof dtypes === 'string' ? dtypes : storageSummary(dtypes),
     trainPeakBytes: plan.peakBytes,
     loraParameters: loraParameterCount(c, LORA_DEFAULTS),
   };
@@ -236,7 +266,7 @@ function planRun(rt: Runtime, model: LlamaModel, req: Extract<Request, { type: '
   };
 }
 
-function countParameters(model: LlamaModel): number {
+function countParameters(model: BackendModel): number {
   return Math.round(memoryReport(model.config, { batch: 1, seqLen: 1, mode: 'inference' }).weightsBytes / 4);
 }
 

@@ -8,6 +8,10 @@ import type { ModelInfo, ModelSource } from './protocol.ts';
 export interface DeviceFacts {
   features: string[];
   limits: Record<string, number>;
+  /** What runs the model ('webgpu', or gpu.js's 'webgl2' / 'webgl' / 'cpu'); absent in saved state from before. */
+  backend?: string;
+  /** Why this backend does not train, or null when it does. */
+  training?: string | null;
 }
 
 /** Where a model came from, in words. */
@@ -36,6 +40,7 @@ export const modelKey = (m: ModelInfo) => `${m.architecture} · dim ${m.dim} · 
 
 /** The device limits and features the run depends on. */
 function deviceFacts(d: DeviceFacts): [string, string][] {
+  if (d.backend && d.backend !== 'webgpu') return [['backend', `gpu.js (${d.backend}): loading, scoring and generation. ${d.training ?? ''}`]];
   const lim = (k: string) => (d.limits[k] === undefined ? '—' : bytes(d.limits[k]));
   return [
     ['device limits', `maxStorageBufferBindingSize ${lim('maxStorageBufferBindingSize')} · maxBufferSize ${lim('maxBufferSize')} · maxComputeWorkgroupStorageSize ${lim('maxComputeWorkgroupStorageSize')}`],

@@ -70,6 +70,7 @@ export async function loadModelStep(choice = chosen('model') as ModelChoice): Pr
 
 /** Saved adapters join the comparison of generations when they were trained for a model of this shape. */
 async function adoptSavedAdapters(model: ModelInfo): Promise<void> {
+  if (state.device?.training) return; // adapters need WebGPU (the engine refuses them on gpu.js)
   for (const a of state.saved.adapters) {
     if (a.modelKey === modelKey(model)) await call({ type: 'adopt', label: a.label, files: a.files }, 'adopted');
   }
@@ -96,7 +97,7 @@ function acceptModelDrops(zone: HTMLElement): void {
     e.preventDefault();
     zone.classList.remove('dropping');
     if (!e.dataTransfer) return;
-    if (!probe.ready) return toast('Loading a model needs WebGPU.');
+    if (!probe.ready) return toast('Loading a model needs WebGPU or WebGL.');
     void filesFromDrop(e.dataTransfer).then(pickModelFiles, (err: Error) => toast(`could not read the dropped files: ${err.message}`));
   });
 }

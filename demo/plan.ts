@@ -28,7 +28,7 @@ export function readSettings(): TrainSettings {
 
 /** Asks the engine what a run at the current settings needs; the answer arrives as 'planned'. */
 export function requestPlan(): void {
-  if (!state.model || !probe.ready) return;
+  if (!state.model || !probe.ready || state.device?.training) return; // no plan where training is refused (device.ts says why)
   const s = readSettings();
   // Micro-batches pad to their longest example, so the longest one sets the peak.
   const longest = Math.max(0, ...state.view.map((e) => e.tokens.length));

@@ -1,5 +1,6 @@
 // Messages between the page and the engine (a Web Worker, or the page itself when a worker cannot get
 // WebGPU). Everything here is structured-clone friendly.
+import type { BackendKind } from '../src/backend.ts';
 import type { BaseDtypeChoice } from '../src/model/base-dtype.ts';
 import type { XtfOptions, XtfRules } from '../src/xtf/options.ts';
 import type { TrainRecord } from '../src/data/records.ts';
@@ -23,7 +24,9 @@ export interface TrainSettings {
 }
 
 export type Request =
-  | { type: 'init' }
+  /** noWebGpu: null when the page got a WebGPU adapter (a worker without one then declines, and the page
+   *  runs the engine on WebGPU itself), else why not: the engine then runs on gpu.js. */
+  | { type: 'init'; noWebGpu: string | null }
   /** baseDtype: how the frozen base weights are kept on the GPU (src/model/base-dtype.ts; 'auto': the checkpoint's own precision). */
   | { type: 'load'; source: ModelSource; baseDtype: BaseDtypeChoice }
   /** rules / domainWords: the XTF options a person sets on the page; task: the data's task when it is a
@@ -79,7 +82,9 @@ export interface TrainPoint {
 }
 
 export type Reply =
-  | { type: 'ready'; adapter: string; features: string[]; maxBufferBytes: number; limits: Record<string, number>; where: 'worker' | 'page' }
+  /** backend: what runs the model (src/backend.ts chose it); why: the adapter, or why not WebGPU;
+   *  training: null when this backend trains, else the sentence that says why not. */
+  | { type: 'ready'; adapter: string; features: string[]; maxBufferBytes: number; limits: Record<string, number>; where: 'worker' | 'page'; backend: BackendKind; why: string; training: string | null }
   | { type: 'load-progress'; file: string; loaded: number; total?: number }
   | { type: 'loaded'; info: ModelInfo }
   | { type: 'score-progress'; done: number; total: number; tokensPerSecond: number; etaSeconds: number }

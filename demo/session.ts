@@ -44,11 +44,13 @@ export const state = {
 
 // Read by the end-to-end test.
 export const probe = {
-  paused: false, generations: 0, ready: false, where: '', modelLoaded: false, loads: 0, model: '', examples: 0, scored: false,
+  paused: false, generations: 0, ready: false, where: '', backend: '', modelLoaded: false, loads: 0, model: '', examples: 0, scored: false,
   maskedTokens: 0, labelTokens: 0, rules: null as string | null, sources: {} as Record<string, string>, losses: [] as number[], trained: false, errors: [] as string[],
   restored: { scores: 0, runs: 0, adapters: 0, comparison: false }, plan: null as MemoryPlanReply | null, cleared: false,
 };
 (window as unknown as { __demo: typeof probe }).__demo = probe;
+// The scores on screen, for a test that compares two backends' (too large to poll with the probe).
+(window as unknown as { __demoScores: () => unknown }).__demoScores = () => ({ scored: state.scored, summary: state.summary });
 
 /** Runs one step's work with its button disabled; an error becomes a toast (and a line the test reads). */
 export async function busy(button: string, work: () => Promise<void>): Promise<void> {
@@ -78,6 +80,8 @@ export function refreshButtons(): void {
   $<HTMLButtonElement>('score').disabled = !(state.model && state.examples.length > 0);
   const train = $<HTMLButtonElement>('train');
   const foreign = state.model && state.scoresFrom && state.scoresFrom.modelKey !== modelKey(state.model);
-  train.disabled = !(state.model && state.scored.length > 0) || !!foreign;
-  train.title = foreign ? `These scores come from ${state.scoresFrom!.model} (${state.scoresFrom!.modelKey}); score again with the loaded model.` : '';
+  // Training runs on WebGPU only: on gpu.js the button stays off and says why.
+  const refusal = state.device?.training ?? null;
+  train.disabled = !(state.model && state.scored.length > 0) || !!foreign || refusal !== null;
+  train.title = refusal ?? (foreign ? `These scores come from ${state.scoresFrom!.model} (${state.scoresFrom!.modelKey}); score again with the loaded model.` : '');
 }

@@ -1,4 +1,4 @@
-// What the demo's end-to-end scripts (demo-e2e.mjs, demo-offline.mjs) share: the "demo: [t s] ok …" lines
+// What the demo's end-to-end scripts (demo-e2e.mjs, demo-offline.mjs, demo-fallback.mjs) share: the "demo: [t s] ok …" lines
 // that scripts/test-all.mjs counts, the assertion that prints them, and the run with its time limit
 // (DEMO_TEST_TIMEOUT_MS, default 15 min) and exit code, and the Chromium they drive.
 import { existsSync } from 'node:fs';
@@ -31,14 +31,16 @@ export async function runDemo(main) {
   }
 }
 
-/** Debian's Chromium, headless, with WebGPU on SwiftShader and downloads accepted, keeping its profile in `profile`. */
-export function launchDemoBrowser(profile) {
+/** Debian's Chromium, headless, with WebGPU on SwiftShader and downloads accepted, keeping its profile in `profile`.
+ *  webgpu: false launches it with WebGPU switched off (navigator.gpu gives no adapter; WebGL2 still runs on SwiftShader). */
+export function launchDemoBrowser(profile, { webgpu = true } = {}) {
   if (!existsSync(executablePath)) throw new Error(`no browser at ${executablePath} (apt-get install -y chromium, or set CHROMIUM=)`);
+  const gpuArgs = webgpu ? ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'] : ['--disable-features=WebGPU'];
   return chromium.launchPersistentContext(profile, {
     executablePath,
     headless: true,
     viewport: { width: 1280, height: 900 },
     acceptDownloads: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: ['--no-sandbox', ...gpuArgs, '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
 }
