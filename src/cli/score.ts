@@ -4,7 +4,11 @@ import { readRecordsFile } from '../data/files-fs.ts';
 import { toTrainRecords } from '../data/records.ts';
 import { SCORE_METHODS, scoreStream, type ScoreMethod } from '../xtf/score.ts';
 import { formatSummary } from '../xtf/summary.ts';
-import { LlamaModel } from '../model/llama.ts';
+import type { LlamaModel } from '../model/llama.ts';
+import { loadModel } from '../model/source-fs.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { backendLabel, chooseBackend, loadOnBackend } from '../backend.ts';
+import type { Scorable } from '../xtf/scoring-model.ts';
 import { baselineOptionsFromFlags, XTF_FLAG_OPTIONS, XTF_USAGE, xtfOptionsFromFlags } from './flag-blocks.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, REFERENCE_OPTIONS, REFERENCE_USAGE, openModel, openReference } from './model-args.ts';
 import { AtomicLineWriter, prepareOutput, summaryNames, writeFileAtomic } from './score-io.ts';
@@ -25,6 +29,9 @@ ${MODEL_USAGE}
   --method M           xtf (default), stm, slm, tc (Token Cleaning), random (XTF's masked fraction), none
 ${REFERENCE_USAGE}
   --seed S             seed for random (default 0)
+  --backend B          webgpu (default) or gpujs: gpu.js instead of WebGPU (WebGL in a browser; plain JavaScript
+                       in Node, which has no WebGL: slow). Same scores (p within 1e-3, the same masks); f32
+                       weights only, so no --adapter, compact --base-dtype or --reference (docs/backends.md)
 ${XTF_USAGE}`;
 
 export async function scoreCommand(args: string[]): Promise<number> {
@@ -39,6 +46,7 @@ export async function scoreCommand(args: string[]): Promise<number> {
       method: { type: 'string', default: 'xtf' },
       ...REFERENCE_OPTIONS,
       seed: { type: 'string' },
+      backend: { type: 'string', default: 'webgpu' },
     },
   });
   if (values.help) {
@@ -53,6 +61,7 @@ export async function scoreCommand(args: string[]): Promise<number> {
   if (!SCORE_METHODS.includes(method)) throw new RangeError(`--method must be one of ${SCORE_METHODS.join(', ')}, got '${values.method}'`);
   const limit = numberFlag('limit', values.limit);
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new RangeError(`--limit must be a whole number >= 1, got '${values.limit}'`);
+  if (values.backend !== 'webgpu' && values.backend !== 'gpujs') throw new RangeError(`--backend must be webgpu or gpujs, got '${values.backend}'`);
   const seed = numberFlag('seed', values.seed) ?? 0;
   const xtf = xtfOptionsFromFlags(values);
   const baselines = baselineOptionsFromFlags(values, seed);
@@ -60,11 +69,11 @@ export async function scoreCommand(args: string[]): Promise<number> {
   const raw = readRecordsFile(values.data).slice(0, limit ?? Infinity);
   if (raw.length === 0) throw new RangeError(`${values.data} has no records: nothing to score`);
   await prepareOutput(values.out);
-  const m = await openModel(values);
+  const m = values.backend === 'gpujs' ? await openGpuJsModel(values) : await openModel(values);
   let reference: LlamaModel | undefined;
   try {
     const examples = toTrainRecords(raw, values.data, { chat: chatOptionsFor(m.tokenizer) });
-    reference = await openReference(m.rt, values);
+    if (m.rt) reference = await openReference(m.rt, values);
     const progress = progressLine('scoring', 'examples');
     // Lines go to a temporary file as examples finish (bounded memory); it is renamed only when all succeeded.
     const out = new AtomicLineWriter(values.out);
@@ -92,4 +101,16 @@ export async function scoreCommand(args: string[]): Promise<number> {
     m.release();
   }
   return 0;
+}
+
+/** The model on gpu.js (--backend gpujs), chosen by src/backend.ts like the demo's; what it cannot hold is refused up front. */
+async function openGpuJsModel(values: { model?: string; tokenizer?: string; adapter?: string; 'base-dtype'?: string; reference?: string; 'reference-adapter'?: string; refresh?: boolean; offline?: boolean }): Promise<{ rt: null; model: Scorable & { release(): void }; tokenizer: Tokenizer; release(): void }> {
+  const dtype = values['base-dtype'];
+  const refused = [values.adapter !== undefined && '--adapter', dtype !== undefined && dtype !== 'auto' && dtype !== 'f32' && `--base-dtype ${dtype}`, values.reference !== undefined && '--reference', values['reference-adapter'] !== undefined && '--reference-adapter'].filter(Boolean);
+  if (refused.length > 0) throw new RangeError(`--backend gpujs keeps f32 weights and runs no adapter or reference model: drop ${refused.join(', ')}, or score on WebGPU`);
+  const backend = await chooseBackend({ skipWebGpu: '--backend gpujs asks for it' });
+  const loaded = await loadModel(values.model!, { tokenizer: values.tokenizer, refresh: values.refresh, offline: values.offline });
+  const model = await loadOnBackend(backend, loaded.weights);
+  console.error(`scoring on ${backendLabel(backend.kind)}`);
+  return { rt: null, model, tokenizer: loaded.tokenizer, release: () => model.release() };
 }
