@@ -7,6 +7,7 @@
 // Tq < Tk for KV-cached generation (forward, backward and the optional outputs all accept it).
 import { Tensor, Uniforms, type Runtime } from '../gpu/index.ts';
 import { ceilDiv } from './grid.ts';
+import { kernelChoices } from './kernel-choice.ts';
 
 export interface AttentionOptions {
   /** Multiplies q·k before the softmax; default 1/sqrt(D). */
@@ -60,19 +61,8 @@ export interface AttentionDims {
 // 3.2 3B / 3.1 8B, Qwen2.5 1.5B and up and Mistral 7B, D = 96 Phi-3 mini. D = 256 (Gemma) would
 // double the unrolled code and its compile time again.
 const MAX_HEAD_DIM = 128;
-// A workgroup owns 4·WG rows and walks the keys its last row sees, so rows near the top of a block
-// do masked work: 8 invocations (32 rows) measured ~10% faster than 16 at T = 256.
-const WG = 8;
-// Each invocation owns 4 rows.
-const ROWS_PER_GROUP = 4 * WG;
+// Workgroup sizes of the blocked kernels and of a decode step: per adapter, in ./kernel-choice.ts.
 const PROBS_WG = 64;
-// KV-cached generation runs the forward on one query row per sequence. A workgroup of WG invocations
-// would own 4·WG rows, nearly all idle, and SwiftShader runs every invocation anyway; a workgroup of one
-// invocation (4 rows) made a decode step's attention 2.2x faster there (stories260K at 16 and 64
-// sequences). Splitting the keys across invocations instead (flash-decoding) was 4.5x SLOWER there: each
-// invocation then loads other keys, and a per-lane address is a gather on a CPU, while here all lanes
-// load the same key.
-const DECODE_MAX_ROWS = 4;
 
 const shapeOf = (t: Tensor) => `[${t.shape.join(', ')}]`;
 
@@ -123,8 +113,10 @@ function params(d: AttentionDims, scale: number, extra: { useWeights?: boolean; 
     .bytes();
 }
 
-function blockedConstants(d: AttentionDims): Record<string, number> {
-  return { D4: d.headDim / 4, WG };
+/** The blocked kernels' constants and the rows each workgroup owns (4 per invocation). */
+function blocked(rt: Runtime, d: AttentionDims): { constants: Record<string, number>; rows: number } {
+  const wg = kernelChoices(rt).attention.workgroup;
+  return { constants: { D4: d.headDim / 4, WG: wg }, rows: 4 * wg };
 }
 
 /** out = softmax(scale·q·kᵀ + causal mask)·v per head; also returns the per-row log-sum-exp. */
@@ -144,15 +136,16 @@ export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, o
   const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
   const out = rt.empty(q.shape, 'f32', 'attention out');
   const logSumExp = rt.empty([d.batch, d.heads, d.tq], 'f32', 'attention logSumExp');
-  const decode = d.tq <= DECODE_MAX_ROWS;
+  const choice = kernelChoices(rt).attention;
+  const { constants, rows } = d.tq <= choice.decodeMaxRows ? { constants: { D4: d.headDim / 4, WG: choice.decodeWorkgroup }, rows: 4 * choice.decodeWorkgroup } : blocked(rt, d);
   rt.dispatch({
     shader: 'attention',
     entryPoint: 'forward',
-    constants: decode ? { D4: d.headDim / 4, WG: 1 } : blockedConstants(d),
+    constants,
     uniforms: params(d, scale, { kvRows, useKeyStart: keyStart !== undefined }),
     // Without padding the kernel reads no key start; q stands in for the binding.
     bindings: [q, k, v, logSumExp, out, keyStart ?? q],
-    workgroups: [ceilDiv(d.tq, decode ? 4 : ROWS_PER_GROUP), d.heads, d.batch],
+    workgroups: [ceilDiv(d.tq, rows), d.heads, d.batch],
   });
   return { out, logSumExp };
 }
@@ -172,7 +165,7 @@ export function attentionBackward(
   expectShape('attentionBackward', saved.out, [...q.shape], 'out');
   expectShape('attentionBackward', saved.logSumExp, [d.batch, d.heads, d.tq], 'logSumExp');
   const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
-  const constants = blockedConstants(d);
+  const { constants, rows } = blocked(rt, d);
   const uniforms = params(d, scale);
   const dQ = rt.empty(q.shape, 'f32', 'attention dQ');
   const dK = rt.empty(k.shape, 'f32', 'attention dK');
@@ -185,7 +178,7 @@ export function attentionBackward(
     constants,
     uniforms,
     bindings: [q, k, v, saved.logSumExp, dOut, delta, dQ, saved.out],
-    workgroups: [ceilDiv(d.tq, ROWS_PER_GROUP), d.heads, d.batch],
+    workgroups: [ceilDiv(d.tq, rows), d.heads, d.batch],
   });
   rt.dispatch({
     shader: 'attention',
@@ -193,7 +186,7 @@ export function attentionBackward(
     constants,
     uniforms,
     bindings: [q, k, v, saved.logSumExp, dOut, delta, dK, dV],
-    workgroups: [ceilDiv(d.tk, ROWS_PER_GROUP), d.kvHeads, d.batch],
+    workgroups: [ceilDiv(d.tk, rows), d.kvHeads, d.batch],
   });
   delta.release();
   return { dQ, dK, dV };
@@ -208,7 +201,7 @@ export function attentionReceived(rt: Runtime, q: Tensor, k: Tensor, logSumExp: 
   expectShape('attentionReceived', logSumExp, [d.batch, d.heads, d.tq], 'logSumExp');
   if (options.queryWeights) expectShape('attentionReceived', options.queryWeights, [d.batch, d.tq], 'queryWeights');
   const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
-  const constants = blockedConstants(d);
+  const { constants, rows } = blocked(rt, d);
   const received = rt.empty([d.batch, d.heads, d.tk], 'f32', 'attention received');
   rt.dispatch({
     shader: 'attention',
@@ -217,7 +210,7 @@ export function attentionReceived(rt: Runtime, q: Tensor, k: Tensor, logSumExp: 
     uniforms: params(d, scale, { useWeights: options.queryWeights !== undefined }),
     // Without weights the kernel reads no weight; q stands in for the binding.
     bindings: [q, k, options.queryWeights ?? q, logSumExp, received],
-    workgroups: [ceilDiv(d.tk, ROWS_PER_GROUP), d.heads, d.batch],
+    workgroups: [ceilDiv(d.tk, rows), d.heads, d.batch],
   });
   return received;
 }

@@ -10,6 +10,7 @@
 // (a decode step) take `skinny`, one 4x4 block per invocation.
 import { Tensor, Uniforms, type Runtime } from '../gpu/index.ts';
 import { ceilDiv, flatGrid } from './grid.ts';
+import { kernelChoices } from './kernel-choice.ts';
 
 export type MatmulKernel = 'auto' | 'portable' | 'subgroups' | 'skinny';
 
@@ -72,10 +73,7 @@ export interface MatmulDims {
 const TILE_M = 16; // output rows per group of four invocations
 const QUADS_PER_GROUP = 16;
 const PAD_WG = 256;
-// Outputs this short use `skinny` (4x4 blocks per invocation) instead of 16-row tiles. Measured on
-// SwiftShader for x·Wᵀ with W [576, 576]: 0.66 vs 1.44 ms at M 4, 1.25 vs 2.56 at M 8, 2.42 vs 1.51 at M 16
-// (W [1536, 576]: 1.6 vs 2.8 ms at M 4, even at M 8).
-const SKINNY_MAX_M = 8;
+// Outputs short enough for `skinny` (4x4 blocks per invocation): per adapter, in ./kernel-choice.ts.
 
 const shapeOf = (t: Tensor) => `[${t.shape.join(', ')}]`;
 const sameShape = (x: readonly number[], y: readonly number[]) => x.length === y.length && x.every((d, i) => d === y[i]);
@@ -148,7 +146,7 @@ interface KernelChoice {
 /** The one place a kernel variant is chosen: by output height, device feature, then output width. */
 function pickKernel(rt: Runtime, M: number, N: number, kernel: MatmulKernel = 'auto'): KernelChoice {
   if (kernel === 'subgroups' && !rt.hasFeature('subgroups')) throw new Error("matmul: kernel 'subgroups' requested but the device has no 'subgroups' feature");
-  if (kernel === 'skinny' || (kernel === 'auto' && M <= SKINNY_MAX_M)) return { shader: 'matmul', entryPoint: 'skinny', tileM: 4, tileN: 4, tilesPerGroup: 64 };
+  if (kernel === 'skinny' || (kernel === 'auto' && M <= kernelChoices(rt).matmul.skinnyMaxM)) return { shader: 'matmul', entryPoint: 'skinny', tileM: 4, tileN: 4, tilesPerGroup: 64 };
   const quads = kernel === 'subgroups' || (kernel === 'auto' && rt.hasFeature('subgroups'));
   if (!quads) return { shader: 'matmul', entryPoint: 'main', tileM: TILE_M, tileN: 16, tilesPerGroup: QUADS_PER_GROUP };
   // 16x32 tiles are ~10% faster on wide outputs; narrow ones (LoRA rank) would waste half of them.

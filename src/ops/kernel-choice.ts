@@ -1,0 +1,93 @@
+// The one place that picks kernel variants by adapter. Several of the kernels' shapes were tuned on
+// SwiftShader, Dawn's CPU Vulkan driver (where CI and most of this project's measurements run): there an
+// invocation is a SIMD lane of a CPU core, a workgroup a loop, and idle invocations cost nearly nothing
+// but their loop trips. A real GPU runs a workgroup on 32- or 64-wide waves, so the same choices would
+// leave most lanes idle. Ops read their choices here instead of from constants of their own, and a GPU
+// gets the general variants (tested on SwiftShader for correctness; their speed on a GPU is recorded in
+// docs/speed.md only where one was measured).
+import type { Runtime } from '../gpu/index.ts';
+import type { AdapterReport } from '../gpu/device.ts';
+
+/** A software rasterizer on CPU cores (SwiftShader, lavapipe/llvmpipe, WARP), or a GPU. */
+export type DeviceClass = 'cpu' | 'gpu';
+
+export interface KernelChoices {
+  deviceClass: DeviceClass;
+  /** Why this class: what in the adapter report decided it. */
+  why: string;
+  matmul: {
+    /** Outputs with at most this many rows run `skinny` (4x4 blocks per invocation) instead of 16-row tiles. */
+    skinnyMaxM: number;
+  };
+  attention: {
+    /** Invocations per workgroup of the blocked kernels (each owns 4 query or key rows). */
+    workgroup: number;
+    /** Query rows at or below which the forward runs as a decode step. */
+    decodeMaxRows: number;
+    /** Invocations per workgroup in a decode step. */
+    decodeWorkgroup: number;
+  };
+}
+
+const CPU: Omit<KernelChoices, 'why'> = {
+  deviceClass: 'cpu',
+  // Measured on SwiftShader for x·Wᵀ with W [576, 576]: 0.66 vs 1.44 ms at M 4, 1.25 vs 2.56 at M 8, 2.42 vs
+  // 1.51 at M 16 (W [1536, 576]: 1.6 vs 2.8 ms at M 4, even at M 8).
+  matmul: { skinnyMaxM: 8 },
+  attention: {
+    // A workgroup walks the keys its last row sees, so rows near the top of a block do masked work:
+    // 8 invocations (32 rows) measured ~10% faster than 16 at T = 256.
+    workgroup: 8,
+    // One query row per sequence in KV-cached generation: a workgroup of one invocation (4 rows) made a
+    // decode step's attention 2.2x faster on SwiftShader (stories260K at 16 and 64 sequences), which runs
+    // every invocation of a workgroup whether its rows exist or not. Splitting the keys across invocations
+    // (flash-decoding) was 4.5x slower there: per-lane key addresses are gathers on a CPU.
+    decodeMaxRows: 4,
+    decodeWorkgroup: 1,
+  },
+};
+
+const GPU: Omit<KernelChoices, 'why'> = {
+  deviceClass: 'gpu',
+  // The 4x4-per-invocation kernel wastes no tile rows on a short output on any device.
+  matmul: { skinnyMaxM: 8 },
+  attention: {
+    // A full 32-lane wave per workgroup (128 rows): fewer lanes idle than 8 invocations would leave.
+    workgroup: 32,
+    // A decode step goes through the blocked kernel's workgroup size too: one invocation per workgroup
+    // would use one lane of a wave.
+    decodeMaxRows: 4,
+    decodeWorkgroup: 32,
+  },
+};
+
+const SOFTWARE = /swiftshader|lavapipe|llvmpipe|softpipe|\bwarp\b|microsoft basic render/i;
+
+/** Which class an adapter is, and why. */
+export function classifyAdapter(report: Pick<AdapterReport, 'vendor' | 'architecture' | 'device' | 'description' | 'isFallbackAdapter'>): { deviceClass: DeviceClass; why: string } {
+  const name = [report.vendor, report.architecture, report.device, report.description].filter(Boolean).join(' / ');
+  if (report.isFallbackAdapter) return { deviceClass: 'cpu', why: `a fallback adapter (${name || 'unnamed'})` };
+  const m = SOFTWARE.exec(name);
+  if (m) return { deviceClass: 'cpu', why: `a software renderer (${m[0]})` };
+  return { deviceClass: 'gpu', why: `a hardware adapter (${name || 'unnamed'})` };
+}
+
+const chosen = new WeakMap<Runtime, KernelChoices>();
+
+/** The choices for this runtime's adapter (decided once per runtime). */
+export function kernelChoices(rt: Runtime): KernelChoices {
+  let c = chosen.get(rt);
+  if (!c) {
+    const { deviceClass, why } = classifyAdapter(rt.report);
+    c = { ...(deviceClass === 'cpu' ? CPU : GPU), why };
+    chosen.set(rt, c);
+  }
+  return c;
+}
+
+/** Serve this runtime the other class's variants (tests check both on one device; benchmarks compare them). */
+export function forceDeviceClass(rt: Runtime, deviceClass: DeviceClass): KernelChoices {
+  const c = { ...(deviceClass === 'cpu' ? CPU : GPU), why: `forced to ${deviceClass}` };
+  chosen.set(rt, c);
+  return c;
+}
