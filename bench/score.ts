@@ -1,0 +1,73 @@
+// `npm run bench:score`: XTF scoring against a plain forward pass of the same batches, in tokens/s, on
+// stories260K (real weights and tokenizer) and GSM8K train examples. The forward baseline is the
+// teacher-forced forward scoring itself runs (p of every next token, read back), on the batches scoring
+// forms (sorted by length, XTF's batch size); scoring adds the attention each token receives, task
+// relevance and the selection, under the paper's rules and the released ones. Each is timed after a
+// warm-up run that compiles its pipelines. Last line: one JSON object.
+//   npm run bench:score [-- --examples 256 --repeats 3]
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { exampleRecord, type TrainRecord } from '../src/data/records.ts';
+import { gsm8kExample } from '../src/data/tasks.ts';
+import { tokenizeRecord } from '../src/data/tokenize.ts';
+import { Runtime } from '../src/gpu/index.ts';
+import { contextLength } from '../src/model/config.ts';
+import { parseLlama2cCheckpoint } from '../src/model/llama2c.ts';
+import { LlamaModel } from '../src/model/llama.ts';
+import { parseLlama2cTokenizer } from '../src/model/tokenizer-llama2c.ts';
+import { forwardScores } from '../src/xtf/forward-scores.ts';
+import { xtfOptions } from '../src/xtf/options.ts';
+import { scoreExamples } from '../src/xtf/score.ts';
+
+const { values: args } = parseArgs({ options: { examples: { type: 'string', default: '256' }, repeats: { type: 'string', default: '3' } } });
+const EXAMPLES = Number(args.examples);
+const REPEATS = Number(args.repeats);
+const SHARED = new URL('../../shared/', import.meta.url);
+
+const tokenizer = parseLlama2cTokenizer(new Uint8Array(readFileSync(new URL('models/stories260K/tok512.bin', SHARED))), { name: 'tok512.bin', vocabSize: 512 });
+const weights = parseLlama2cCheckpoint(new Uint8Array(readFileSync(new URL('models/stories260K/stories260K.bin', SHARED))), { name: 'stories260K.bin' });
+const records: TrainRecord[] = readFileSync(new URL('data/gsm8k/train.jsonl', SHARED), 'utf8').split('\n').filter(Boolean).slice(0, EXAMPLES)
+  .map((line, i) => exampleRecord(gsm8kExample({ line: i + 1, value: JSON.parse(line) }, 'train.jsonl', i)));
+
+const rt = await Runtime.create();
+const model = LlamaModel.fromWeights(rt, weights);
+const paper = xtfOptions({ rules: 'paper' });
+const released = xtfOptions({ rules: 'released' });
+const tokenized = records.map((r) => tokenizeRecord(tokenizer, r, { maxLength: contextLength(weights.config) }));
+const tokens = tokenized.reduce((s, e) => s + e.tokens.length, 0);
+
+/** Median tokens/s of `run` over REPEATS timed runs after one warm-up. */
+async function rate(run: () => Promise<unknown>): Promise<number> {
+  await run();
+  const times: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return tokens / (times[Math.floor(times.length / 2)] / 1000);
+}
+
+// The batches scoring forms: sorted by length (longest first), XTF's batch size.
+const order = tokenized.map((_, i) => i).sort((a, b) => tokenized[b].tokens.length - tokenized[a].tokens.length);
+const batches = Array.from({ length: Math.ceil(order.length / paper.batchSize) }, (_, b) => order.slice(b * paper.batchSize, (b + 1) * paper.batchSize).map((i) => tokenized[i]));
+
+console.log(`adapter: ${rt.report.summary}; stories260K on ${records.length} GSM8K examples, ${tokens} tokens, batches of ${paper.batchSize}; median of ${REPEATS} after a warm-up`);
+const forward = await rate(async () => {
+  for (const batch of batches) await forwardScores(model, batch, paper.ri, false);
+});
+const withAttention = await rate(async () => {
+  for (const batch of batches) await forwardScores(model, batch, paper.ri, true);
+});
+const scorePaper = await rate(() => scoreExamples(model, tokenizer, records, { xtf: paper, task: 'gsm8k' }));
+const scoreReleased = await rate(() => scoreExamples(model, tokenizer, records, { xtf: released, task: 'gsm8k' }));
+
+console.log('');
+console.log(`${'pass'.padEnd(34)}${'tokens/s'.padStart(10)}${'vs forward'.padStart(12)}`);
+for (const [name, r] of [['forward (p only)', forward], ['forward + attention received', withAttention], ['XTF scoring, paper rules', scorePaper], ['XTF scoring, released rules', scoreReleased]] as const) {
+  console.log(`${name.padEnd(34)}${r.toFixed(0).padStart(10)}${`${(r / forward).toFixed(2)}x`.padStart(12)}`);
+}
+console.log(JSON.stringify({ adapter: rt.report.summary, examples: records.length, tokens, forward_tokens_per_s: Math.round(forward), forward_attention_tokens_per_s: Math.round(withAttention), score_paper_tokens_per_s: Math.round(scorePaper), score_released_tokens_per_s: Math.round(scoreReleased) }));
+rt.destroy();
+process.exit(0);
