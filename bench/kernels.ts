@@ -7,6 +7,10 @@
 //
 //   npm run bench:kernels [-- --quick] [-- --no-peers]
 //
+// The machine's native BLAS is the yardstick: PyTorch on the CPU (bench/torch_llama.py --blas-only, run
+// after ours so the two do not share the cores) times its matmul 1024 and names the BLAS it called; our
+// matmul 1024 is printed as a share of it (none on the generic reference BLAS, which is not native speed).
+//
 // Times are wall clock, best of several runs after a warm-up: for WebGPU from the submit to
 // onSubmittedWorkDone (one submit for a whole layer), for gpu.js including one readback of the
 // result. The LAST line printed is one JSON object (see `summary` below) for scripts.
@@ -16,7 +20,9 @@ import { dirname, join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { Runtime, type Tensor } from '../src/gpu/index.ts';
 import { matmul } from '../src/ops/matmul.ts';
+import { kernelChoices } from '../src/ops/kernel-choice.ts';
 import { installQuietWait, uninstallQuietWait } from '../src/gpu/dawn-wait.ts';
+import { describePeer, runTorchPeer } from './torch-peer.ts';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -235,11 +241,13 @@ async function main(): Promise<void> {
   const adapter = rt.report.summary;
   const kernel = rt.hasFeature('subgroups') ? 'matmul_quad (subgroups)' : 'matmul (portable)';
   console.log(`adapter: ${adapter}; kernel: ${kernel}`);
+  console.log(`kernel choices: ${kernelChoices(rt).deviceClass} variants, ${kernelChoices(rt).why} (src/ops/kernel-choice.ts)`);
   console.log("waiting: Dawn's busy-wait replaced by ~1 ms polls for every WebGPU client here (src/gpu/dawn-wait.ts; the runtime installs it for its own Dawn instance)");
 
   const ours = await benchOurs(rt);
   rt.destroy();
 
+  const blas = PEERS ? runTorchPeer<Record<string, never>>(['--blas-only']) : null;
   let tfjs: PeerResult = { matmul: {}, layer: null };
   let gpujs: PeerResult & { renderer?: string } = { matmul: {}, layer: null };
   if (PEERS) {
@@ -267,6 +275,8 @@ async function main(): Promise<void> {
   }
   console.log('');
   console.log(`matmul 1024 with Dawn's default busy-wait: ${fmt(ours.busyWait1024)} GFLOP/s`);
+  const nativeShare = blas?.ok ? ours.matmul[1024] / blas.value.matmul_1024_gflops : null;
+  if (blas) console.log(`native BLAS: ${describePeer(blas)}${nativeShare === null ? '' : `; ours is ${(100 * nativeShare).toFixed(1)}% of it`}`);
   console.log(`tfjs: @tensorflow/tfjs-backend-webgpu in this process on the same Dawn adapter${tfjs.note ? ` (${tfjs.note})` : ''}`);
   console.log(`gpu.js: headless Chromium, ${gpujs.renderer ?? 'not run'}${gpujs.note ? ` (${gpujs.note})` : ''}; times include reading C back`);
   if (QUICK) console.log('--quick: peers measured on matmul only, fewer repetitions');
@@ -280,6 +290,8 @@ async function main(): Promise<void> {
     tfjs_layer_gflops: tfjs.layer === null ? null : Number(tfjs.layer.toFixed(3)),
     gpujs_layer_gflops: gpujs.layer === null ? null : Number(gpujs.layer.toFixed(3)),
     matmul_1024_busy_wait_gflops: Number(ours.busyWait1024.toFixed(3)),
+    native_blas: blas?.ok ? { blas: blas.value.blas, library: blas.value.blas_library, matmul_1024_gflops: blas.value.matmul_1024_gflops } : null,
+    matmul_1024_share_of_native: nativeShare === null ? null : Number(nativeShare.toFixed(4)),
     adapter,
     kernel,
     gpujs_via: gpujs.renderer ?? null,
