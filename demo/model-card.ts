@@ -29,7 +29,8 @@ export function modelFacts(info: ModelInfo, device: DeviceFacts | null, from: st
     ['parameters', `${count(info.parameters)} · ${bytes(info.weightsBytes)} on the GPU (base weights ${info.baseStorage})`],
     ['vocabulary · context', `${count(info.vocabSize)} tokens · ${info.maxSeqLen} positions`],
     ['LoRA (rank 8, all projections)', `${count(info.loraParameters)} trainable parameters`],
-    ['GPU memory for training', `≈ ${bytes(info.trainPeakBytes)} at batch 8 × ${Math.min(256, info.maxSeqLen)} (step 4 plans your settings)`],
+    // gpu.js does not train: no training memory to plan (deviceFacts says why).
+    ...(device?.training ? [] : [['GPU memory for training', `≈ ${bytes(info.trainPeakBytes)} at batch 8 × ${Math.min(256, info.maxSeqLen)} (step 4 plans your settings)`] as [string, string]]),
     ...(device ? deviceFacts(device) : []),
     ...(from ? [['loaded from', from] as [string, string]] : []),
   ];
