@@ -48,9 +48,9 @@ const CPU: Omit<KernelChoices, 'why'> = {
 };
 
 const GPU: Omit<KernelChoices, 'why'> = {
+  ...CPU,
   deviceClass: 'gpu',
-  // The 4x4-per-invocation kernel wastes no tile rows on a short output on any device.
-  matmul: { skinnyMaxM: 8 },
+  // (matmul: the 4x4-per-invocation `skinny` kernel wastes no tile rows on a short output on any device.)
   attention: {
     // A full 32-lane wave per workgroup (128 rows): fewer lanes idle than 8 invocations would leave.
     workgroup: 32,
