@@ -190,8 +190,7 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, opts: MatmulOptions = 
   }
 
   const low = opts.lowRank ? lowRankOperands(rt, d, opts, transA, transB) : null;
-  const A = prepareOperand(rt, a, K, transA);
-  const B = prepareOperand(rt, b, K, !transB);
+  const main = kernelOperands(rt, a, b, d, transA, transB);
   const kern = pickKernel(rt, M, N, opts.kernel);
   const tilesN = ceilDiv(N, kern.tileN);
   const tiles = ceilDiv(M, kern.tileM) * tilesN;
@@ -199,44 +198,57 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, opts: MatmulOptions = 
   // A square-ish 2D grid: far below the per-dimension limit for any size, and the same code path
   // (tile = (y·groups_x + x)·16 + quad) for small and large outputs alike.
   const groupsX = Math.ceil(Math.sqrt(groups));
-  const aLim = transA ? A.rowStride4 - 1 : M - 1;
-  const bLim = transB ? N - 1 : B.rowStride4 - 1;
+  const uniforms = new Uniforms()
+    .u32(M).u32(N).u32(main.k4).u32(tilesN)
+    .u32(tiles).u32(reduce).u32(opts.accumulateInto ? 1 : 0).f32(alpha);
+  for (const v of main.layout) uniforms.u32(v);
+  uniforms.u32(M * N).u32(groupsX).u32(low?.k4 ?? 0).f32(low?.scale ?? 0);
+  // Without a low-rank term its layout is zeros and its bindings the main operands again (never read: lr_k4 is 0).
+  for (const v of low?.layout ?? main.layout.map(() => 0)) uniforms.u32(v);
   rt.dispatch({
     shader: kern.shader,
     entryPoint: kern.entryPoint,
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 },
-    uniforms: new Uniforms()
-      .u32(M).u32(N).u32(roundUp4(K) / 4).u32(tilesN)
-      .u32(tiles).u32(reduce).u32(opts.accumulateInto ? 1 : 0).f32(alpha)
-      .u32(A.rowStride4).u32(aLim).u32(d.aBatched ? A.rows * A.rowStride4 : 0).u32(B.rowStride4)
-      .u32(bLim).u32(d.bBatched ? B.rows * B.rowStride4 : 0).u32(M * N).u32(groupsX)
-      .u32(low?.k4 ?? 0).f32(low?.scale ?? 0)
-      .u32(low?.a.rowStride4 ?? 0).u32(low?.aLim ?? 0).u32(low?.aBatchStride ?? 0)
-      .u32(low?.b.rowStride4 ?? 0).u32(low?.bLim ?? 0).u32(low?.bBatchStride ?? 0)
-      .bytes(),
-    // Without a low-rank term its bindings are the main operands again (never read: lr_k4 is 0).
-    bindings: [A.tensor, B.tensor, c, low?.a.tensor ?? A.tensor, low?.b.tensor ?? B.tensor],
+    uniforms: uniforms.bytes(),
+    bindings: [main.A.tensor, main.B.tensor, c, (low ?? main).A.tensor, (low ?? main).B.tensor],
     workgroups: [groupsX, ceilDiv(groups, groupsX), batchOut],
   });
   // Released scratch is recycled only after the submit that carries this dispatch.
-  for (const o of [A, B, low?.a, low?.b]) if (o?.scratch) o.tensor.release();
+  for (const o of [main.A, main.B, low?.A, low?.B]) if (o?.scratch) o.tensor.release();
   return c;
 }
 
-interface LowRankOperands {
-  a: Operand;
-  b: Operand;
+/**
+ * Both operands of one product as the kernel reads them, and their layout in the order of the kernel's
+ * Params: A's row stride, last valid M-side index (a row, or a vec4 column when transposed) and batch
+ * stride (0 when shared), then B's likewise on the N side; all in vec4s except the row index.
+ */
+interface KernelOperands {
+  A: Operand;
+  B: Operand;
   k4: number;
-  /** Its alpha relative to the main product's (the kernel scales the sum by alpha). */
-  scale: number;
-  aLim: number;
-  bLim: number;
-  aBatchStride: number;
-  bBatchStride: number;
+  layout: [number, number, number, number, number, number];
 }
 
-/** Checks a low-rank term against the main product's sizes and pads its operands like the main ones. */
-function lowRankOperands(rt: Runtime, d: MatmulDims, opts: MatmulOptions, transA: boolean, transB: boolean): LowRankOperands {
+function kernelOperands(rt: Runtime, a: Tensor, b: Tensor, d: MatmulDims, transA: boolean, transB: boolean): KernelOperands {
+  const A = prepareOperand(rt, a, d.K, transA);
+  const B = prepareOperand(rt, b, d.K, !transB);
+  return {
+    A,
+    B,
+    k4: roundUp4(d.K) / 4,
+    layout: [
+      A.rowStride4, transA ? A.rowStride4 - 1 : d.M - 1, d.aBatched ? A.rows * A.rowStride4 : 0,
+      B.rowStride4, transB ? d.N - 1 : B.rowStride4 - 1, d.bBatched ? B.rows * B.rowStride4 : 0,
+    ],
+  };
+}
+
+/**
+ * Checks a low-rank term against the main product's sizes and lays its operands out like the main ones;
+ * `scale` is its alpha relative to the main product's (the kernel scales the sum by alpha).
+ */
+function lowRankOperands(rt: Runtime, d: MatmulDims, opts: MatmulOptions, transA: boolean, transB: boolean): KernelOperands & { scale: number } {
   const term = opts.lowRank!;
   const l = matmulDims(term.a, term.b, transA, transB);
   const what = `matmul: low-rank term ${shapeOf(term.a)}·${shapeOf(term.b)}`;
@@ -247,18 +259,7 @@ function lowRankOperands(rt: Runtime, d: MatmulDims, opts: MatmulOptions, transA
   if (opts.sumBatch) throw new RangeError(`${what}: not with sumBatch`);
   const alpha = opts.alpha ?? 1;
   if (alpha === 0) throw new RangeError(`${what}: the product's alpha must not be 0`);
-  const a = prepareOperand(rt, term.a, l.K, transA);
-  const b = prepareOperand(rt, term.b, l.K, !transB);
-  return {
-    a,
-    b,
-    k4: roundUp4(l.K) / 4,
-    scale: term.alpha / alpha,
-    aLim: transA ? a.rowStride4 - 1 : d.M - 1,
-    bLim: transB ? d.N - 1 : b.rowStride4 - 1,
-    aBatchStride: l.aBatched ? a.rows * a.rowStride4 : 0,
-    bBatchStride: l.bBatched ? b.rows * b.rowStride4 : 0,
-  };
+  return { ...kernelOperands(rt, term.a, term.b, l, transA, transB), scale: term.alpha / alpha };
 }
 
 /**
