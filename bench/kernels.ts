@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { Runtime, type Tensor } from '../src/gpu/index.ts';
 import { matmul } from '../src/ops/matmul.ts';
-import { kernelChoices } from '../src/ops/kernel-choice.ts';
+import { describeKernelChoices } from '../src/ops/kernel-choice.ts';
 import { installQuietWait, uninstallQuietWait } from '../src/gpu/dawn-wait.ts';
 import { describePeer, runTorchPeer } from './torch-peer.ts';
 
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
   const adapter = rt.report.summary;
   const kernel = rt.hasFeature('subgroups') ? 'matmul_quad (subgroups)' : 'matmul (portable)';
   console.log(`adapter: ${adapter}; kernel: ${kernel}`);
-  console.log(`kernel choices: ${kernelChoices(rt).deviceClass} variants, ${kernelChoices(rt).why} (src/ops/kernel-choice.ts)`);
+  console.log(describeKernelChoices(rt));
   console.log("waiting: Dawn's busy-wait replaced by ~1 ms polls for every WebGPU client here (src/gpu/dawn-wait.ts; the runtime installs it for its own Dawn instance)");
 
   const ours = await benchOurs(rt);

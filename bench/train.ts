@@ -9,7 +9,7 @@ import { llamaConfig } from '../src/model/config.ts';
 import { parseLlama2cCheckpoint } from '../src/model/llama2c.ts';
 import { LlamaModel } from '../src/model/llama.ts';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
-import { kernelChoices } from '../src/ops/kernel-choice.ts';
+import { describeKernelChoices } from '../src/ops/kernel-choice.ts';
 import type { LlamaWeights } from '../src/model/weights.ts';
 import { AdamW } from '../src/train/optimizer.ts';
 import type { TokenBatch } from '../src/data/batch.ts';
@@ -108,7 +108,7 @@ async function measure(rt: Runtime, name: string, weights: LlamaWeights, torchAr
 
 const rt = await Runtime.create();
 console.log(`adapter: ${rt.report.summary}; LoRA rank ${lora.rank} on ${lora.targets.join(',')}; batch ${batch} x ${seqLen}; ${steps} timed steps`);
-console.log(`kernel choices: ${kernelChoices(rt).deviceClass} variants, ${kernelChoices(rt).why} (src/ops/kernel-choice.ts)`);
+console.log(describeKernelChoices(rt));
 const results: Record<string, Result> = {};
 if (existsSync(CHECKPOINT)) {
   const weights = parseLlama2cCheckpoint(readFileSync(CHECKPOINT), { name: 'stories260K.bin' });

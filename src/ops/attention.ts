@@ -113,11 +113,13 @@ function params(d: AttentionDims, scale: number, extra: { useWeights?: boolean; 
     .bytes();
 }
 
-/** The blocked kernels' constants and the rows each workgroup owns (4 per invocation). */
-function blocked(rt: Runtime, d: AttentionDims): { constants: Record<string, number>; rows: number } {
-  const wg = kernelChoices(rt).attention.workgroup;
+/** A kernel's constants for workgroups of `wg` invocations and the rows each workgroup owns (4 per invocation). */
+function workgroupsOf(d: AttentionDims, wg: number): { constants: Record<string, number>; rows: number } {
   return { constants: { D4: d.headDim / 4, WG: wg }, rows: 4 * wg };
 }
+
+/** The blocked kernels' workgroups (./kernel-choice.ts). */
+const blocked = (rt: Runtime, d: AttentionDims) => workgroupsOf(d, kernelChoices(rt).attention.workgroup);
 
 /** out = softmax(scale·q·kᵀ + causal mask)·v per head; also returns the per-row log-sum-exp. */
 export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, options: AttentionForwardOptions = {}): AttentionForwardResult {
@@ -137,7 +139,7 @@ export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, o
   const out = rt.empty(q.shape, 'f32', 'attention out');
   const logSumExp = rt.empty([d.batch, d.heads, d.tq], 'f32', 'attention logSumExp');
   const choice = kernelChoices(rt).attention;
-  const { constants, rows } = d.tq <= choice.decodeMaxRows ? { constants: { D4: d.headDim / 4, WG: choice.decodeWorkgroup }, rows: 4 * choice.decodeWorkgroup } : blocked(rt, d);
+  const { constants, rows } = workgroupsOf(d, d.tq <= choice.decodeMaxRows ? choice.decodeWorkgroup : choice.workgroup);
   rt.dispatch({
     shader: 'attention',
     entryPoint: 'forward',

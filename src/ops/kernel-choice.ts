@@ -74,20 +74,27 @@ export function classifyAdapter(report: Pick<AdapterReport, 'vendor' | 'architec
 
 const chosen = new WeakMap<Runtime, KernelChoices>();
 
+function choose(rt: Runtime, deviceClass: DeviceClass, why: string): KernelChoices {
+  const c = { ...(deviceClass === 'cpu' ? CPU : GPU), why };
+  chosen.set(rt, c);
+  return c;
+}
+
 /** The choices for this runtime's adapter (decided once per runtime). */
 export function kernelChoices(rt: Runtime): KernelChoices {
-  let c = chosen.get(rt);
-  if (!c) {
-    const { deviceClass, why } = classifyAdapter(rt.report);
-    c = { ...(deviceClass === 'cpu' ? CPU : GPU), why };
-    chosen.set(rt, c);
-  }
-  return c;
+  const c = chosen.get(rt);
+  if (c) return c;
+  const { deviceClass, why } = classifyAdapter(rt.report);
+  return choose(rt, deviceClass, why);
 }
 
 /** Serve this runtime the other class's variants (tests check both on one device; benchmarks compare them). */
 export function forceDeviceClass(rt: Runtime, deviceClass: DeviceClass): KernelChoices {
-  const c = { ...(deviceClass === 'cpu' ? CPU : GPU), why: `forced to ${deviceClass}` };
-  chosen.set(rt, c);
-  return c;
+  return choose(rt, deviceClass, `forced to ${deviceClass}`);
+}
+
+/** One line for benchmark headers: which variants this runtime gets, and why. */
+export function describeKernelChoices(rt: Runtime): string {
+  const c = kernelChoices(rt);
+  return `kernel choices: ${c.deviceClass} variants, ${c.why} (src/ops/kernel-choice.ts)`;
 }
