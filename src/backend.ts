@@ -22,8 +22,6 @@ export type Backend =
 export interface ChooseOptions {
   /** Go straight to gpu.js, for this reason (e.g. the page has no navigator.gpu, or a comparison asks for it). */
   skipWebGpu?: string;
-  /** gpu.js mode; default the best this platform has. */
-  gpujsMode?: GpuJsMode;
 }
 
 /** WebGPU when a device is granted, else gpu.js, with the reason in words. */
@@ -37,8 +35,7 @@ export async function chooseBackend(options: ChooseOptions = {}): Promise<Backen
       why = (e as Error).message;
     }
   }
-  const mode = options.gpujsMode ?? bestGpuJsMode(await loadGpuJs());
-  return { kind: mode, rt: null, why };
+  return { kind: bestGpuJsMode(await loadGpuJs()), rt: null, why };
 }
 
 /** A model on the GPU of the chosen backend. */

@@ -83,7 +83,7 @@ export async function generateBatch(model: LlamaModel, prompts: readonly number[
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new RangeError(`generate: prompt ${i} must have at least one token (e.g. BOS)`);
   });
-  if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) throw new RangeError(`generate: maxTokens must be a whole number >= 0, got ${options.maxTokens}`);
+  checkMaxTokens(options);
   const rt = model.rt;
   const width = Math.max(...prompts.map((p) => p.length));
   if (width > model.config.maxSeqLen) throw new RangeError(`generate: a prompt has ${width} tokens, more than the model's context ${model.config.maxSeqLen}`);
@@ -126,13 +126,23 @@ export async function generateBatch(model: LlamaModel, prompts: readonly number[
   return prompts.map((p, b) => ({ tokens: [...p, ...generated[b]], generated: generated[b], finishReason: finish[b] ?? 'length' }));
 }
 
-export async function generateText(
-  model: LlamaModel,
+/** The check every generator (this one, the gpu.js one) makes of maxTokens. */
+export function checkMaxTokens(options: GenerateOptions): void {
+  if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) throw new RangeError(`generate: maxTokens must be a whole number >= 0, got ${options.maxTokens}`);
+}
+
+/** Text in, text out around any generator of ids: it stops at EOS or BOS unless options.stopTokens says otherwise. */
+export async function generateTextWith(
+  generate: (promptIds: number[], options: GenerateOptions) => Promise<Generation>,
   tokenizer: Tokenizer,
   prompt: string,
   options: GenerateOptions,
 ): Promise<Generation & { text: string }> {
   const stopTokens = options.stopTokens ?? [tokenizer.eosId, tokenizer.bosId];
-  const g = await generateIds(model, tokenizer.encode(prompt), { ...options, stopTokens });
+  const g = await generate(tokenizer.encode(prompt), { ...options, stopTokens });
   return { ...g, text: tokenizer.decode(g.tokens) };
+}
+
+export function generateText(model: LlamaModel, tokenizer: Tokenizer, prompt: string, options: GenerateOptions): Promise<Generation & { text: string }> {
+  return generateTextWith((ids, o) => generateIds(model, ids, o), tokenizer, prompt, options);
 }

@@ -4,14 +4,14 @@
 // without WebGPU can hold that costs little next to a step's fixed cost (one readback), and it keeps the
 // gpu.js backend to a single forward.
 import { checkSequenceLength, contextLength } from '../model/config.ts';
-import type { GenerateOptions, Generation } from '../model/generate.ts';
+import { checkMaxTokens, generateTextWith, type GenerateOptions, type Generation } from '../model/generate.ts';
 import { createSampler } from '../model/sampling.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { GpuJsLlama } from './llama.ts';
 
 export async function generateIdsGpuJs(model: GpuJsLlama, promptIds: readonly number[], options: GenerateOptions): Promise<Generation> {
   if (promptIds.length === 0) throw new RangeError('generate: the prompt must have at least one token (e.g. BOS)');
-  if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) throw new RangeError(`generate: maxTokens must be a whole number >= 0, got ${options.maxTokens}`);
+  checkMaxTokens(options);
   checkSequenceLength(model.config, promptIds.length, 'generate');
   const sample = createSampler(options);
   const stop = new Set(options.stopTokens ?? []);
@@ -30,8 +30,6 @@ export async function generateIdsGpuJs(model: GpuJsLlama, promptIds: readonly nu
   return { tokens, generated, finishReason: 'length' };
 }
 
-export async function generateTextGpuJs(model: GpuJsLlama, tokenizer: Tokenizer, prompt: string, options: GenerateOptions): Promise<Generation & { text: string }> {
-  const stopTokens = options.stopTokens ?? [tokenizer.eosId, tokenizer.bosId];
-  const g = await generateIdsGpuJs(model, tokenizer.encode(prompt), { ...options, stopTokens });
-  return { ...g, text: tokenizer.decode(g.tokens) };
+export function generateTextGpuJs(model: GpuJsLlama, tokenizer: Tokenizer, prompt: string, options: GenerateOptions): Promise<Generation & { text: string }> {
+  return generateTextWith((ids, o) => generateIdsGpuJs(model, ids, o), tokenizer, prompt, options);
 }
