@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
-import { check, launchDemoBrowser, log, runDemo } from './demo-harness.mjs';
+import { check, launchDemoBrowser, log, runDemo, watchDemo } from './demo-harness.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const out = join(root, 'test-output');
@@ -60,19 +60,7 @@ async function main() {
     log(`vite dev server at ${base}`);
     context = await launchDemoBrowser(profile);
     const page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && console.error(`  [page ${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => console.error(`  [page error] ${e.stack ?? e.message}`));
-    const demo = () => page.evaluate(() => window.__demo);
-    const waitFor = async (what, predicate, ms) => {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const s = await demo();
-        if (s && predicate(s)) return s;
-        if (s?.errors.length) throw new Error(`${what}: the page reported ${s.errors.join('; ')}`);
-        if (Date.now() > deadline) throw new Error(`${what}: timed out after ${ms} ms (${JSON.stringify(s)})`);
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    };
+    const { demo, waitFor } = watchDemo(page);
 
     const q = new URLSearchParams(Object.entries(SIZES).map(([k, v]) => [k, String(v)]));
     await page.goto(`${base}?${q}`, { waitUntil: 'load' });

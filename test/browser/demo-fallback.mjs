@@ -11,26 +11,17 @@
 // Both pages' scoring rates are printed (tokens/s; docs/backends.md quotes them).
 // Prints "demo: [t s] ok ..." per check (scripts/test-all.mjs counts them), "demo: FAILED ..." on failure.
 //   node scripts/gpu-env.mjs node test/browser/demo-fallback.mjs     (env: CHROMIUM, DEMO_TEST_TIMEOUT_MS)
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, preview } from 'vite';
-import { check, launchDemoBrowser, log, runDemo } from './demo-harness.mjs';
+import { routePublicAddresses, serveBuiltSite } from './built-site.mjs';
+import { check, launchDemoBrowser, log, runDemo, watchDemo } from './demo-harness.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const shared = join(root, '..', 'shared');
 const EXAMPLES = 12;
 const MAX_TOKENS = 24;
 const P_TOLERANCE = 1e-3;
-
-// The built site's public addresses (demo/sources.ts) and the ../shared copies that answer for them.
-const PUBLIC = {
-  'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin': 'models/stories260K/stories260K.bin',
-  'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/tok512.bin': 'models/stories260K/tok512.bin',
-  'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/train.jsonl': 'data/gsm8k/train.jsonl',
-  'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl': 'data/gsm8k/test.jsonl',
-};
 
 /** Opens the built page in a fresh Chromium profile, scores the sample and generates; returns what it showed. */
 async function scoreAndGenerate(base, { webgpu }) {
@@ -38,26 +29,9 @@ async function scoreAndGenerate(base, { webgpu }) {
   const context = await launchDemoBrowser(profile, { webgpu });
   const name = webgpu ? 'WebGPU page' : 'page without WebGPU';
   try {
-    await context.route(/^https:\/\/(huggingface\.co|raw\.githubusercontent\.com)\//, (route) => {
-      const file = PUBLIC[route.request().url()];
-      if (!file) return route.abort('internetdisconnected');
-      const body = readFileSync(join(shared, file));
-      return route.fulfill({ status: 200, body, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length), 'access-control-allow-origin': '*' } });
-    });
+    await routePublicAddresses(context);
     const page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && !/GL Driver Message/.test(m.text()) && console.error(`  [page ${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => console.error(`  [page error] ${e.stack ?? e.message}`));
-    const demo = () => page.evaluate(() => window.__demo);
-    const waitFor = async (what, predicate, ms) => {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const s = await demo().catch(() => null);
-        if (s && predicate(s)) return s;
-        if (s?.errors.length) throw new Error(`${name}, ${what}: the page reported ${s.errors.join('; ')}`);
-        if (Date.now() > deadline) throw new Error(`${name}, ${what}: timed out after ${ms} ms (${JSON.stringify(s)})`);
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    };
+    const { waitFor } = watchDemo(page, name);
     await page.goto(`${base}?examples=${EXAMPLES}`, { waitUntil: 'load' });
     const adapter = await page.evaluate(async () => ('gpu' in navigator && navigator.gpu ? ((await navigator.gpu.requestAdapter()) ? 'an adapter' : 'no adapter') : 'no navigator.gpu'));
     check((adapter === 'an adapter') === webgpu, `${name}: WebGPU gives ${adapter}`);
@@ -106,16 +80,8 @@ async function scoreAndGenerate(base, { webgpu }) {
 }
 
 async function main() {
-  for (const f of Object.values(PUBLIC)) if (!existsSync(join(shared, f))) throw new Error(`../shared/${f} is missing: the test serves the public addresses from it`);
-  const site = mkdtempSync(join(tmpdir(), 'xtf-demo-site-'));
-  const configFile = join(root, 'demo', 'vite.config.ts');
-  let server;
+  const { base, close } = await serveBuiltSite();
   try {
-    await build({ configFile, logLevel: 'warn', build: { outDir: site, emptyOutDir: true } });
-    server = await preview({ configFile, logLevel: 'warn', build: { outDir: site }, preview: { host: '127.0.0.1', port: 0, strictPort: false } });
-    const base = `http://127.0.0.1:${server.httpServer.address().port}/`;
-    log(`built the site; vite preview server at ${base}`);
-
     const webgpu = await scoreAndGenerate(base, { webgpu: true });
     const gpujs = await scoreAndGenerate(base, { webgpu: false });
 
@@ -142,8 +108,7 @@ async function main() {
     log(`scoring rate: WebGPU ${Math.round(webgpu.summary.tokensPerSecond)} tokens/s, gpu.js (WebGL2) ${Math.round(gpujs.summary.tokensPerSecond)} tokens/s (SwiftShader, software)`);
     log('passed');
   } finally {
-    await server?.close();
-    rmSync(site, { recursive: true, force: true });
+    await close();
   }
 }
 

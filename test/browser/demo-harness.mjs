@@ -1,6 +1,6 @@
 // What the demo's end-to-end scripts (demo-e2e.mjs, demo-offline.mjs, demo-fallback.mjs) share: the "demo: [t s] ok …" lines
 // that scripts/test-all.mjs counts, the assertion that prints them, and the run with its time limit
-// (DEMO_TEST_TIMEOUT_MS, default 15 min) and exit code, and the Chromium they drive.
+// (DEMO_TEST_TIMEOUT_MS, default 15 min) and exit code, the Chromium they drive and the watch on its page.
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -43,4 +43,28 @@ export function launchDemoBrowser(profile, { webgpu = true } = {}) {
     acceptDownloads: true,
     args: ['--no-sandbox', ...gpuArgs, '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+}
+
+/**
+ * Logs the page's errors and warnings (not the GL driver's chatter) and polls the demo's probe
+ * (window.__demo). waitFor returns the probe once `predicate` holds; an error the page reports fails at
+ * once unless errorsFail is false; a probe that cannot be read (the page is reloading) is polled again.
+ * prefix: put before each failure's text (which page, when a script drives two).
+ */
+export function watchDemo(page, prefix = '') {
+  page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && !/GL Driver Message/.test(m.text()) && console.error(`  [page ${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => console.error(`  [page error] ${e.stack ?? e.message}`));
+  const demo = () => page.evaluate(() => window.__demo);
+  const where = (what) => (prefix ? `${prefix}, ${what}` : what);
+  const waitFor = async (what, predicate, ms, { errorsFail = true } = {}) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const s = await demo().catch(() => null);
+      if (s && predicate(s)) return s;
+      if (errorsFail && s?.errors.length) throw new Error(`${where(what)}: the page reported ${s.errors.join('; ')}`);
+      if (Date.now() > deadline) throw new Error(`${where(what)}: timed out after ${ms} ms (${JSON.stringify(s)})`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  };
+  return { demo, waitFor };
 }

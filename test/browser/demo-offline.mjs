@@ -14,71 +14,39 @@
 // Screenshot: test-output/demo-offline-model-card.png (the model card offline, its stored files listed).
 // Prints "demo: [t s] ok ..." per check (scripts/test-all.mjs counts them), "demo: FAILED ..." on failure.
 //   node scripts/gpu-env.mjs node test/browser/demo-offline.mjs     (env: CHROMIUM, DEMO_TEST_TIMEOUT_MS)
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { strFromU8, unzipSync } from 'fflate';
-import { build, preview } from 'vite';
-import { check, launchDemoBrowser, log, runDemo } from './demo-harness.mjs';
+import { PUBLIC, routePublicAddresses, serveBuiltSite } from './built-site.mjs';
+import { check, launchDemoBrowser, log, runDemo, watchDemo } from './demo-harness.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shared = join(root, '..', 'shared');
 const SIZES = { examples: 8, steps: 4, batch: 4, lr: 0.01, rank: 4 };
 const FILES_CACHE = 'xtf-demo-files-v1';
 
-// The built site's public addresses (demo/sources.ts) and the ../shared copies that answer for them.
-const PUBLIC = {
-  'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin': 'models/stories260K/stories260K.bin',
-  'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/tok512.bin': 'models/stories260K/tok512.bin',
-  'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/train.jsonl': 'data/gsm8k/train.jsonl',
-  'https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl': 'data/gsm8k/test.jsonl',
-};
 const MODEL_URL = Object.keys(PUBLIC)[0];
-
 
 const filesUnder = (dir) => readdirSync(dir, { recursive: true }).filter((f) => statSync(join(dir, f)).isFile()).map((f) => f.split('\\').join('/'));
 
 async function main() {
-  for (const f of Object.values(PUBLIC)) if (!existsSync(join(shared, f))) throw new Error(`../shared/${f} is missing: the test serves the public addresses from it`);
-  const site = mkdtempSync(join(tmpdir(), 'xtf-demo-site-'));
+  const served = await serveBuiltSite();
+  const { site, base } = served;
   const profile = mkdtempSync(join(tmpdir(), 'xtf-demo-offline-chromium-'));
-  const configFile = join(root, 'demo', 'vite.config.ts');
-  let server;
   let context;
   try {
-    await build({ configFile, logLevel: 'warn', build: { outDir: site, emptyOutDir: true } });
     const built = filesUnder(site);
     log(`built the site: ${built.length} files`);
-    server = await preview({ configFile, logLevel: 'warn', build: { outDir: site }, preview: { host: '127.0.0.1', port: 0, strictPort: false } });
-    const base = `http://127.0.0.1:${server.httpServer.address().port}/`;
-    log(`vite preview server at ${base}`);
 
     context = await launchDemoBrowser(profile);
     // The public addresses, answered from ../shared while "online"; every request is counted.
     const requested = [];
     let online = true;
-    await context.route(/^https:\/\/(huggingface\.co|raw\.githubusercontent\.com)\//, (route) => {
-      const url = route.request().url();
-      requested.push(url);
-      if (!online || !PUBLIC[url]) return route.abort('internetdisconnected');
-      const body = readFileSync(join(shared, PUBLIC[url]));
-      return route.fulfill({ status: 200, body, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length), 'access-control-allow-origin': '*' } });
-    });
+    await routePublicAddresses(context, { online: () => online, onRequest: (url) => requested.push(url) });
     const page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && console.error(`  [page ${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => console.error(`  [page error] ${e.stack ?? e.message}`));
-    const demo = () => page.evaluate(() => window.__demo);
-    const waitFor = async (what, predicate, ms, { errorsFail = true } = {}) => {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const s = await demo().catch(() => null);
-        if (s && predicate(s)) return s;
-        if (errorsFail && s?.errors.length) throw new Error(`${what}: the page reported ${s.errors.join('; ')}`);
-        if (Date.now() > deadline) throw new Error(`${what}: timed out after ${ms} ms (${JSON.stringify(s)})`);
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    };
+    const { waitFor } = watchDemo(page);
     const storedUrls = () => page.evaluate(async (name) => (await (await caches.open(name)).keys()).map((r) => r.url), FILES_CACHE);
     const cardFiles = () => page.$$eval('[data-testid=stored-files] li', (els) => els.map((e) => e.dataset.url));
     const url = `${base}?${new URLSearchParams(Object.entries(SIZES).map(([k, v]) => [k, String(v)]))}`;
@@ -123,8 +91,8 @@ async function main() {
     // Offline: no network for the browser, no server, the public addresses refused.
     online = false;
     await context.setOffline(true);
-    await server.close();
-    server = null;
+    await served.server.close();
+    served.server = null;
     requested.length = 0;
     await page.reload({ waitUntil: 'load' });
     s = await waitFor('model and data (offline)', (s) => s.modelLoaded && s.examples > 0, 180_000);
@@ -206,9 +174,8 @@ async function main() {
     log('passed');
   } finally {
     await context?.close().catch(() => undefined);
-    await server?.close().catch(() => undefined);
+    await served.close();
     rmSync(profile, { recursive: true, force: true });
-    rmSync(site, { recursive: true, force: true });
   }
 }
 
