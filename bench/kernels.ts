@@ -23,6 +23,7 @@ import { matmul } from '../src/ops/matmul.ts';
 import { describeKernelChoices } from '../src/ops/kernel-choice.ts';
 import { installQuietWait, uninstallQuietWait } from '../src/gpu/dawn-wait.ts';
 import { describePeer, runTorchPeer } from './torch-peer.ts';
+import { LAVAPIPE_FOR_DAWN, SWIFTSHADER_ICD } from '../scripts/gpu-env.mjs';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -197,6 +198,8 @@ async function benchGpuJs(): Promise<PeerResult & { renderer: string }> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    // Chromium's WebGL2 runs on SwiftShader, whatever driver this process's Dawn was given.
+    env: process.env.VK_ICD_FILENAMES === LAVAPIPE_FOR_DAWN.icd ? { ...process.env, VK_ICD_FILENAMES: SWIFTSHADER_ICD } : process.env,
     headless: true,
     // As in SOFTWARE-GPU.md; WebGL2 then runs on ANGLE's Vulkan backend over SwiftShader.
     args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],

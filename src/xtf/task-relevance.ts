@@ -3,7 +3,7 @@
 // S_TR(t) = 1 − minmax(D) over the types present. The V x dim work runs on the GPU as matmuls.
 import type { Runtime, Tensor } from '../gpu/index.ts';
 import { matmul } from '../ops/matmul.ts';
-import { mulForward } from '../ops/elementwise.ts';
+import { addBias, mulForward, scaleForward } from '../ops/elementwise.ts';
 import type { TaskRelevanceOptions } from './options.ts';
 
 /** counts[t] = occurrences of token t in the domain text (by default every label token of the dataset). */
@@ -12,10 +12,20 @@ export async function tokenDistances(rt: Runtime, embedding: Tensor, counts: Flo
   const total = domainTotal(counts, vocab);
   const weights = rt.upload(counts.map((c) => c / total), [1, vocab], 'f32', 'domain token weights');
   const domain = matmul(rt, weights, embedding); // [1, dim]
+  const ones = rt.upload(new Float32Array(dim).fill(1), [dim, 1], 'f32', 'ones');
+  const rowSums = (x: Tensor) => matmul(rt, x, ones); // [vocab, 1]
+  if (distance === 'euclidean') {
+    // |E(t) − V|² summed directly: |E|² − 2 E·V + |V|² loses the small distances to cancellation in f32.
+    const diff = addBias(rt, scaleForward(rt, embedding, 1), domain, -1);
+    const squares = mulForward(rt, diff, diff);
+    const sq = rowSums(squares);
+    const out = await sq.read();
+    for (const t of [weights, domain, ones, diff, squares, sq]) t.release();
+    return Float32Array.from(out, (x) => Math.sqrt(Math.max(0, x)));
+  }
   const dots = matmul(rt, embedding, domain, { transB: true }); // [vocab, 1]
   const squares = mulForward(rt, embedding, embedding);
-  const ones = rt.upload(new Float32Array(dim).fill(1), [dim, 1], 'f32', 'ones');
-  const normsSq = matmul(rt, squares, ones); // [vocab, 1]
+  const normsSq = rowSums(squares);
   const [d, n, v] = await Promise.all([dots.read(), normsSq.read(), domain.read()]);
   for (const t of [weights, domain, dots, squares, ones, normsSq]) t.release();
   return distancesFrom(d, n, v, distance);
