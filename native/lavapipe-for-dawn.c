@@ -7,7 +7,11 @@
 //
 // What it changes: the four flags read true, and a device created with them asks lavapipe for
 // exactly what lavapipe reports. The dynamic uniform / storage buffers per descriptor set read 16
-// (Dawn cuts lavapipe's 256 to 16 anyway, and warns on every start when it has to). Everything else
+// (Dawn cuts lavapipe's 256 to 16 anyway, and warns on every start when it has to). The storage
+// buffer range reads 1 GiB, SwiftShader's, instead of 128 MiB: lavapipe addresses buffers with
+// 32-bit byte offsets and reads and writes 1 GB bindings through their last element (test/gpu/
+// big-binding.test.ts checks it on every run); 128 MiB would refuse a stories15M-shaped model's
+// logits at batch 8 x 256. Everything else
 // is lavapipe's own entry points, returned as they are (the loader talks to lavapipe's dispatchable
 // handles directly).
 //
@@ -41,6 +45,9 @@ typedef struct { int32_t sType; const void *pNext; } BaseIn;
 #define UNIFORM_DYNAMIC (PROPERTIES_LIMITS + 104)
 #define STORAGE_DYNAMIC (PROPERTIES_LIMITS + 112)
 #define DAWN_DYNAMIC_BUFFERS 16
+#define STORAGE_RANGE (PROPERTIES_LIMITS + 28) // maxStorageBufferRange
+#define LAVAPIPE_STORAGE_RANGE (1u << 27)
+#define STORAGE_RANGE_CLAIMED (1u << 30)
 #define PROPERTIES2_PROPERTIES 16 // after sType, padding and pNext
 typedef struct {
   int32_t sType;
@@ -105,6 +112,8 @@ static void limit(void *properties) {
   uint32_t *u = (uint32_t *)(p + UNIFORM_DYNAMIC), *s = (uint32_t *)(p + STORAGE_DYNAMIC);
   if (*u > DAWN_DYNAMIC_BUFFERS) *u = DAWN_DYNAMIC_BUFFERS;
   if (*s > DAWN_DYNAMIC_BUFFERS) *s = DAWN_DYNAMIC_BUFFERS;
+  uint32_t *range = (uint32_t *)(p + STORAGE_RANGE);
+  if (*range == LAVAPIPE_STORAGE_RANGE) *range = STORAGE_RANGE_CLAIMED;
 }
 static void get_properties(VkPhysicalDevice pd, void *p) {
   real_properties(pd, p);
