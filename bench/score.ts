@@ -19,7 +19,7 @@ import { forwardScores } from '../src/xtf/forward-scores.ts';
 import { xtfOptions } from '../src/xtf/options.ts';
 import { scoreExamples } from '../src/xtf/score.ts';
 
-const { values: args } = parseArgs({ options: { examples: { type: 'string', default: '256' }, repeats: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({ options: { examples: { type: 'string', default: '256' }, repeats: { type: 'string', default: '3' }, profile: { type: 'boolean', default: false } } });
 const EXAMPLES = Number(args.examples);
 const REPEATS = Number(args.repeats);
 const SHARED = new URL('../../shared/', import.meta.url);
@@ -67,6 +67,15 @@ console.log('');
 console.log(`${'pass'.padEnd(34)}${'tokens/s'.padStart(10)}${'vs forward'.padStart(12)}`);
 for (const [name, r] of [['forward (p only)', forward], ['forward + attention received', withAttention], ['XTF scoring, paper rules', scorePaper], ['XTF scoring, released rules', scoreReleased]] as const) {
   console.log(`${name.padEnd(34)}${r.toFixed(0).padStart(10)}${`${(r / forward).toFixed(2)}x`.padStart(12)}`);
+}
+if (args.profile) {
+  // GPU time by kernel of one pass over the batches, with the attention received (what scoring adds).
+  rt.startProfiling();
+  for (const batch of batches) await forwardScores(model, batch, paper.ri, true);
+  const times = await rt.stopProfiling();
+  const total = times.reduce((s, t) => s + t.totalMs, 0);
+  console.log(`\nGPU time of one pass with the attention received, by kernel (total ${total.toFixed(0)} ms)`);
+  for (const t of times.slice(0, 12)) console.log(`  ${t.kernel.padEnd(40)} ${String(t.calls).padStart(5)} calls ${t.totalMs.toFixed(1).padStart(9)} ms ${((100 * t.totalMs) / total).toFixed(1).padStart(5)}%`);
 }
 console.log(JSON.stringify({ adapter: rt.report.summary, examples: records.length, tokens, forward_tokens_per_s: Math.round(forward), forward_attention_tokens_per_s: Math.round(withAttention), score_paper_tokens_per_s: Math.round(scorePaper), score_released_tokens_per_s: Math.round(scoreReleased) }));
 rt.destroy();
