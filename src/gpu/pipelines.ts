@@ -1,6 +1,7 @@
 // Compiled compute pipelines, keyed by shader, entry point and override constants:
 // compiling is the slowest thing WebGPU does, so each variant is compiled once per device.
 import { GpuValidationError } from './errors.ts';
+import { withParamsBinding, type ParamsBinding } from './params-binding.ts';
 
 export type OverrideConstants = Record<string, number>;
 
@@ -9,7 +10,10 @@ export class PipelineCache {
   private pipelines = new Map<string, GPUComputePipeline>();
   readonly pendingChecks: Promise<Error | null>[] = [];
 
-  constructor(private readonly device: GPUDevice) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly paramsBinding: ParamsBinding = 'uniform',
+  ) {}
 
   get(shaderName: string, code: string, entryPoint = 'main', constants: OverrideConstants = {}): GPUComputePipeline {
     const constKey = Object.keys(constants)
@@ -21,7 +25,7 @@ export class PipelineCache {
     if (pipeline) return pipeline;
     let module = this.modules.get(shaderName);
     if (!module) {
-      module = this.device.createShaderModule({ code, label: shaderName });
+      module = this.device.createShaderModule({ code: withParamsBinding(code, this.paramsBinding), label: shaderName });
       this.modules.set(shaderName, module);
     }
     this.device.pushErrorScope('validation');

@@ -4,6 +4,7 @@ import { acquireDevice, type AcquiredDevice, type AdapterReport, type DeviceOpti
 import { DeviceLostError, GpuValidationError, LimitExceededError } from './errors.ts';
 import { BufferPool, type MemoryStats } from './pool.ts';
 import { PipelineCache, type OverrideConstants } from './pipelines.ts';
+import { paramsBindingFor, type ParamsBinding } from './params-binding.ts';
 import { KernelProfiler, type KernelTime } from './profiler.ts';
 import { DTYPE_BYTES, numel, Tensor, type DType, type HostArray } from './tensor.ts';
 import { wgsl } from '../shaders/wgsl.generated.ts';
@@ -18,7 +19,7 @@ export interface Dispatch {
   shader: string;
   entryPoint?: string;
   constants?: OverrideConstants;
-  /** Bound at @group(0) @binding(0) as a uniform buffer. */
+  /** Bound at @group(0) @binding(0): a uniform buffer, or a read-only storage buffer where paramsBinding says so. */
   uniforms: ArrayBuffer;
   /** Storage buffers bound at @binding(1), @binding(2), ... in order. */
   bindings: (Tensor | GPUBuffer)[];
@@ -34,6 +35,8 @@ const MAP_MODE_READ = 0x1;
 export class Runtime {
   readonly device: GPUDevice;
   readonly report: AdapterReport;
+  /** Where kernels read their parameters on this adapter (src/gpu/params-binding.ts). */
+  readonly paramsBinding: { binding: ParamsBinding; why: string };
   readonly pool: BufferPool;
   readonly pipelines: PipelineCache;
   private encoder: GPUCommandEncoder | null = null;
@@ -53,7 +56,8 @@ export class Runtime {
       maxStorageBufferBindingSize: this.device.limits.maxStorageBufferBindingSize,
       budgetBytes: options.budgetBytes,
     });
-    this.pipelines = new PipelineCache(this.device);
+    this.paramsBinding = paramsBindingFor(this.report);
+    this.pipelines = new PipelineCache(this.device, this.paramsBinding.binding);
     void acquired.lost.then((e) => {
       if (e) this.lostError = e;
     });
@@ -265,7 +269,8 @@ export class Runtime {
       for (const b of this.uniformCache.values()) b.destroy();
       this.uniformCache.clear();
     }
-    buf = this.device.createBuffer({ size: bytes.byteLength, usage: UNIFORM | COPY_DST, mappedAtCreation: true });
+    const usage = this.paramsBinding.binding === 'storage' ? STORAGE | COPY_DST : UNIFORM | COPY_DST;
+    buf = this.device.createBuffer({ size: bytes.byteLength, usage, mappedAtCreation: true });
     new Uint8Array(buf.getMappedRange()).set(new Uint8Array(bytes));
     buf.unmap();
     this.uniformCache.set(key, buf);

@@ -96,5 +96,5 @@ export function forceDeviceClass(rt: Runtime, deviceClass: DeviceClass): KernelC
 /** One line for benchmark headers: which variants this runtime gets, and why. */
 export function describeKernelChoices(rt: Runtime): string {
   const c = kernelChoices(rt);
-  return `kernel choices: ${c.deviceClass} variants, ${c.why} (src/ops/kernel-choice.ts)`;
+  return `kernel choices: ${c.deviceClass} variants, ${c.why} (src/ops/kernel-choice.ts); ${rt.paramsBinding.why} (src/gpu/params-binding.ts)`;
 }
