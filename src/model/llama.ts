@@ -32,6 +32,8 @@ export interface ForwardOptions {
     queryWeights?: Tensor;
     /** Layers to report; default all. */
     layers?: number[];
+    /** [B] u32: each row's first key asked for; keys before it may come back as 0 (see ops/attention.ts). */
+    keyStart?: Tensor;
   };
   /**
    * Also return the final hidden state, the final RMSNorm's output that the classifier reads (what Hugging
@@ -175,7 +177,7 @@ export class LlamaModel {
     for (let l = 0; l < c.nLayers; l++) {
       const s = layerForward(this, l, x, batch, seqLen, train);
       if (receivedLayers.has(l)) {
-        received.set(l, attentionReceived(rt, s.saved.q, s.saved.k, s.saved.attn.logSumExp, { queryWeights: wantReceived?.queryWeights }));
+        received.set(l, attentionReceived(rt, s.saved.q, s.saved.k, s.saved.attn.logSumExp, { queryWeights: wantReceived?.queryWeights, keyStart: wantReceived?.keyStart }));
       }
       const next = s.xOut;
       if (train) layers.push(s.saved);

@@ -43,6 +43,9 @@ export interface AttentionGradients {
 export interface AttentionReceivedOptions extends AttentionOptions {
   /** [B, Tq] weight of each query row (e.g. 1 on output positions only); default all ones. */
   queryWeights?: Tensor;
+  /** [B] u32: each batch row's first key that is asked for. Keys before it may come back as 0 (whole
+   *  blocks of them are skipped); keys from it on are exact. Default: every key. */
+  keyStart?: Tensor;
 }
 
 /** q [B, Tq, H, D], k and v [B, Tk, Hkv, D]: query row i sits at position Tk − Tq + i. */
@@ -202,6 +205,9 @@ export function attentionReceived(rt: Runtime, q: Tensor, k: Tensor, logSumExp: 
   const d = attentionDims('attentionReceived', q, k);
   expectShape('attentionReceived', logSumExp, [d.batch, d.heads, d.tq], 'logSumExp');
   if (options.queryWeights) expectShape('attentionReceived', options.queryWeights, [d.batch, d.tq], 'queryWeights');
+  if (options.keyStart && (options.keyStart.dtype !== 'u32' || options.keyStart.shape.length !== 1 || options.keyStart.shape[0] !== d.batch)) {
+    throw new RangeError(`attentionReceived: keyStart ${options.keyStart} must be u32 [${d.batch}] (one first key per batch row)`);
+  }
   const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
   const { constants, rows } = blocked(rt, d);
   const received = rt.empty([d.batch, d.heads, d.tk], 'f32', 'attention received');
@@ -209,9 +215,9 @@ export function attentionReceived(rt: Runtime, q: Tensor, k: Tensor, logSumExp: 
     shader: 'attention',
     entryPoint: 'attention_received',
     constants,
-    uniforms: params(d, scale, { useWeights: options.queryWeights !== undefined }),
-    // Without weights the kernel reads no weight; q stands in for the binding.
-    bindings: [q, k, options.queryWeights ?? q, logSumExp, received],
+    uniforms: params(d, scale, { useWeights: options.queryWeights !== undefined, useKeyStart: options.keyStart !== undefined }),
+    // Without weights (key starts) the kernel reads none; q (lse) stands in for the binding.
+    bindings: [q, k, options.queryWeights ?? q, logSumExp, received, options.keyStart ?? logSumExp],
     workgroups: [ceilDiv(d.tk, rows), d.heads, d.batch],
   });
   return received;

@@ -48,7 +48,7 @@
 //   3        v         v               v                   query_weights       probs
 //   4        lse_out   lse             lse                 lse                 lse
 //   5        out       d_out           d_out               received
-//   6        key_start delta_out       delta
+//   6        key_start delta_out       delta                key_start
 //   7                  d_q             d_k
 //   8                  out_saved       d_v
 
@@ -61,7 +61,8 @@ struct Params {
   scale: f32,       // multiplies q·k (1/sqrt(D) by default)
   use_weights: u32, // attention_received: 0 = every query row weighs 1 (query_weights unread)
   kv_rows: u32,     // rows per batch item in k and v (>= tk; more when they are a cache's prefix)
-  use_key_start: u32, // forward: 1 = key_start [B] holds each batch row's first real key
+  use_key_start: u32, // forward: 1 = key_start [B] holds each batch row's first real key;
+                      // attention_received: each batch row's first key that is asked for
   pad0: u32,
   pad1: u32,
   pad2: u32,
@@ -586,7 +587,10 @@ fn backward_key_value(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
 
 // ---------------------------------------------------------------------------------------------
 // attention_received: received[b, h, j] = Σ over query rows at positions > j of w_i · P_ij,
-// P recomputed from lse. Grid: (key blocks of 4·WG rows, H, B).
+// P recomputed from lse. Grid: (key blocks of 4·WG rows, H, B). With use_key_start, a block whose keys
+// all lie before key_start[b] writes zeros and stops: XTF asks only for the answer's keys, and the
+// prompt's keys, seen by every later query, are the most expensive ones (over half the work at GSM8K
+// lengths).
 
 fn received_load(d: u32) {
   if (d < D4) {
@@ -632,6 +636,14 @@ fn attention_received(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
   let offset = p.tk - p.tq;
   let block = wid.x * WG * 4u;
   let keys = vec4<u32>(block + lid * 4u) + STEP4;
+  let base = (b * p.heads + h) * p.tk;
+  if (p.use_key_start != 0u && block + 4u * WG <= key_start[b]) {
+    if (keys.x < p.tk) { received[base + keys.x] = 0.0; }
+    if (keys.y < p.tk) { received[base + keys.y] = 0.0; }
+    if (keys.z < p.tk) { received[base + keys.z] = 0.0; }
+    if (keys.w < p.tk) { received[base + keys.w] = 0.0; }
+    return;
+  }
   own_base = key_bases(b, keys.x, g);
   received_load_all();
   // The first query row strictly after the block's first key.
@@ -660,7 +672,6 @@ fn attention_received(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     );
   }
 
-  let base = (b * p.heads + h) * p.tk;
   if (keys.x < p.tk) { received[base + keys.x] = total.x; }
   if (keys.y < p.tk) { received[base + keys.y] = total.y; }
   if (keys.z < p.tk) { received[base + keys.z] = total.z; }

@@ -10,7 +10,8 @@ export interface TokenForwardScores {
   /** p(tokens[j] | tokens[<j]); NaN at j = 0 (nothing predicts the first token). */
   p: Float32Array;
   /** Mean attention token j receives from each counted later query (reduced over heads, mean over
-   *  layers); NaN where no counted query comes later (e.g. the last token). */
+   *  layers); NaN where no counted query comes later (e.g. the last token), and before the first label
+   *  token after position 0 (never scored). */
   ri: Float32Array;
 }
 
@@ -33,14 +34,19 @@ export async function forwardScores(
   const ids = new Uint32Array(B * T);
   const targets = new Uint32Array(B * T);
   const queryWeights = new Float32Array(B * T);
+  // RI is read at label positions after the first token only (score.ts): the keys before a row's first
+  // such position are never asked for, and the attention pass skips them.
+  const keyStart = new Uint32Array(B);
   batch.forEach((e, b) => {
     ids.set(e.tokens, b * T);
     targets.set(e.tokens.slice(1), b * T);
     // Padding never counts as a query; with queries = 'output' only label positions do.
     for (let i = 0; i < e.tokens.length; i++) queryWeights[b * T + i] = ri.queries === 'all' || e.lossMask[i] ? 1 : 0;
+    const first = e.lossMask.findIndex((m, j) => m && j > 0);
+    keyStart[b] = first < 0 ? e.tokens.length : first;
   });
   const layers = selectedLayers(model.config.nLayers, ri.layers);
-  const { prob, received: perLayer } = await scoringModel(model).teacherForced(ids, B, T, targets, withAttention ? { layers, queryWeights } : null);
+  const { prob, received: perLayer } = await scoringModel(model).teacherForced(ids, B, T, targets, withAttention ? { layers, queryWeights, keyStart } : null);
 
   const H = model.config.nHeads;
   return batch.map((e, b) => {
@@ -52,7 +58,7 @@ export async function forwardScores(
       // later[j] = Σ_{i>j} w_i: how many counted queries come after j.
       let later = 0;
       for (let j = n - 1; j >= 0; j--) {
-        if (later > 0) {
+        if (later > 0 && j >= keyStart[b]) {
           let sum = 0;
           for (const rec of perLayer) {
             let reduced = ri.headReduction === 'max' ? -Infinity : 0;

@@ -15,16 +15,24 @@ import { hostTokenDistances, tokenDistances } from './task-relevance.ts';
 export interface TeacherForced {
   /** [B·T] p(targets[r]) given the positions up to r of its sequence. */
   prob: Float32Array;
-  /** Per requested layer (in the order asked): [B, H, T], Σ over later query rows i of w_i · P_ij. */
+  /** Per requested layer (in the order asked): [B, H, T], Σ over later query rows i of w_i · P_ij; exact
+   *  from each row's keyStart on (a backend may leave the keys before it at 0 without computing them). */
   received: Float32Array[];
+}
+
+/** What the attention pass is asked for: the layers, each query row's weight, each batch row's first key wanted. */
+export interface AttentionRequest {
+  layers: number[];
+  queryWeights: Float32Array;
+  keyStart?: Uint32Array;
 }
 
 export interface ScoringModel {
   readonly config: LlamaConfig;
   /** What runs it: 'webgpu', or gpu.js's 'webgl2' / 'webgl' / 'cpu'. */
   readonly backend: string;
-  /** ids and targets [B·T] row-major; attention: the layers to report and the weight of each query row. */
-  teacherForced(ids: Uint32Array, batch: number, seqLen: number, targets: Uint32Array, attention: { layers: number[]; queryWeights: Float32Array } | null): Promise<TeacherForced>;
+  /** ids and targets [B·T] row-major; attention: what to report of it (null: nothing). */
+  teacherForced(ids: Uint32Array, batch: number, seqLen: number, targets: Uint32Array, attention: AttentionRequest | null): Promise<TeacherForced>;
   /** The final RMSNorm's output [B·T, dim] for ids [B, T]. */
   finalHidden(ids: Uint32Array, batch: number, seqLen: number): Promise<Float32Array>;
   /** Per token id, the distance of its input embedding to the weighted mean embedding (./task-relevance.ts). */
@@ -50,7 +58,8 @@ function webGpuScoring(model: LlamaModel): ScoringModel {
       const idsT = rt.upload(ids, [batch, seqLen], 'u32', 'score ids');
       const targetsT = rt.upload(targets, [batch * seqLen], 'u32', 'score targets');
       const weightsT = attention ? rt.upload(attention.queryWeights, [batch, seqLen], 'f32', 'query weights') : null;
-      const fwd = model.forward(idsT, attention ? { attentionReceived: { queryWeights: weightsT!, layers: attention.layers } } : {});
+      const keyStartT = attention?.keyStart ? rt.upload(attention.keyStart, [batch], 'u32', 'first keys asked for') : undefined;
+      const fwd = model.forward(idsT, attention ? { attentionReceived: { queryWeights: weightsT!, layers: attention.layers, keyStart: keyStartT } } : {});
       const ce = crossEntropyForward(rt, fwd.logits, targetsT);
       const received: Tensor[] = (attention?.layers ?? []).map((l) => fwd.attentionReceived.get(l)!).filter(Boolean);
       try {
@@ -58,7 +67,7 @@ function webGpuScoring(model: LlamaModel): ScoringModel {
         return { prob, received: (await Promise.all(received.map((t) => t.read()))) as Float32Array[] };
       } finally {
         model.releaseForward(fwd);
-        for (const t of [idsT, targetsT, weightsT, ce.loss, ce.prob]) t?.release();
+        for (const t of [idsT, targetsT, weightsT, keyStartT, ce.loss, ce.prob]) t?.release();
       }
     },
     async finalHidden(ids, batch, seqLen) {

@@ -19,14 +19,17 @@ describe('XTF forward scores', () => {
     tokenizeRecord(tok, exampleRecord({ id: 'b', prompt: 'Once upon a time', completion: ', there was a girl.' }), { maxLength: 512 }),
   ];
 
-  /** CPU: Σ over counted later queries of P[i][j], reduced over heads, mean over layers, / count. */
+  /** CPU: Σ over counted later queries of P[i][j], reduced over heads, mean over layers, / count; NaN
+   *  before the first label token after position 0 (never scored, so never computed). */
   function cpuRi(tokens: number[], lossMask: boolean[], opts: ReasoningImportanceOptions): number[] {
     const { attention } = llamaReferenceForward(weights, tokens, { attention: true });
     const c = weights.config;
     const T = tokens.length;
     const layers = opts.layers === 'all' ? [...Array(c.nLayers).keys()] : opts.layers === 'last' ? [c.nLayers - 1] : opts.layers;
     const counted = (i: number) => opts.queries === 'all' || lossMask[i];
+    const first = lossMask.findIndex((m, j) => m && j > 0);
     return tokens.map((_, j) => {
+      if (first < 0 || j < first) return NaN;
       let later = 0;
       for (let i = j + 1; i < T; i++) if (counted(i)) later++;
       if (later === 0) return NaN;
