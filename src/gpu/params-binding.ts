@@ -3,7 +3,7 @@
 // SwiftShader. Lavapipe (Mesa's llvmpipe Vulkan driver, 22.x) inlines the values it finds in a uniform
 // buffer into the shader and compiles it again (NIR clone, optimise, LLVM or its shader cache) every
 // time the pipeline is bound: a decode step, whose key count changes every token, then spent ~20 ms a
-// token compiling (stories260K: 31.5 vs 12.0 ms a token, GPU time 8.9 vs 3.5 ms, measured 2026-12-07,
+// token compiling (stories260K: 31.5 vs 9.3 ms a token, GPU time 9.0 vs 2.4 ms, measured 2026-12-07,
 // docs/speed.md). From a read-only storage buffer the same values are plain loads and nothing is
 // recompiled. The runtime rewrites the declaration once per shader module and adds STORAGE to the
 // parameter buffers' usage; the shaders keep one source.
