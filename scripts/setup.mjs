@@ -39,11 +39,12 @@ function driverStep() {
   const { source, library, icd } = LAVAPIPE_FOR_DAWN;
   if (!existsSync(LAVAPIPE_LIBRARY)) return true; // not Debian's layout: gpu-env keeps SwiftShader
   if (existsSync(library) && existsSync(icd) && statSync(library).mtimeMs >= statSync(source).mtimeMs) return true;
-  const cc = process.env.CC || 'cc';
   mkdirSync(dirname(library), { recursive: true });
-  const r = spawnSync(cc, ['-O2', '-shared', '-fPIC', '-fvisibility=hidden', '-o', library, source, '-ldl'], { stdio: 'inherit' });
-  if (r.status !== 0) {
-    console.error(`setup: could not build ${library} with ${cc} (${r.error?.message ?? `exit ${r.status}`}); Node's WebGPU falls back to SwiftShader, ~2.6x slower. Install a C compiler (apt-get install gcc) for lavapipe.`);
+  // The first compiler there is; `-x c` lets a g++ alone build it as C.
+  const compilers = [process.env.CC, 'cc', 'gcc', 'g++'].filter(Boolean);
+  const built = compilers.find((cc) => spawnSync(cc, ['-x', 'c', '-O2', '-shared', '-fPIC', '-fvisibility=hidden', '-o', library, source, '-ldl'], { stdio: 'inherit' }).status === 0);
+  if (!built) {
+    console.error(`setup: could not build ${library} (tried ${compilers.join(', ')}); Node's WebGPU falls back to SwiftShader, ~2.6x slower. Install a C compiler (apt-get install gcc) for lavapipe.`);
     return true;
   }
   // library_path relative to the manifest: the loader resolves it from the manifest's folder.
