@@ -1,7 +1,7 @@
 // What a fresh Debian 12 machine with only Node needs before `npm start` or `npm test`, installed once:
 //   - the Vulkan loader, SwiftShader (inside Debian's chromium) for Dawn in Node and Chromium, lavapipe
 //     (mesa-vulkan-drivers) for Deno's wgpu — see ../shared/SOFTWARE-GPU.md;
-//   - lavapipe-for-dawn (native/lavapipe-for-dawn.c, compiled with the system's cc), the driver Node's
+//   - lavapipe-for-dawn (native/lavapipe-for-dawn.c, compiled with the system's C compiler), the driver Node's
 //     Dawn runs on: without a C compiler Node falls back to SwiftShader, ~2.6x slower (docs/speed.md);
 //   - the npm packages (npm ci), when node_modules is missing or older than package-lock.json.
 // As root it installs the apt packages itself; otherwise it prints the one command that does and stops.
