@@ -1,22 +1,23 @@
-// A Vulkan driver (ICD) that is Mesa's lavapipe with one difference, so that Dawn (Node's WebGPU)
-// accepts it: Debian 12's lavapipe (Mesa 22.3) reports shader{Uniform,SampledImage,StorageBuffer,
-// StorageImage}ArrayDynamicIndexing as false, and Dawn refuses any Vulkan device without them.
-// WGSL cannot index an array of bindings (it has no binding arrays), so no shader Dawn compiles
-// for this project uses them; lavapipe itself runs every shader through LLVM, 8 lanes wide on AVX2,
-// which makes it ~3x faster than SwiftShader's Subzero JIT for this project's kernels.
+// A Vulkan driver (ICD) that is Mesa's lavapipe with three answers changed, so that Dawn (Node's
+// WebGPU) accepts it and uses it fully. Debian 12's lavapipe (Mesa 22.3) reports shader{Uniform,
+// SampledImage,StorageBuffer,StorageImage}ArrayDynamicIndexing as false, and Dawn refuses any Vulkan
+// device without them. WGSL cannot index an array of bindings (it has no binding arrays), so no shader
+// Dawn compiles for this project uses them. Lavapipe runs every shader through LLVM, 8 lanes wide on
+// AVX2: 2.5-4x SwiftShader's Subzero JIT for this project's kernels (docs/speed.md).
 //
-// What it changes: the four flags read true, and a device created with them asks lavapipe for
-// exactly what lavapipe reports. The dynamic uniform / storage buffers per descriptor set read 16
-// (Dawn cuts lavapipe's 256 to 16 anyway, and warns on every start when it has to). The storage
-// buffer range reads 1 GiB, SwiftShader's, instead of 128 MiB: lavapipe addresses buffers with
-// 32-bit byte offsets and reads and writes 1 GB bindings through their last element (test/gpu/
-// big-binding.test.ts checks it on every run); 128 MiB would refuse a stories15M-shaped model's
-// logits at batch 8 x 256. Everything else
-// is lavapipe's own entry points, returned as they are (the loader talks to lavapipe's dispatchable
-// handles directly).
+// The three answers:
+//   - the four flags read true, and a device created with them asks lavapipe for exactly what it reports;
+//   - the dynamic uniform / storage buffers per descriptor set read 16 (Dawn cuts lavapipe's 256 to 16
+//     anyway, and warns on every start when it has to);
+//   - the storage buffer range reads 1 GiB, SwiftShader's, instead of 128 MiB, which would refuse a
+//     stories15M-shaped model's logits at batch 8 x 256. Lavapipe was seen to read and write 1 GB
+//     bindings through their last element; test/gpu/big-binding.test.ts checks 160 MiB on every run.
+// Everything else is lavapipe's own entry points, returned as they are (the loader talks to lavapipe's
+// dispatchable handles directly).
 //
-// Built by scripts/setup.mjs (cc -shared), picked by scripts/gpu-env.mjs through the ICD manifest
-// written beside it; no Vulkan headers needed: the few types used are declared here.
+// Built by scripts/setup.mjs (a shared library from the first C compiler it finds), picked by
+// scripts/gpu-env.mjs through the ICD manifest written beside it. No Vulkan headers are needed: the few
+// types used are declared here.
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
