@@ -148,6 +148,17 @@ export interface TokenizeReport {
   emptyLabels: { count: number; firstIds: string[] };
 }
 
+/** Whether position i of a label mask enters the loss: labelled, and not the first token (nothing predicts it). */
+export function inLoss(mask: ArrayLike<unknown>, i: number): boolean {
+  return Boolean(mask[i]) && i > 0;
+}
+
+/** The first position of a label mask that enters the loss, or -1. */
+export function firstInLoss(mask: ArrayLike<unknown>): number {
+  for (let i = 1; i < mask.length; i++) if (mask[i]) return i;
+  return -1;
+}
+
 export function tokenizeRecords(tokenizer: Tokenizer, records: readonly TrainRecord[], options: TokenizeOptions = {}): TokenizeReport {
   const report: TokenizeReport = { examples: [], truncatedExamples: 0, truncatedTokens: 0, emptyLabels: { count: 0, firstIds: [] } };
   for (const r of records) {
@@ -156,8 +167,7 @@ export function tokenizeRecords(tokenizer: Tokenizer, records: readonly TrainRec
       report.truncatedExamples++;
       report.truncatedTokens += t.truncated;
     }
-    // A label on the first token never enters the loss (nothing predicts it).
-    if (!t.lossMask.some((m, i) => m && i > 0)) {
+    if (firstInLoss(t.lossMask) < 0) {
       report.emptyLabels.count++;
       if (report.emptyLabels.firstIds.length < 5) report.emptyLabels.firstIds.push(t.id);
       continue;

@@ -20,6 +20,7 @@ import { BASELINE_DEFAULTS, xtfOptions, type BaselineOptions, type XtfOptions, t
 import { reselect } from '../xtf/select.ts';
 import { reselectReleased } from '../xtf/score-released.ts';
 import type { Attribute, ScoredExample } from '../xtf/types.ts';
+import { inLoss } from '../data/tokenize.ts';
 
 /** Every filter, in the order runs are taken and rows are shown. */
 export const FILTERS = ['normal', 'xtf', 'xtf-released', 'xtf-paper', 'ri', 'kn', 'tr', 'ri+kn', 'ri+tr', 'kn+tr', 'xtf-online', 'stm', 'slm', 'slm-online', 'tc', 'random', 'oracle'] as const;
@@ -89,7 +90,7 @@ export function xtfAttributes(filter: FilterName): Attribute[] | null {
 
 /** Label tokens that can train (token 0 is predicted by nothing), as a 0/1 mask: the normal filter. */
 export function normalWeights(scored: readonly ScoredExample[]): number[][] {
-  return scored.map((ex) => ex.label.map((l, i) => (l && i > 0 && ex.p[i] !== null ? 1 : 0)));
+  return scored.map((ex) => ex.label.map((_, i) => (inLoss(ex.label, i) && ex.p[i] !== null ? 1 : 0)));
 }
 
 export function maskOf(lossMask: number[][], normal: number[][]): Mask {

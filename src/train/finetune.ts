@@ -9,7 +9,7 @@
 // be drawn as a curve (`reportBatches`) but never chooses anything.
 import { batchOf, makeBatches, type TokenBatch } from '../data/batch.ts';
 import { splitTrainValidation } from '../data/tasks.ts';
-import type { TrainingExample } from '../data/tokenize.ts';
+import { firstInLoss, inLoss, type TrainingExample } from '../data/tokenize.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import { LORA_DEFAULTS, validateLoraConfig, type LoraConfig } from '../model/lora.ts';
 import { checkMemoryPlan, memoryReport } from '../model/memory.ts';
@@ -119,7 +119,7 @@ export async function finetune(args: FinetuneArgs): Promise<FinetuneResult> {
   const { model, padId } = args;
   const c = checkFinetuneConfig(args.config);
   // An example with no label token a target can reach (e.g. an empty answer) can neither train nor validate.
-  const usable = args.examples.filter((e) => e.labels.lossMask.some((m, i) => m && i > 0));
+  const usable = args.examples.filter((e) => firstInLoss(e.labels.lossMask) >= 0);
   if (usable.length === 0) throw new RangeError(`none of the ${args.examples.length} examples has a label token to train on`);
   const { train: trainItems, validation } = splitForValidation(usable, c);
   if (trainItems.length === 0) throw new RangeError(`no training examples left after holding out ${validation.length} for validation (validationFraction ${c.validationFraction})`);
@@ -158,7 +158,7 @@ export async function finetune(args: FinetuneArgs): Promise<FinetuneResult> {
     ...result,
     trainIds: trainItems.map((t) => t.id),
     validationIds: validation.map((v) => v.id),
-    tokensPerEpoch: trainRecords.reduce((s, r) => s + r.lossMask.filter((m, i) => m && i > 0).length, 0),
+    tokensPerEpoch: trainRecords.reduce((s, r) => s + r.lossMask.filter((_, i) => inLoss(r.lossMask, i)).length, 0),
   };
 }
 

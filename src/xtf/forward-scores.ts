@@ -4,7 +4,7 @@
 // per-token results once and reduces them over heads and layers here, the same for every backend.
 import type { ReasoningImportanceOptions } from './options.ts';
 import { scoringModel, type Scorable } from './scoring-model.ts';
-import type { TokenizedRecord } from '../data/tokenize.ts';
+import { firstInLoss, type TokenizedRecord } from '../data/tokenize.ts';
 
 export interface TokenForwardScores {
   /** p(tokens[j] | tokens[<j]); NaN at j = 0 (nothing predicts the first token). */
@@ -42,7 +42,7 @@ export async function forwardScores(
     targets.set(e.tokens.slice(1), b * T);
     // Padding never counts as a query; with queries = 'output' only label positions do.
     for (let i = 0; i < e.tokens.length; i++) queryWeights[b * T + i] = ri.queries === 'all' || e.lossMask[i] ? 1 : 0;
-    const first = e.lossMask.findIndex((m, j) => m && j > 0);
+    const first = firstInLoss(e.lossMask);
     keyStart[b] = first < 0 ? e.tokens.length : first;
   });
   const layers = selectedLayers(model.config.nLayers, ri.layers);

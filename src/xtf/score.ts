@@ -16,7 +16,7 @@ import { SummaryAccumulator, summarize } from './summary.ts';
 import { scoringModel, type Scorable } from './scoring-model.ts';
 import { taskRelevanceScores } from './task-relevance.ts';
 import type { TrainRecord } from '../data/records.ts';
-import { tokenizeRecord, type TokenizedRecord } from '../data/tokenize.ts';
+import { inLoss, tokenizeRecord, type TokenizedRecord } from '../data/tokenize.ts';
 import type { DatasetSummary, RulesSummary, ScoredExample, SelectionThresholds } from './types.ts';
 
 export const SCORE_METHODS = ['xtf', 'stm', 'slm', 'tc', 'random', 'none'] as const;
@@ -200,7 +200,7 @@ async function taskRelevance(model: Scorable, tokenizer: Tokenizer, tokenized: T
 function rawScoredExample(tokenizer: Tokenizer, e: TokenizedRecord, s: TokenForwardScores, relevance: ArrayLike<number>): ScoredExample {
   const n = e.tokens.length;
   // A label token nothing predicts (position 0: no BOS) cannot be scored or trained.
-  const scoredAt = (j: number) => e.lossMask[j] && j > 0;
+  const scoredAt = (j: number) => inLoss(e.lossMask, j);
   const num = (v: number) => (Number.isFinite(v) ? v : null);
   return {
     id: e.id,

@@ -1,6 +1,6 @@
 // A scored example as training input: the kept tokens (lossMask 1) train; validation measures every
 // label token, so masked and unmasked runs are compared on the same held-out tokens.
-import type { TrainingExample } from '../data/tokenize.ts';
+import { inLoss, type TrainingExample } from '../data/tokenize.ts';
 import type { ScoredExample } from './types.ts';
 
 export function scoredToTraining(ex: ScoredExample, maxLen = Infinity): TrainingExample {
@@ -9,6 +9,6 @@ export function scoredToTraining(ex: ScoredExample, maxLen = Infinity): Training
   return {
     id: ex.id,
     train: { id: ex.id, tokens, lossMask: tokens.map((_, i) => ex.lossMask[i] > 0), truncated },
-    labels: { id: ex.id, tokens, lossMask: tokens.map((_, i) => ex.label[i] && i > 0), truncated },
+    labels: { id: ex.id, tokens, lossMask: tokens.map((_, i) => inLoss(ex.label, i)), truncated },
   };
 }
