@@ -102,6 +102,13 @@ function expectShape(op: string, t: Tensor, shape: number[], what: string): void
   }
 }
 
+/** A per-batch-row first key: u32 [B]. */
+function checkKeyStart(op: string, keyStart: Tensor | undefined, d: AttentionDims): void {
+  if (keyStart && (keyStart.dtype !== 'u32' || keyStart.shape.length !== 1 || keyStart.shape[0] !== d.batch)) {
+    throw new RangeError(`${op}: keyStart ${keyStart} must be u32 [${d.batch}] (one first key per batch row)`);
+  }
+}
+
 function params(d: AttentionDims, scale: number, extra: { useWeights?: boolean; kvRows?: number; useKeyStart?: boolean } = {}): ArrayBuffer {
   return new Uniforms()
     .u32(d.batch)
@@ -135,9 +142,7 @@ export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, o
     d.tk = options.kvLength;
   }
   const { keyStart } = options;
-  if (keyStart && (keyStart.dtype !== 'u32' || keyStart.shape.length !== 1 || keyStart.shape[0] !== d.batch)) {
-    throw new RangeError(`attentionForward: keyStart ${keyStart} must be u32 [${d.batch}] (one first key per batch row)`);
-  }
+  checkKeyStart('attentionForward', keyStart, d);
   const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
   const out = rt.empty(q.shape, 'f32', 'attention out');
   const logSumExp = rt.empty([d.batch, d.heads, d.tq], 'f32', 'attention logSumExp');
@@ -205,9 +210,7 @@ export function attentionReceived(rt: Runtime, q: Tensor, k: Tensor, logSumExp: 
   const d = attentionDims('attentionReceived', q, k);
   expectShape('attentionReceived', logSumExp, [d.batch, d.heads, d.tq], 'logSumExp');
   if (options.queryWeights) expectShape('attentionReceived', options.queryWeights, [d.batch, d.tq], 'queryWeights');
-  if (options.keyStart && (options.keyStart.dtype !== 'u32' || options.keyStart.shape.length !== 1 || options.keyStart.shape[0] !== d.batch)) {
-    throw new RangeError(`attentionReceived: keyStart ${options.keyStart} must be u32 [${d.batch}] (one first key per batch row)`);
-  }
+  checkKeyStart('attentionReceived', options.keyStart, d);
   const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
   const { constants, rows } = blocked(rt, d);
   const received = rt.empty([d.batch, d.heads, d.tk], 'f32', 'attention received');

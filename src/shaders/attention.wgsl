@@ -628,6 +628,14 @@ fn received_scores_all() {
   received_scores(24u); received_scores(25u); received_scores(26u); received_scores(27u); received_scores(28u); received_scores(29u); received_scores(30u); received_scores(31u);
 }
 
+// The owned keys' values, those that exist.
+fn store_received(base: u32, keys: vec4<u32>, values: vec4<f32>) {
+  if (keys.x < p.tk) { received[base + keys.x] = values.x; }
+  if (keys.y < p.tk) { received[base + keys.y] = values.y; }
+  if (keys.z < p.tk) { received[base + keys.z] = values.z; }
+  if (keys.w < p.tk) { received[base + keys.w] = values.w; }
+}
+
 @compute @workgroup_size(WG)
 fn attention_received(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.y;
@@ -638,10 +646,7 @@ fn attention_received(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
   let keys = vec4<u32>(block + lid * 4u) + STEP4;
   let base = (b * p.heads + h) * p.tk;
   if (p.use_key_start != 0u && block + 4u * WG <= key_start[b]) {
-    if (keys.x < p.tk) { received[base + keys.x] = 0.0; }
-    if (keys.y < p.tk) { received[base + keys.y] = 0.0; }
-    if (keys.z < p.tk) { received[base + keys.z] = 0.0; }
-    if (keys.w < p.tk) { received[base + keys.w] = 0.0; }
+    store_received(base, keys, vec4<f32>(0.0));
     return;
   }
   own_base = key_bases(b, keys.x, g);
@@ -672,10 +677,7 @@ fn attention_received(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     );
   }
 
-  if (keys.x < p.tk) { received[base + keys.x] = total.x; }
-  if (keys.y < p.tk) { received[base + keys.y] = total.y; }
-  if (keys.z < p.tk) { received[base + keys.z] = total.z; }
-  if (keys.w < p.tk) { received[base + keys.w] = total.w; }
+  store_received(base, keys, total);
 }
 
 // ---------------------------------------------------------------------------------------------
