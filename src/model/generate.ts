@@ -3,7 +3,6 @@
 // hides the padding (attentionForward's keyStart). RoPE scores depend only on the distance between
 // two positions, so a sequence shifted right by its padding attends as it would alone.
 import type { Tensor } from '../gpu/index.ts';
-import { embeddingForward } from '../ops/embedding.ts';
 import { matmulWeightT } from '../ops/matmul-packed.ts';
 import { rmsnormForward } from '../ops/rmsnorm.ts';
 import { checkSequenceLength, contextLength } from './config.ts';
@@ -48,21 +47,17 @@ export function decodeStep(model: LlamaModel, ids: Tensor, cache: KvCache): Tens
   const rt = model.rt;
   // The embedding and the classifier in whichever storage the base has (--base-dtype): read in place.
   let x = model.embed(ids.view([batch * n])).view([batch * n, c.dim]);
+  // Only each row's last position gives logits: the last layer runs its FFN on rows (b + 1)·n − 1 alone.
+  const lastRows = n > 1 ? rt.upload(Uint32Array.from({ length: batch }, (_, b) => (b + 1) * n - 1), [batch], 'u32', 'last positions') : undefined;
   for (let l = 0; l < c.nLayers; l++) {
-    x = model.layerStep(l, x, batch, n, { startPos: cache.length, attend: (q, k, v) => attendCached(model, cache, l, q, k, v) });
+    const outputRows = l === c.nLayers - 1 ? lastRows : undefined;
+    x = model.layerStep(l, x, batch, n, { startPos: cache.length, attend: (q, k, v) => attendCached(model, cache, l, q, k, v), outputRows });
   }
+  lastRows?.release();
   cache.length += n;
-  let last = x;
-  if (n > 1) {
-    // Each row's last position: a gather of rows (b + 1)·n − 1 of the hidden states.
-    const rows = rt.upload(Uint32Array.from({ length: batch }, (_, b) => (b + 1) * n - 1), [batch], 'u32', 'last positions');
-    last = embeddingForward(rt, rows, x);
-    rows.release();
-    x.release();
-  }
-  const norm = rmsnormForward(rt, last, model.params.finalNorm, c.normEps);
+  const norm = rmsnormForward(rt, x, model.params.finalNorm, c.normEps);
   const logits = matmulWeightT(rt, norm.y, model.classifierWeight());
-  last.release();
+  x.release();
   norm.y.release();
   norm.rstd.release();
   return logits;

@@ -12,6 +12,7 @@ import type { Runtime, Tensor } from '../gpu/index.ts';
 import type { BaseWeight } from '../ops/matmul-packed.ts';
 import { addForward } from '../ops/elementwise.ts';
 import { attentionBackward, attentionForward, type AttentionForwardResult } from '../ops/attention.ts';
+import { embeddingForward } from '../ops/embedding.ts';
 import { rmsnormBackward, rmsnormForward, type RmsNormForward } from '../ops/rmsnorm.ts';
 import { ropeBackward, ropeForward, type RopeOptions, type RopeTable } from '../ops/rope.ts';
 import { swigluBackward, swigluForward } from '../ops/swiglu.ts';
@@ -30,6 +31,14 @@ export type TrainableSet = 'lora' | 'full';
 export interface LayerStepOptions {
   startPos?: number;
   attend?: (q: Tensor, k: Tensor, v: Tensor) => AttentionForwardResult;
+  /**
+   * u32 [R]: the rows of the B·T whose output is wanted. Attention still runs for every row (later layers'
+   * keys and the attention statistics need them all); the output projection, the FFN and both residual adds
+   * then run on these R rows only, and the layer returns [R, dim]. Inference only: the last layer of a
+   * forward whose logits are read at some positions (XTF scoring's label rows, decoding's last position),
+   * where the rest of that layer's work is thrown away. Rows ≥ B·T come back as zeros (embedding.wgsl).
+   */
+  outputRows?: Tensor;
 }
 
 /** What the layers read from the model (LlamaModel provides it). */
@@ -111,9 +120,14 @@ export function layerForward(
   const k = headsForward(m, kLin.y, batch, seqLen, c.nKvHeads, c.qkNorm ? m.params[p + 'kNorm'] : undefined, ropeOptions);
   const v = vLin.y.view([batch, seqLen, c.nKvHeads, m.headDim]);
   const attn = step.attend ? step.attend(q.out, k.out, v) : attentionForward(rt, q.out, k.out, v);
-  const oLin = linearForward(rt, attn.out.view([n, qDim(c)]), layerLinear(m, l, 'wo'), train, seed(3));
-  const x2 = addForward(rt, x, oLin.y);
+  const rows = step.outputRows;
+  // With outputRows, the rest of the layer sees only the rows wanted (a gather, embedding.ts's lookup).
+  const attnOut = rows ? embeddingForward(rt, rows, attn.out.view([n, qDim(c)])) : attn.out.view([n, qDim(c)]);
+  const residual = rows ? embeddingForward(rt, rows, x) : x;
+  const oLin = linearForward(rt, attnOut, layerLinear(m, l, 'wo'), train, seed(3));
+  const x2 = addForward(rt, residual, oLin.y);
   oLin.y.release();
+  if (rows) releaseAll(attnOut, residual);
   const ffnNorm = rmsnormForward(rt, x2, m.params[p + 'ffnNorm'], c.normEps);
   const gateLin = linearForward(rt, ffnNorm.y, layerLinear(m, l, 'w1'), train, seed(4));
   const upLin = linearForward(rt, ffnNorm.y, layerLinear(m, l, 'w3'), train, seed(5));

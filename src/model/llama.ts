@@ -41,6 +41,12 @@ export interface ForwardOptions {
    * (not with `train`); releaseForward frees it.
    */
   finalHidden?: boolean;
+  /**
+   * u32 [R]: the rows of the B·T whose logits (and final hidden state) are wanted; the others are never
+   * computed. The last layer runs its output projection and FFN on these rows only (layer.ts), and the
+   * logits come back as [R, vocab]. Inference forwards only. XTF scoring reads p at label positions only.
+   */
+  outputRows?: Tensor;
 }
 
 export interface ModelLoadOptions {
@@ -53,13 +59,13 @@ export interface ModelLoadOptions {
 }
 
 export interface ForwardResult {
-  /** [B·T, vocab] */
+  /** [B·T, vocab], or [R, vocab] for ForwardOptions.outputRows */
   logits: Tensor;
   batch: number;
   seqLen: number;
   /** Per requested layer: [B, H, T], attention received summed over later (weighted) queries. */
   attentionReceived: Map<number, Tensor>;
-  /** [B·T, dim] the final RMSNorm's output; present only when ForwardOptions.finalHidden asked for it. */
+  /** [B·T, dim] (or [R, dim]) the final RMSNorm's output; present only when ForwardOptions.finalHidden asked for it. */
   finalHidden?: Tensor;
   /** Present after a `train: true` forward; consumed by backward(). */
   saved: { ids: Tensor; layers: SavedLayer[]; xFinal: Tensor; finalNorm: RmsNormForward } | null;
@@ -167,6 +173,7 @@ export class LlamaModel {
     const n = batch * seqLen;
     const train = options.train ?? false;
     if (train && options.finalHidden) throw new RangeError('forward: finalHidden is for inference forwards, not with { train: true }');
+    if (train && options.outputRows) throw new RangeError('forward: outputRows is for inference forwards, not with { train: true }');
     if (train) this.dropoutStep++;
     const wantReceived = options.attentionReceived;
     const receivedLayers = new Set(wantReceived?.layers ?? (wantReceived ? [...Array(c.nLayers).keys()] : []));
@@ -175,7 +182,8 @@ export class LlamaModel {
 
     let x = this.embed(ids.view([n])).view([n, c.dim]);
     for (let l = 0; l < c.nLayers; l++) {
-      const s = layerForward(this, l, x, batch, seqLen, train);
+      const last = l === c.nLayers - 1;
+      const s = layerForward(this, l, x, batch, seqLen, train, last && options.outputRows ? { outputRows: options.outputRows } : {});
       if (receivedLayers.has(l)) {
         received.set(l, attentionReceived(rt, s.saved.q, s.saved.k, s.saved.attn.logSumExp, { queryWeights: wantReceived?.queryWeights, keyStart: wantReceived?.keyStart }));
       }

@@ -4,10 +4,11 @@
 // per-token results once and reduces them over heads and layers here, the same for every backend.
 import type { ReasoningImportanceOptions } from './options.ts';
 import { scoringModel, type Scorable } from './scoring-model.ts';
-import { firstInLoss, type TokenizedRecord } from '../data/tokenize.ts';
+import { firstInLoss, inLoss, type TokenizedRecord } from '../data/tokenize.ts';
 
 export interface TokenForwardScores {
-  /** p(tokens[j] | tokens[<j]); NaN at j = 0 (nothing predicts the first token). */
+  /** p(tokens[j] | tokens[<j]) at the positions that enter the loss (the label tokens after position 0);
+   *  NaN elsewhere: scoring reads no other, and the forward computes no other. */
   p: Float32Array;
   /** Mean attention token j receives from each counted later query (reduced over heads, mean over
    *  layers); NaN where no counted query comes later (e.g. the last token), and before the first label
@@ -37,7 +38,10 @@ export async function forwardScores(
   // RI is read at label positions after the first token only (score.ts): the keys before a row's first
   // such position are never asked for, and the attention pass skips them.
   const keyStart = new Uint32Array(B);
+  // p is read at label positions only: the row before each predicts it, and only those rows get logits.
+  const rows: number[] = [];
   batch.forEach((e, b) => {
+    for (let j = 1; j < e.tokens.length; j++) if (inLoss(e.lossMask, j)) rows.push(b * T + j - 1);
     ids.set(e.tokens, b * T);
     targets.set(e.tokens.slice(1), b * T);
     // Padding never counts as a query; with queries = 'output' only label positions do.
@@ -46,13 +50,13 @@ export async function forwardScores(
     keyStart[b] = first < 0 ? e.tokens.length : first;
   });
   const layers = selectedLayers(model.config.nLayers, ri.layers);
-  const { prob, received: perLayer } = await scoringModel(model).teacherForced(ids, B, T, targets, withAttention ? { layers, queryWeights, keyStart } : null);
+  const { prob, received: perLayer } = await scoringModel(model).teacherForced(ids, B, T, targets, withAttention ? { layers, queryWeights, keyStart } : null, Uint32Array.from(rows));
 
   const H = model.config.nHeads;
   return batch.map((e, b) => {
     const n = e.tokens.length;
     const p = new Float32Array(n).fill(NaN);
-    for (let j = 1; j < n; j++) p[j] = prob[b * T + j - 1];
+    for (let j = 1; j < n; j++) if (inLoss(e.lossMask, j)) p[j] = prob[b * T + j - 1];
     const score = new Float32Array(n).fill(NaN);
     if (withAttention) {
       // later[j] = Σ_{i>j} w_i: how many counted queries come after j.

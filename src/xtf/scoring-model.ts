@@ -13,7 +13,8 @@ import type { TaskRelevanceOptions } from './options.ts';
 import { hostTokenDistances, tokenDistances } from './task-relevance.ts';
 
 export interface TeacherForced {
-  /** [B·T] p(targets[r]) given the positions up to r of its sequence. */
+  /** [B·T] p(targets[r]) given the positions up to r of its sequence; at the rows asked for (all when
+   *  none were named), NaN or a value elsewhere. */
   prob: Float32Array;
   /** Per requested layer (in the order asked): [B, H, T], Σ over later query rows i of w_i · P_ij; exact
    *  from each row's keyStart on (a backend may leave the keys before it at 0 without computing them). */
@@ -31,8 +32,9 @@ export interface ScoringModel {
   readonly config: LlamaConfig;
   /** What runs it: 'webgpu', or gpu.js's 'webgl2' / 'webgl' / 'cpu'. */
   readonly backend: string;
-  /** ids and targets [B·T] row-major; attention: what to report of it (null: nothing). */
-  teacherForced(ids: Uint32Array, batch: number, seqLen: number, targets: Uint32Array, attention: AttentionRequest | null): Promise<TeacherForced>;
+  /** ids and targets [B·T] row-major; attention: what to report of it (null: nothing); rows: the rows whose
+   *  p is wanted, ascending (a backend may skip the rest of the work those rows' logits need). */
+  teacherForced(ids: Uint32Array, batch: number, seqLen: number, targets: Uint32Array, attention: AttentionRequest | null, rows?: Uint32Array): Promise<TeacherForced>;
   /** The final RMSNorm's output [B·T, dim] for ids [B, T]. */
   finalHidden(ids: Uint32Array, batch: number, seqLen: number): Promise<Float32Array>;
   /** Per token id, the distance of its input embedding to the weighted mean embedding (./task-relevance.ts). */
@@ -54,20 +56,32 @@ function webGpuScoring(model: LlamaModel): ScoringModel {
   return {
     config: model.config,
     backend: 'webgpu',
-    async teacherForced(ids, batch, seqLen, targets, attention) {
+    async teacherForced(ids, batch, seqLen, targets, attention, rows) {
+      const n = batch * seqLen;
+      // Logits only where p is read: the last layer's FFN, the classifier and the loss run on those rows.
+      const some = rows && rows.length > 0 && rows.length < n ? rows : null;
       const idsT = rt.upload(ids, [batch, seqLen], 'u32', 'score ids');
-      const targetsT = rt.upload(targets, [batch * seqLen], 'u32', 'score targets');
+      const rowsT = some ? rt.upload(some, [some.length], 'u32', 'rows scored') : undefined;
+      const targetsT = rt.upload(some ? some.map((r) => targets[r]) : targets, [some ? some.length : n], 'u32', 'score targets');
       const weightsT = attention ? rt.upload(attention.queryWeights, [batch, seqLen], 'f32', 'query weights') : null;
       const keyStartT = attention?.keyStart ? rt.upload(attention.keyStart, [batch], 'u32', 'first keys asked for') : undefined;
-      const fwd = model.forward(idsT, attention ? { attentionReceived: { queryWeights: weightsT!, layers: attention.layers, keyStart: keyStartT } } : {});
+      const fwd = model.forward(idsT, {
+        ...(attention ? { attentionReceived: { queryWeights: weightsT!, layers: attention.layers, keyStart: keyStartT } } : {}),
+        ...(rowsT ? { outputRows: rowsT } : {}),
+      });
       const ce = crossEntropyForward(rt, fwd.logits, targetsT);
       const received: Tensor[] = (attention?.layers ?? []).map((l) => fwd.attentionReceived.get(l)!).filter(Boolean);
       try {
-        const prob = (await ce.prob.read()) as Float32Array;
+        const read = (await ce.prob.read()) as Float32Array;
+        let prob = read;
+        if (some) {
+          prob = new Float32Array(n).fill(NaN);
+          some.forEach((r, i) => (prob[r] = read[i]));
+        }
         return { prob, received: (await Promise.all(received.map((t) => t.read()))) as Float32Array[] };
       } finally {
         model.releaseForward(fwd);
-        for (const t of [idsT, targetsT, weightsT, keyStartT, ce.loss, ce.prob]) t?.release();
+        for (const t of [idsT, rowsT, targetsT, weightsT, keyStartT, ce.loss, ce.prob]) t?.release();
       }
     },
     async finalHidden(ids, batch, seqLen) {

@@ -65,6 +65,27 @@ describe('Llama on the GPU', () => {
     });
   }
 
+  it('outputRows: logits at the rows asked for only, equal to the CPU reference there; refused in training', async () => {
+    const rt = await gpu();
+    const weights = randomWeights(tinyConfig({ nKvHeads: 2, tiedEmbeddings: false, attentionBias: true }), 11);
+    const model = LlamaModel.fromWeights(rt, weights);
+    const r = rng(5);
+    const seqs = [Array.from({ length: 9 }, () => Math.floor(r() * 37)), Array.from({ length: 6 }, () => Math.floor(r() * 37))];
+    const { ids, T } = batchOf(rt, seqs);
+    // Rows out of order and from both sequences; padding rows never asked for.
+    const wanted: [number, number][] = [[1, 4], [0, 0], [0, 5], [0, 8], [1, 5]];
+    const rows = rt.upload(Uint32Array.from(wanted, ([b, i]) => b * T + i), [wanted.length], 'u32');
+    const fwd = model.forward(ids, { outputRows: rows, finalHidden: true });
+    expect(fwd.logits.shape).toEqual([wanted.length, 37]);
+    expect(fwd.finalHidden!.shape[0]).toBe(wanted.length);
+    const logits = await fwd.logits.read();
+    const refs = seqs.map((s) => llamaReferenceForward(weights, s).logits);
+    wanted.forEach(([b, i], k) => expectClose(Array.from(logits.subarray(k * 37, (k + 1) * 37)), Array.from(refs[b][i]), 2e-4, 1e-4, `row ${b}, ${i}`));
+    model.releaseForward(fwd);
+    expect(() => model.forward(ids, { outputRows: rows, train: true })).toThrow(/outputRows is for inference/);
+    model.release();
+  });
+
   const seq = [1, 5, 9, 2, 30, 7, 7, 11, 3, 36];
   // Prompt tokens carry no loss, one label token is masked, the rest count.
   const tokenWeights = [0, 0, 1, 1, 0, 1, 1, 1, 1];

@@ -73,8 +73,12 @@ describe('XTF forward scores', () => {
     const c = reference.cases[0];
     const ex = { id: 'ref', tokens: c.tokens, lossMask: c.tokens.map((_, i) => i >= 5), truncated: 0 };
     const [s] = await forwardScores(model, [ex, examples[1]], XTF_DEFAULTS.ri, false);
-    expect(Number.isNaN(s.p[0])).toBe(true);
-    expectClose(Array.from(s.p.subarray(1), Math.log), c.next_token_logprobs, 1e-4, 0, 'log p');
+    // p only where the loss reads it (labels from position 5 on): the forward computes no other logits.
+    expect(Array.from(s.p.subarray(0, 5), Number.isNaN)).toEqual([true, true, true, true, true]);
+    expectClose(Array.from(s.p.subarray(5), Math.log), c.next_token_logprobs.slice(4), 1e-4, 0, 'log p');
+    const all = { ...ex, lossMask: c.tokens.map(() => true) };
+    const [full] = await forwardScores(model, [all], XTF_DEFAULTS.ri, false);
+    expectClose(Array.from(full.p.subarray(1), Math.log), c.next_token_logprobs, 1e-4, 0, 'log p, every position');
     model.release();
   });
 });
