@@ -1,5 +1,5 @@
 // Random weights of a given shape for benchmarks of models whose real weights are not on this machine.
-import type { LlamaConfig } from '../src/model/config.ts';
+import { llamaConfig, type LlamaConfig } from '../src/model/config.ts';
 import { seededRandom } from '../src/model/random.ts';
 import { llamaWeightShapes, shapeSize, type LlamaWeights } from '../src/model/weights.ts';
 
@@ -15,3 +15,7 @@ export function randomLlamaWeights(config: LlamaConfig, seed = 1): LlamaWeights 
   }
   return { config, tensors, shapes };
 }
+
+/** stories15M's shape (llama2.c's 15M model: its weights are not on this machine): what the benchmarks
+ *  run at a real vocabulary size, where the classifier is most of a forward pass. */
+export const STORIES15M_SHAPE = llamaConfig({ dim: 288, hiddenDim: 768, nLayers: 6, nHeads: 6, nKvHeads: 6, vocabSize: 32000, maxSeqLen: 256 });

@@ -1,7 +1,8 @@
-// The PyTorch-on-CPU peer of the benchmarks (bench/torch_llama.py under Debian's /usr/bin/python3): runs
-// it, and passes on its BLAS check. The script names the BLAS library PyTorch called and times its own
-// matmul 1024; on the generic reference BLAS it refuses (exit 3) rather than time a peer 30x slower than
-// it should be, and no ratio is printed against it.
+// The PyTorch peer of the benchmarks (bench/torch_llama.py under Debian's /usr/bin/python3): runs it, and
+// passes on its BLAS check. The script names the BLAS library PyTorch called and times its own matmul
+// 1024; on the generic reference BLAS it refuses (exit 3) rather than time a peer 30x slower than it
+// should be, and no ratio is printed against it. Where PyTorch has CUDA and sees a GPU, the peer runs
+// there (cuBLAS), as the peer of our WebGPU on a real GPU.
 import { execFileSync } from 'node:child_process';
 
 export interface BlasCheck {
@@ -10,6 +11,8 @@ export interface BlasCheck {
   matmul_1024_gflops: number;
   torch: string;
   threads: number;
+  /** 'cpu', or 'cuda' where the script found a GPU. */
+  device: 'cpu' | 'cuda';
 }
 
 export type PeerResult<T> = { ok: true; value: T & BlasCheck } | { ok: false; why: string };

@@ -1,4 +1,4 @@
-"""PyTorch-on-CPU peer for `npm run bench:train`: the same Llama model, the same LoRA (rank 8 on
+"""PyTorch peer for `npm run bench:train`: the same Llama model, the same LoRA (rank 8 on
 q,k,v,o,gate,up,down, alpha 16), the same batch, timed the same way (tokens/s of a LoRA training
 step and of a forward pass). Prints one JSON line. Run with Debian's python3-torch:
 
@@ -15,6 +15,11 @@ that is the generic reference BLAS, about 30x slower than OpenBLAS, and a ratio 
 So on the reference BLAS (or one this script cannot name) it prints the check with a "refused" reason and
 exits with status 3 instead of timing anything; --allow-slow-blas times it anyway (for curiosity, not for
 a report).
+
+--device auto (the default) runs on CUDA where this PyTorch has it and a GPU is present, else on the CPU:
+on a GPU machine the same commands then time PyTorch on CUDA against our WebGPU on that GPU. There the
+check names cuBLAS and the GPU, times the matmul on it (TF32 off, as PyTorch's default is: f32 like ours),
+and every timing waits for the GPU (torch.cuda.synchronize). Not yet run on a GPU: none was at hand.
 """
 import argparse, json, math, os, struct, time
 import torch
@@ -37,8 +42,8 @@ class Lora(nn.Module):
 
 def rope(x, theta, start=0):  # interleaved pairs, x [B, T, H, D] at positions start..start+T-1
     b, t, h, d = x.shape
-    freqs = 1.0 / theta ** (torch.arange(0, d, 2, dtype=torch.float32) / d)
-    ang = torch.outer(torch.arange(start, start + t, dtype=torch.float32), freqs)
+    freqs = 1.0 / theta ** (torch.arange(0, d, 2, dtype=torch.float32, device=x.device) / d)
+    ang = torch.outer(torch.arange(start, start + t, dtype=torch.float32, device=x.device), freqs)
     cos, sin = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
     x0, x1 = x[..., 0::2], x[..., 1::2]
     return torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1).flatten(-2)
@@ -67,7 +72,7 @@ class Block(nn.Module):
         k, v = k.repeat_interleave(rep, dim=2), v.repeat_interleave(rep, dim=2)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # torch 1.13: no fused SDPA
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
-        mask = torch.ones(t, t, dtype=torch.bool).triu(1)
+        mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
         a = scores.masked_fill(mask, float('-inf')).softmax(-1) @ v
         x = x + self.wo(a.transpose(1, 2).reshape(b, t, -1))
         h = self.norm(x, self.ffn_norm)
@@ -91,7 +96,7 @@ def decode(model, ids, cache):
         kk, vv = k.repeat_interleave(rep, dim=2).transpose(1, 2), v.repeat_interleave(rep, dim=2).transpose(1, 2)
         scores = (q.transpose(1, 2) @ kk.transpose(-1, -2)) / math.sqrt(blk.hd)
         total = start + t
-        mask = torch.ones(t, total, dtype=torch.bool).triu(start + 1)
+        mask = torch.ones(t, total, dtype=torch.bool, device=x.device).triu(start + 1)
         a = scores.masked_fill(mask, float('-inf')).softmax(-1) @ vv
         x = x + blk.wo(a.transpose(1, 2).reshape(b, t, -1))
         h = blk.norm(x, blk.ffn_norm)
@@ -101,19 +106,43 @@ def decode(model, ids, cache):
     return x @ model.emb.weight.t()
 
 
-def generate_bench(model, vocab, a):
+def sync(device):
+    """Waits for the GPU's queued work, so that a timer read after it counts it (a no-op on the CPU)."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def generate_bench(model, vocab, a, device):
     rows = []
     for batch in map(int, a.batches.split(',')):
-        prompts = torch.randint(0, vocab, (batch, a.prompt_len), generator=torch.Generator().manual_seed(1))
+        prompts = torch.randint(0, vocab, (batch, a.prompt_len), generator=torch.Generator().manual_seed(1)).to(device)
+        sync(device)
         t0 = time.perf_counter()
         with torch.no_grad():
             cache = [[] for _ in model.blocks]
             ids = prompts
             for _ in range(a.new_tokens):
                 ids = decode(model, ids, cache).argmax(-1, keepdim=True)
+        sync(device)
         seconds = time.perf_counter() - t0
         rows.append({'batch': batch, 'seconds': seconds, 'tokens_per_s': batch * a.new_tokens / seconds})
     return {'generate': rows, 'prompt_len': a.prompt_len, 'new_tokens': a.new_tokens}
+
+
+def cuda_check(device):
+    """On a GPU: cuBLAS, the GPU's name, and its f32 matmul 1024 GFLOP/s (best of 5, synchronised)."""
+    a, b = torch.randn(1024, 1024, device=device), torch.randn(1024, 1024, device=device)
+    a @ b
+    best = math.inf
+    for _ in range(5):
+        sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - t0)
+    name = torch.cuda.get_device_name(device)
+    return {'blas': f'cuBLAS on {name}', 'blas_library': f'CUDA {torch.version.cuda}', 'matmul_1024_gflops': 2 * 1024 ** 3 / best / 1e9,
+            'torch': torch.__version__, 'threads': torch.get_num_threads(), 'device': 'cuda'}
 
 
 def blas_check(threads):
@@ -144,7 +173,7 @@ def blas_check(threads):
         t0 = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t0)
-    info = {'blas': name, 'blas_library': source, 'matmul_1024_gflops': 2 * 1024 ** 3 / best / 1e9, 'torch': torch.__version__, 'threads': threads}
+    info = {'blas': name, 'blas_library': source, 'matmul_1024_gflops': 2 * 1024 ** 3 / best / 1e9, 'torch': torch.__version__, 'threads': threads, 'device': 'cpu'}
     if name in ('reference BLAS (libblas3)', 'unknown'):
         info['refused'] = (f'PyTorch runs on {name} ({source}; matmul 1024 at '
                            f'{info["matmul_1024_gflops"]:.1f} GFLOP/s): a ratio against it would flatter us. '
@@ -208,10 +237,15 @@ def main():
     ap.add_argument('--new-tokens', type=int, default=96)
     ap.add_argument('--blas-only', action='store_true')
     ap.add_argument('--allow-slow-blas', action='store_true')
+    ap.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    blas = blas_check(a.threads)
+    cuda = a.device == 'cuda' or (a.device == 'auto' and torch.cuda.is_available())
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit('--device cuda: this PyTorch has no CUDA, or no GPU is visible')
+    device = torch.device('cuda' if cuda else 'cpu')
+    blas = cuda_check(device) if cuda else blas_check(a.threads)
     if a.blas_only or ('refused' in blas and not a.allow_slow_blas):
         print(json.dumps(blas))
         raise SystemExit(3 if 'refused' in blas else 0)
@@ -220,16 +254,17 @@ def main():
     else:
         dim, hidden, layers, heads, kv_heads, vocab = map(int, a.shape.split(','))
         model = Llama(dim, hidden, layers, heads, kv_heads, vocab)
+    model.to(device)
     if a.generate:
-        return print(json.dumps({**generate_bench(model, vocab, a), **blas}))
+        return print(json.dumps({**generate_bench(model, vocab, a, device), **blas}))
     for p in model.parameters():
         p.requires_grad_(False)
     for blk in model.blocks:
         for name in ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3']:
-            setattr(blk, name, Lora(getattr(blk, name), a.rank, 2 * a.rank))
+            setattr(blk, name, Lora(getattr(blk, name), a.rank, 2 * a.rank).to(device))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-3)
-    ids = torch.randint(0, vocab, (a.batch, a.seq_len + 1))
+    ids = torch.randint(0, vocab, (a.batch, a.seq_len + 1)).to(device)
     x, y = ids[:, :-1], ids[:, 1:]
     tokens = a.batch * a.seq_len
 
@@ -242,9 +277,11 @@ def main():
 
     def timed(fn, steps):
         fn()  # warm-up
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(steps):
             fn()
+        sync(device)
         return steps * tokens / (time.perf_counter() - t0)
 
     train = timed(train_step, a.steps)

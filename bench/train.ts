@@ -5,7 +5,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Runtime } from '../src/gpu/index.ts';
-import { llamaConfig } from '../src/model/config.ts';
 import { parseLlama2cCheckpoint } from '../src/model/llama2c.ts';
 import { LlamaModel } from '../src/model/llama.ts';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
@@ -15,7 +14,7 @@ import { AdamW } from '../src/train/optimizer.ts';
 import type { TokenBatch } from '../src/data/batch.ts';
 import { trainStep } from '../src/train/step.ts';
 import { seededRandom } from '../src/model/random.ts';
-import { randomLlamaWeights } from './random-weights.ts';
+import { randomLlamaWeights, STORIES15M_SHAPE } from './random-weights.ts';
 import { describePeer, runTorchPeer } from './torch-peer.ts';
 
 const { values: args } = parseArgs({
@@ -114,8 +113,7 @@ if (existsSync(CHECKPOINT)) {
   const weights = parseLlama2cCheckpoint(readFileSync(CHECKPOINT), { name: 'stories260K.bin' });
   results.stories260K = await measure(rt, 'stories260K', weights, ['--checkpoint', CHECKPOINT.pathname]);
 }
-const shape15M = llamaConfig({ dim: 288, hiddenDim: 768, nLayers: 6, nHeads: 6, nKvHeads: 6, vocabSize: 32000, maxSeqLen: 256 });
-results.stories15M_shape = await measure(rt, 'stories15M_shape', randomLlamaWeights(shape15M), ['--shape', '288,768,6,6,6,32000']);
+results.stories15M_shape = await measure(rt, 'stories15M_shape', randomLlamaWeights(STORIES15M_SHAPE), ['--shape', '288,768,6,6,6,32000']);
 rt.destroy();
 
 console.log('\nmodel              train tok/s  PyTorch  ratio   forward tok/s  PyTorch  ratio   peak MiB');

@@ -47,6 +47,9 @@ export interface ForwardOptions {
    * logits come back as [R, vocab]. Inference forwards only. XTF scoring reads p at label positions only.
    */
   outputRows?: Tensor;
+  /** false: no classifier (ForwardResult.logits is null), for a forward read only for its final hidden
+   *  state (released task relevance), where a large vocabulary's classifier would be most of the work. */
+  logits?: boolean;
 }
 
 export interface ModelLoadOptions {
@@ -59,7 +62,7 @@ export interface ModelLoadOptions {
 }
 
 export interface ForwardResult {
-  /** [B·T, vocab], or [R, vocab] for ForwardOptions.outputRows */
+  /** [B·T, vocab], or [R, vocab] for ForwardOptions.outputRows. */
   logits: Tensor;
   batch: number;
   seqLen: number;
@@ -70,6 +73,9 @@ export interface ForwardResult {
   /** Present after a `train: true` forward; consumed by backward(). */
   saved: { ids: Tensor; layers: SavedLayer[]; xFinal: Tensor; finalNorm: RmsNormForward } | null;
 }
+
+/** What a forward with `logits: false` gives: no logits, the final hidden state. */
+export type HiddenForwardResult = Omit<ForwardResult, 'logits' | 'finalHidden'> & { logits: null; finalHidden: Tensor };
 
 export class LlamaModel {
   readonly headDim: number;
@@ -164,7 +170,9 @@ export class LlamaModel {
     return { ...this.adapters };
   }
 
-  forward(ids: Tensor, options: ForwardOptions = {}): ForwardResult {
+  forward(ids: Tensor, options: ForwardOptions & { logits: false; finalHidden: true }): HiddenForwardResult;
+  forward(ids: Tensor, options?: ForwardOptions): ForwardResult;
+  forward(ids: Tensor, options: ForwardOptions = {}): ForwardResult | HiddenForwardResult {
     const c = this.config;
     const [batch, seqLen] = ids.shape;
     if (ids.shape.length !== 2 || ids.dtype !== 'u32') throw new RangeError(`forward: ids ${ids} must be u32 [batch, seqLen]`);
@@ -174,6 +182,7 @@ export class LlamaModel {
     const train = options.train ?? false;
     if (train && options.finalHidden) throw new RangeError('forward: finalHidden is for inference forwards, not with { train: true }');
     if (train && options.outputRows) throw new RangeError('forward: outputRows is for inference forwards, not with { train: true }');
+    if (options.logits === false && (train || !options.finalHidden)) throw new RangeError('forward: logits: false is for inference forwards that ask for finalHidden');
     if (train) this.dropoutStep++;
     const wantReceived = options.attentionReceived;
     const receivedLayers = new Set(wantReceived?.layers ?? (wantReceived ? [...Array(c.nLayers).keys()] : []));
@@ -196,7 +205,7 @@ export class LlamaModel {
       x = next;
     }
     const finalNorm = rmsnormForward(rt, x, this.params.finalNorm, c.normEps);
-    const logits = matmulWeightT(rt, finalNorm.y, this.classifierWeight());
+    const logits = options.logits === false ? null : matmulWeightT(rt, finalNorm.y, this.classifierWeight());
     if (!train) {
       if (!options.finalHidden) finalNorm.y.release();
       finalNorm.rstd.release();
@@ -209,7 +218,7 @@ export class LlamaModel {
       attentionReceived: received,
       ...(options.finalHidden ? { finalHidden: finalNorm.y } : {}),
       saved: train ? { ids, layers, xFinal: x, finalNorm } : null,
-    };
+    } as ForwardResult | HiddenForwardResult; // logits null only under the logits: false overload
   }
 
   /**
@@ -251,8 +260,8 @@ export class LlamaModel {
   }
 
   /** Free a forward result's tensors (logits, attention received, final hidden state, and any saved activations). */
-  releaseForward(fwd: ForwardResult): void {
-    fwd.logits.release();
+  releaseForward(fwd: ForwardResult | HiddenForwardResult): void {
+    fwd.logits?.release();
     fwd.finalHidden?.release();
     for (const t of fwd.attentionReceived.values()) t.release();
     if (fwd.saved) {

@@ -69,7 +69,7 @@ function webGpuScoring(model: LlamaModel): ScoringModel {
         ...(attention ? { attentionReceived: { queryWeights: weightsT!, layers: attention.layers, keyStart: keyStartT } } : {}),
         ...(rowsT ? { outputRows: rowsT } : {}),
       });
-      const ce = crossEntropyForward(rt, fwd.logits, targetsT);
+      const ce = crossEntropyForward(rt, fwd.logits!, targetsT);
       const received: Tensor[] = (attention?.layers ?? []).map((l) => fwd.attentionReceived.get(l)!).filter(Boolean);
       try {
         const read = (await ce.prob.read()) as Float32Array;
@@ -86,7 +86,7 @@ function webGpuScoring(model: LlamaModel): ScoringModel {
     },
     async finalHidden(ids, batch, seqLen) {
       const idsT = rt.upload(ids, [batch, seqLen], 'u32', 'released relevance ids');
-      const fwd = model.forward(idsT, { finalHidden: true });
+      const fwd = model.forward(idsT, { finalHidden: true, logits: false });
       try {
         return (await fwd.finalHidden!.read()) as Float32Array;
       } finally {

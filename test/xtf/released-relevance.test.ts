@@ -34,7 +34,7 @@ describe('released task relevance', () => {
   }
   const refSimilarity = (id: number, domain: Float64Array) => cosineSimilarity(refHidden([id])[0], domain);
 
-  it('the forward option finalHidden gives the final RMSNorm output; training forwards refuse it', async () => {
+  it('the forward option finalHidden gives the final RMSNorm output, with or without logits; training forwards refuse it', async () => {
     const m = await model();
     const rt = m.rt;
     const seq = tok.encode('Once upon a time, there was a cat.', { bos: true });
@@ -48,6 +48,12 @@ describe('released task relevance', () => {
     expect(plain.finalHidden).toBeUndefined();
     m.releaseForward(plain);
     expect(() => m.forward(ids, { train: true, finalHidden: true })).toThrow(RangeError);
+    // Without the classifier: the same hidden state, no logits; a forward with neither is refused.
+    const hidden = m.forward(ids, { finalHidden: true, logits: false });
+    expect(hidden.logits).toBeNull();
+    expectClose(await hidden.finalHidden.read(), refHidden(seq).flatMap((r) => Array.from(r)), 1e-4, 1e-4, 'final hidden, no logits');
+    m.releaseForward(hidden);
+    expect(() => m.forward(ids, { logits: false })).toThrow(/logits: false/);
     ids.release();
     m.release();
   });
