@@ -45,7 +45,7 @@ const tokens = tokenized.reduce((s, e) => s + e.tokens.length, 0);
 /** Each pass's median tokens/s over REPEATS rounds after one warm-up round, and its median ratio to the
  *  first pass within a round. A round runs every pass once, in turn, so that the machine's drift (±15%
  *  here between minutes) falls on all of them alike. */
-async function rates(passes: (() => Promise<unknown>)[]): Promise<{ rate: number; ratio: number }[]> {
+async function rates(passes: (() => Promise<unknown>)[]): Promise<{ rate: number; ratio: number; ratios: number[] }[]> {
   for (const run of passes) await run();
   const times: number[][] = passes.map(() => []);
   for (let r = 0; r < REPEATS; r++) {
@@ -56,7 +56,10 @@ async function rates(passes: (() => Promise<unknown>)[]): Promise<{ rate: number
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return times.map((t) => ({ rate: tokens / (median(t) / 1000), ratio: median(t.map((ms, r) => times[0][r] / ms)) }));
+  return times.map((t) => {
+    const ratios = t.map((ms, r) => times[0][r] / ms);
+    return { rate: tokens / (median(t) / 1000), ratio: median(ratios), ratios: [...ratios].sort((a, b) => a - b) };
+  });
 }
 
 // The batches scoring forms: sorted by length (longest first), XTF's batch size.
@@ -90,9 +93,9 @@ const [forward, labelRows, withAttention, scorePaper, scoreReleased] = await rat
   () => scoreExamples(model, tokenizer, records, { xtf: released, task: 'gsm8k' }),
 ]);
 console.log('');
-console.log(`${'pass'.padEnd(40)}${'tokens/s'.padStart(10)}${'vs forward'.padStart(12)}   (median of the rounds' ratios)`);
+console.log(`${'pass'.padEnd(40)}${'tokens/s'.padStart(10)}${'vs forward'.padStart(12)}  (median of the rounds' ratios; their range)`);
 for (const [name, r] of [['forward (logits at every row)', forward], ['forward, logits at label rows', labelRows], ['  + attention received', withAttention], ['XTF scoring, paper rules', scorePaper], ['XTF scoring, released rules', scoreReleased]] as const) {
-  console.log(`${name.padEnd(40)}${r.rate.toFixed(0).padStart(10)}${`${r.ratio.toFixed(2)}x`.padStart(12)}`);
+  console.log(`${name.padEnd(40)}${r.rate.toFixed(0).padStart(10)}${`${r.ratio.toFixed(2)}x`.padStart(12)}  ${r.ratios[0].toFixed(2)}–${r.ratios.at(-1)!.toFixed(2)}`);
 }
 if (args.profile) {
   // GPU time by kernel of one pass over the batches: the plain forward beside scoring's (label rows, attention received).

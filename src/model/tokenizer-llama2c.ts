@@ -23,6 +23,10 @@ export class Llama2cTokenizer implements Tokenizer {
   private readonly keys: string[];
   private readonly idOfKey = new Map<string, number>();
   private readonly utf8 = new TextEncoder();
+  // One decoder for every decode (a new TextDecoder per call was most of tokenPieces' time in scoring).
+  private readonly text = new TextDecoder();
+  /** Per id: the byte a <0xNN> piece stands for, or -1 (parsed once, not per decoded token). */
+  private readonly byteOf: Int16Array;
   /** The longest piece in bytes: a pair longer than this cannot be a piece. */
   private readonly longestKey: number;
 
@@ -32,6 +36,10 @@ export class Llama2cTokenizer implements Tokenizer {
     // run.c's bsearch would find any of a duplicated piece; the first id is as good and deterministic.
     this.keys.forEach((k, id) => this.idOfKey.has(k) || this.idOfKey.set(k, id));
     this.longestKey = this.keys.reduce((longest, k) => Math.max(longest, k.length), 0);
+    this.byteOf = Int16Array.from(this.keys, (k) => {
+      const byte = BYTE_PIECE.exec(k);
+      return byte ? parseInt(byte[1], 16) : -1;
+    });
   }
 
   encode(text: string, { bos = true, eos = false }: EncodeOptions = {}): number[] {
@@ -103,8 +111,8 @@ export class Llama2cTokenizer implements Tokenizer {
     let piece = this.pieces[this.checkId(id)];
     // After BOS the dummy-prefix space is dropped: the text starts at its first character.
     if (prevId === this.bosId && piece[0] === 0x20) piece = piece.subarray(1);
-    const byte = BYTE_PIECE.exec(this.keys[id]);
-    return byte ? Uint8Array.of(parseInt(byte[1], 16)) : piece;
+    const byte = this.byteOf[id];
+    return byte >= 0 ? Uint8Array.of(byte) : piece;
   }
 
   decode(ids: readonly number[]): string {
@@ -116,7 +124,7 @@ export class Llama2cTokenizer implements Tokenizer {
     }
     const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     parts.reduce((at, p) => (joined.set(p, at), at + p.length), 0);
-    return new TextDecoder().decode(joined);
+    return this.text.decode(joined);
   }
 
   piece(id: number): string {
