@@ -113,7 +113,8 @@ if (existsSync(CHECKPOINT)) {
   const weights = parseLlama2cCheckpoint(readFileSync(CHECKPOINT), { name: 'stories260K.bin' });
   results.stories260K = await measure(rt, 'stories260K', weights, ['--checkpoint', CHECKPOINT.pathname]);
 }
-results.stories15M_shape = await measure(rt, 'stories15M_shape', randomLlamaWeights(STORIES15M_SHAPE), ['--shape', '288,768,6,6,6,32000']);
+const s = STORIES15M_SHAPE;
+results.stories15M_shape = await measure(rt, 'stories15M_shape', randomLlamaWeights(s), ['--shape', [s.dim, s.hiddenDim, s.nLayers, s.nHeads, s.nKvHeads, s.vocabSize].join(',')]);
 rt.destroy();
 
 console.log('\nmodel              train tok/s  PyTorch  ratio   forward tok/s  PyTorch  ratio   peak MiB');

@@ -47,7 +47,7 @@ export interface ForwardOptions {
    * logits come back as [R, vocab]. Inference forwards only. XTF scoring reads p at label positions only.
    */
   outputRows?: Tensor;
-  /** false: no classifier (ForwardResult.logits is null), for a forward read only for its final hidden
+  /** false: no classifier (a HiddenForwardResult, logits null), for a forward read only for its final hidden
    *  state (released task relevance), where a large vocabulary's classifier would be most of the work. */
   logits?: boolean;
 }

@@ -69,7 +69,7 @@ function webGpuScoring(model: LlamaModel): ScoringModel {
         ...(attention ? { attentionReceived: { queryWeights: weightsT!, layers: attention.layers, keyStart: keyStartT } } : {}),
         ...(rowsT ? { outputRows: rowsT } : {}),
       });
-      const ce = crossEntropyForward(rt, fwd.logits!, targetsT);
+      const ce = crossEntropyForward(rt, fwd.logits, targetsT);
       const received: Tensor[] = (attention?.layers ?? []).map((l) => fwd.attentionReceived.get(l)!).filter(Boolean);
       try {
         const read = (await ce.prob.read()) as Float32Array;
