@@ -32,7 +32,7 @@ export interface ForwardOptions {
     queryWeights?: Tensor;
     /** Layers to report; default all. */
     layers?: number[];
-    /** [B] u32: each row's first key asked for; keys before it may come back as 0 (see ops/attention.ts). */
+    /** [B] u32: each row's first key asked for; keys before it come back as 0, not computed (see ops/attention.ts). */
     keyStart?: Tensor;
   };
   /**

@@ -43,8 +43,8 @@ export interface AttentionGradients {
 export interface AttentionReceivedOptions extends AttentionOptions {
   /** [B, Tq] weight of each query row (e.g. 1 on output positions only); default all ones. */
   queryWeights?: Tensor;
-  /** [B] u32: each batch row's first key that is asked for. Keys before it may come back as 0 (whole
-   *  blocks of them are skipped); keys from it on are exact. Default: every key. */
+  /** [B] u32: each batch row's first key that is asked for. Keys before it come back as 0 without being
+   *  computed; keys from it on are exact. Default: every key. */
   keyStart?: Tensor;
 }
 

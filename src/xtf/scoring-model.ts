@@ -72,13 +72,14 @@ function webGpuScoring(model: LlamaModel): ScoringModel {
       const ce = crossEntropyForward(rt, fwd.logits, targetsT);
       const received: Tensor[] = (attention?.layers ?? []).map((l) => fwd.attentionReceived.get(l)!).filter(Boolean);
       try {
-        const read = (await ce.prob.read()) as Float32Array;
+        // One wait for all of them: each read submits its copy before the first await.
+        const [read, ...receivedRead] = (await Promise.all([ce.prob, ...received].map((t) => t.read()))) as Float32Array[];
         let prob = read;
         if (some) {
           prob = new Float32Array(n).fill(NaN);
           some.forEach((r, i) => (prob[r] = read[i]));
         }
-        return { prob, received: (await Promise.all(received.map((t) => t.read()))) as Float32Array[] };
+        return { prob, received: receivedRead };
       } finally {
         model.releaseForward(fwd);
         for (const t of [idsT, rowsT, targetsT, weightsT, keyStartT, ce.loss, ce.prob]) t?.release();
