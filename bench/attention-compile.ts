@@ -36,9 +36,9 @@ async function timed(rt: Runtime, run: () => Tensor[]): Promise<number> {
 }
 
 /** [wall, CPU] seconds; CPU time (all of this process's threads) is the steadier number on a busy machine. */
-async function compileSeconds(rt: Runtime, entryPoint: string, constants: Record<string, number>): Promise<[number, number]> {
+async function compileSeconds(rt: Runtime, shader: 'attention' | 'attention_quad', entryPoint: string, constants: Record<string, number>): Promise<[number, number]> {
   // A fresh module each time, so that nothing Dawn caches per module is reused.
-  const module = rt.device.createShaderModule({ code: wgsl.attention, label: 'attention' });
+  const module = rt.device.createShaderModule({ code: wgsl[shader], label: shader });
   const start = performance.now();
   const cpu = process.cpuUsage();
   await rt.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint, constants } });
@@ -50,20 +50,21 @@ console.log(`load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
 for (const headDim of headDims) {
   const rt = await Runtime.create();
   const D4 = headDim / 4;
-  const variants: [string, Record<string, number>][] = [
-    ['forward', { D4, WG: 8 }],
-    ['forward', { D4, WG: 1 }],
-    ['backward_query', { D4, WG: 8 }],
-    ['backward_key_value', { D4, WG: 8 }],
-    ['attention_received', { D4, WG: 8 }],
-    ['attention_probs', { D4, WG: 64 }],
+  // The blocked kernels in both shaders (attention_quad.wgsl where the device has subgroups); the decode
+  // step (WG 1) and attention_probs only in attention.wgsl, which serves them.
+  const blocked = ['forward', 'backward_query', 'backward_key_value', 'attention_received'];
+  const shaders = rt.hasFeature('subgroups') ? (['attention', 'attention_quad'] as const) : (['attention'] as const);
+  const variants: ['attention' | 'attention_quad', string, Record<string, number>][] = [
+    ...shaders.flatMap((shader) => blocked.map((entryPoint) => [shader, entryPoint, { D4, WG: 8 }] as ['attention' | 'attention_quad', string, Record<string, number>])),
+    ['attention', 'forward', { D4, WG: 1 }],
+    ['attention', 'attention_probs', { D4, WG: 64 }],
   ];
   const total = [0, 0];
-  for (const [entryPoint, constants] of variants) {
-    const [wall, cpu] = await compileSeconds(rt, entryPoint, constants);
+  for (const [shader, entryPoint, constants] of variants) {
+    const [wall, cpu] = await compileSeconds(rt, shader, entryPoint, constants);
     total[0] += wall;
     total[1] += cpu;
-    console.log(`D=${headDim} compile ${entryPoint} WG=${constants.WG}: ${wall.toFixed(2)} s wall, ${cpu.toFixed(2)} s CPU`);
+    console.log(`D=${headDim} compile ${shader}.${entryPoint} WG=${constants.WG}: ${wall.toFixed(2)} s wall, ${cpu.toFixed(2)} s CPU`);
   }
   console.log(`D=${headDim} compile total: ${total[0].toFixed(2)} s wall, ${total[1].toFixed(2)} s CPU`);
   if (compileOnly) {

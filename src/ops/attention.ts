@@ -123,13 +123,16 @@ function params(d: AttentionDims, scale: number, extra: { useWeights?: boolean; 
     .bytes();
 }
 
-/** A kernel's constants for workgroups of `wg` invocations and the rows each workgroup owns (4 per invocation). */
-function workgroupsOf(d: AttentionDims, wg: number): { constants: Record<string, number>; rows: number } {
-  return { constants: { D4: d.headDim / 4, WG: wg }, rows: 4 * wg };
+/** A blocked kernel's shader, its constants for workgroups of `wg` invocations, and the rows each
+ *  workgroup owns (4 per invocation). attention_quad.wgsl shares the walked rows' loads within quads:
+ *  it needs the subgroups feature and whole quads (./kernel-choice.ts says where it pays). */
+function workgroupsOf(rt: Runtime, d: AttentionDims, wg: number): { shader: 'attention' | 'attention_quad'; constants: Record<string, number>; rows: number } {
+  const quads = kernelChoices(rt).attention.quadFetch && wg % 4 === 0 && rt.hasFeature('subgroups');
+  return { shader: quads ? 'attention_quad' : 'attention', constants: { D4: d.headDim / 4, WG: wg }, rows: 4 * wg };
 }
 
 /** The blocked kernels' workgroups (./kernel-choice.ts). */
-const blocked = (rt: Runtime, d: AttentionDims) => workgroupsOf(d, kernelChoices(rt).attention.workgroup);
+const blocked = (rt: Runtime, d: AttentionDims) => workgroupsOf(rt, d, kernelChoices(rt).attention.workgroup);
 
 /** out = softmax(scale·q·kᵀ + causal mask)·v per head; also returns the per-row log-sum-exp. */
 export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, options: AttentionForwardOptions = {}): AttentionForwardResult {
@@ -147,9 +150,9 @@ export function attentionForward(rt: Runtime, q: Tensor, k: Tensor, v: Tensor, o
   const out = rt.empty(q.shape, 'f32', 'attention out');
   const logSumExp = rt.empty([d.batch, d.heads, d.tq], 'f32', 'attention logSumExp');
   const choice = kernelChoices(rt).attention;
-  const { constants, rows } = workgroupsOf(d, d.tq <= choice.decodeMaxRows ? choice.decodeWorkgroup : choice.workgroup);
+  const { shader, constants, rows } = workgroupsOf(rt, d, d.tq <= choice.decodeMaxRows ? choice.decodeWorkgroup : choice.workgroup);
   rt.dispatch({
-    shader: 'attention',
+    shader,
     entryPoint: 'forward',
     constants,
     uniforms: params(d, scale, { kvRows, useKeyStart: keyStart !== undefined }),
@@ -175,7 +178,7 @@ export function attentionBackward(
   expectShape('attentionBackward', saved.out, [...q.shape], 'out');
   expectShape('attentionBackward', saved.logSumExp, [d.batch, d.heads, d.tq], 'logSumExp');
   const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
-  const { constants, rows } = blocked(rt, d);
+  const { shader, constants, rows } = blocked(rt, d);
   const uniforms = params(d, scale);
   const dQ = rt.empty(q.shape, 'f32', 'attention dQ');
   const dK = rt.empty(k.shape, 'f32', 'attention dK');
@@ -183,7 +186,7 @@ export function attentionBackward(
   // delta_i = dOut_i·out_i, written by the query pass and read by the key/value pass.
   const delta = rt.empty([d.batch, d.heads, d.tq], 'f32', 'attention delta');
   rt.dispatch({
-    shader: 'attention',
+    shader,
     entryPoint: 'backward_query',
     constants,
     uniforms,
@@ -191,7 +194,7 @@ export function attentionBackward(
     workgroups: [ceilDiv(d.tq, rows), d.heads, d.batch],
   });
   rt.dispatch({
-    shader: 'attention',
+    shader,
     entryPoint: 'backward_key_value',
     constants,
     uniforms,
@@ -212,10 +215,10 @@ export function attentionReceived(rt: Runtime, q: Tensor, k: Tensor, logSumExp: 
   if (options.queryWeights) expectShape('attentionReceived', options.queryWeights, [d.batch, d.tq], 'queryWeights');
   checkKeyStart('attentionReceived', options.keyStart, d);
   const scale = options.scale ?? 1 / Math.sqrt(d.headDim);
-  const { constants, rows } = blocked(rt, d);
+  const { shader, constants, rows } = blocked(rt, d);
   const received = rt.empty([d.batch, d.heads, d.tk], 'f32', 'attention received');
   rt.dispatch({
-    shader: 'attention',
+    shader,
     entryPoint: 'attention_received',
     constants,
     uniforms: params(d, scale, { useWeights: options.queryWeights !== undefined, useKeyStart: options.keyStart !== undefined }),

@@ -26,6 +26,9 @@ export interface KernelChoices {
     decodeMaxRows: number;
     /** Invocations per workgroup in a decode step. */
     decodeWorkgroup: number;
+    /** Whether the blocked kernels share the loads of the rows they walk within quads (attention_quad.wgsl),
+     *  where the device has subgroups and a workgroup is whole quads. */
+    quadFetch: boolean;
   };
 }
 
@@ -44,6 +47,10 @@ const CPU: Omit<KernelChoices, 'why'> = {
     // (flash-decoding) was 4.5x slower there: per-lane key addresses are gathers on a CPU.
     decodeMaxRows: 4,
     decodeWorkgroup: 1,
+    // Every invocation of a workgroup walks the same rows, and a storage load inside a loop is a loop over
+    // the SIMD lanes here: a quad loading one row each and sharing them made attention_received 2.3x
+    // faster on lavapipe (docs/speed.md).
+    quadFetch: true,
   },
 };
 
@@ -58,6 +65,9 @@ const GPU: Omit<KernelChoices, 'why'> = {
     // would use one lane of a wave.
     decodeMaxRows: 4,
     decodeWorkgroup: 32,
+    // A wave loads an address all its lanes share once; the quad broadcasts would only add shuffles.
+    // Not measured on a GPU.
+    quadFetch: false,
   },
 };
 
@@ -74,8 +84,9 @@ export function classifyAdapter(report: Pick<AdapterReport, 'vendor' | 'architec
 
 const chosen = new WeakMap<Runtime, KernelChoices>();
 
-function choose(rt: Runtime, deviceClass: DeviceClass, why: string): KernelChoices {
-  const c = { ...(deviceClass === 'cpu' ? CPU : GPU), why };
+function choose(rt: Runtime, deviceClass: DeviceClass, why: string, attention: Partial<KernelChoices['attention']> = {}): KernelChoices {
+  const base = deviceClass === 'cpu' ? CPU : GPU;
+  const c = { ...base, attention: { ...base.attention, ...attention }, why };
   chosen.set(rt, c);
   return c;
 }
@@ -88,9 +99,11 @@ export function kernelChoices(rt: Runtime): KernelChoices {
   return choose(rt, deviceClass, why);
 }
 
-/** Serve this runtime the other class's variants (tests check both on one device; benchmarks compare them). */
-export function forceDeviceClass(rt: Runtime, deviceClass: DeviceClass): KernelChoices {
-  return choose(rt, deviceClass, `forced to ${deviceClass}`);
+/** Serve this runtime the other class's variants (tests check both on one device; benchmarks compare them),
+ *  with any of its attention choices changed. */
+export function forceDeviceClass(rt: Runtime, deviceClass: DeviceClass, attention: Partial<KernelChoices['attention']> = {}): KernelChoices {
+  const changed = Object.keys(attention).length > 0 ? ` with attention ${JSON.stringify(attention)}` : '';
+  return choose(rt, deviceClass, `forced to ${deviceClass}${changed}`, attention);
 }
 
 /** One line for benchmark headers: which variants this runtime gets, and why. */

@@ -29,40 +29,60 @@ describe('kernel choices by adapter', () => {
     const rt = await Runtime.create();
     try {
       expect(kernelChoices(rt).deviceClass).toBe(classifyAdapter(rt.report).deviceClass);
-      if (/swiftshader|lavapipe|llvmpipe/i.test(rt.report.summary)) expect(kernelChoices(rt).attention.decodeWorkgroup).toBe(1);
+      if (/swiftshader|lavapipe|llvmpipe/i.test(rt.report.summary)) {
+        expect(kernelChoices(rt).attention.decodeWorkgroup).toBe(1);
+        expect(kernelChoices(rt).attention.quadFetch).toBe(true);
+      }
     } finally {
       rt.destroy();
     }
   });
 });
 
+const dims = (batch: number, tq: number, tk: number, heads: number, kvHeads: number, headDim: number): AttentionDims => ({ batch, tq, tk, heads, kvHeads, headDim });
+
+/** Attention forward, backward and received on `rt` under its current choices, against f64. */
+async function checkAttention(rt: Runtime, d: AttentionDims): Promise<void> {
+  const q = randn(d.batch * d.tq * d.heads * d.headDim, 11, 2);
+  const k = randn(d.batch * d.tk * d.kvHeads * d.headDim, 12);
+  const v = randn(d.batch * d.tk * d.kvHeads * d.headDim, 13);
+  const qT = rt.upload(q, [d.batch, d.tq, d.heads, d.headDim]);
+  const kT = rt.upload(k, [d.batch, d.tk, d.kvHeads, d.headDim]);
+  const vT = rt.upload(v, [d.batch, d.tk, d.kvHeads, d.headDim]);
+  const ref = attentionForwardRef(q, k, v, d);
+  const fwd = attentionForward(rt, qT, kT, vT);
+  expectClose(await fwd.out.read(), ref.out, 2e-5, 1e-4, 'out');
+  expectClose(await fwd.logSumExp.read(), ref.logSumExp, 2e-5, 1e-5, 'logSumExp');
+  const dOut = randn(q.length, 14);
+  const refGrads = attentionBackwardRef(q, k, v, dOut, d);
+  const grads = attentionBackward(rt, qT, kT, vT, fwd, rt.upload(dOut, fwd.out.shape));
+  expectClose(await grads.dQ.read(), refGrads.dQ, 1e-4, 1e-3, 'dQ');
+  expectClose(await grads.dK.read(), refGrads.dK, 1e-4, 1e-3, 'dK');
+  expectClose(await grads.dV.read(), refGrads.dV, 1e-4, 1e-3, 'dV');
+  expectClose(await attentionReceived(rt, qT, kT, fwd.logSumExp).read(), attentionReceivedRef(ref.probs, d), 1e-5, 1e-4, 'received');
+}
+
+describe('the CPU variants: attention.wgsl where the device would take attention_quad.wgsl', () => {
+  // The default choices run the quad kernels on a device with subgroups (every other attention test);
+  // these run the portable ones at the same workgroup size, across two 32-row blocks.
+  for (const d of [dims(2, 70, 70, 4, 2, 8), dims(1, 33, 33, 2, 1, 16)]) {
+    it(`attention forward, backward and received, B=${d.batch} Tq=${d.tq} Tk=${d.tk} H=${d.heads} Hkv=${d.kvHeads} D=${d.headDim}`, async () => {
+      const rt = await gpu();
+      expect(forceDeviceClass(rt, 'cpu', { quadFetch: false }).attention.quadFetch).toBe(false);
+      await checkAttention(rt, d);
+      forceDeviceClass(rt, 'cpu');
+    });
+  }
+});
+
 describe('the GPU variants, forced on this device, match f64', () => {
-  const dims = (batch: number, tq: number, tk: number, heads: number, kvHeads: number, headDim: number): AttentionDims => ({ batch, tq, tk, heads, kvHeads, headDim });
   // Past one 128-row block of the GPU workgroup (T 150), a decode step (Tq 1 of 70 keys) and a short one.
   // Small head sizes: each new workgroup size compiles the unrolled kernels again, slowly on SwiftShader.
   for (const d of [dims(2, 150, 150, 4, 2, 16), dims(3, 1, 70, 4, 1, 16), dims(1, 5, 5, 2, 2, 32)]) {
     it(`attention forward, backward and received, B=${d.batch} Tq=${d.tq} Tk=${d.tk} H=${d.heads} Hkv=${d.kvHeads} D=${d.headDim}`, async () => {
       const rt = await gpu();
-      {
-        expect(forceDeviceClass(rt, 'gpu').attention.workgroup).toBeGreaterThan(8);
-        const q = randn(d.batch * d.tq * d.heads * d.headDim, 11, 2);
-        const k = randn(d.batch * d.tk * d.kvHeads * d.headDim, 12);
-        const v = randn(d.batch * d.tk * d.kvHeads * d.headDim, 13);
-        const qT = rt.upload(q, [d.batch, d.tq, d.heads, d.headDim]);
-        const kT = rt.upload(k, [d.batch, d.tk, d.kvHeads, d.headDim]);
-        const vT = rt.upload(v, [d.batch, d.tk, d.kvHeads, d.headDim]);
-        const ref = attentionForwardRef(q, k, v, d);
-        const fwd = attentionForward(rt, qT, kT, vT);
-        expectClose(await fwd.out.read(), ref.out, 2e-5, 1e-4, 'out');
-        expectClose(await fwd.logSumExp.read(), ref.logSumExp, 2e-5, 1e-5, 'logSumExp');
-        const dOut = randn(q.length, 14);
-        const refGrads = attentionBackwardRef(q, k, v, dOut, d);
-        const grads = attentionBackward(rt, qT, kT, vT, fwd, rt.upload(dOut, fwd.out.shape));
-        expectClose(await grads.dQ.read(), refGrads.dQ, 1e-4, 1e-3, 'dQ');
-        expectClose(await grads.dK.read(), refGrads.dK, 1e-4, 1e-3, 'dK');
-        expectClose(await grads.dV.read(), refGrads.dV, 1e-4, 1e-3, 'dV');
-        expectClose(await attentionReceived(rt, qT, kT, fwd.logSumExp).read(), attentionReceivedRef(ref.probs, d), 1e-5, 1e-4, 'received');
-      }
+      expect(forceDeviceClass(rt, 'gpu').attention.workgroup).toBeGreaterThan(8);
+      await checkAttention(rt, d);
     });
   }
 
