@@ -1,5 +1,5 @@
 // Attention pipeline compile time and kernel time per head dim. The attention shader unrolls its loop over
-// the head dim by hand (see src/shaders/attention.wgsl), so on SwiftShader each (entry point, D) variant
+// the head dim by hand (see src/shaders/attention.part.wgsl), so on SwiftShader each (entry point, D) variant
 // costs a noticeable compile; this measures it, plus one training-sized call, for the header comment.
 //
 //   node scripts/gpu-env.mjs tsx bench/attention-compile.ts [--compile-only] [D ...]     (default: 64 128)

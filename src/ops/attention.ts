@@ -1,6 +1,6 @@
 // Causal multi-head attention with grouped-query heads (GQA), flash style: the softmax is fused,
 // the forward saves the per-row log-sum-exp [B, H, Tq] instead of probabilities, and the backward
-// and the optional outputs recompute probabilities from it. See src/shaders/attention.wgsl.
+// and the optional outputs recompute probabilities from it. See src/shaders/attention.part.wgsl.
 //
 // q [B, Tq, H, D], k and v [B, Tk, Hkv, D], out [B, Tq, H, D]; H % Hkv == 0 and query head h reads
 // kv head floor(h / (H / Hkv)). Query row i is absolute position Tk - Tq + i: Tq = Tk for training,
@@ -60,7 +60,7 @@ export interface AttentionDims {
   headDim: number;
 }
 
-// The kernels unroll the head dim by hand up to 32 vec4s (see attention.wgsl): D = 128 covers Llama
+// The kernels unroll the head dim by hand up to 32 vec4s (see attention.part.wgsl): D = 128 covers Llama
 // 3.2 3B / 3.1 8B, Qwen2.5 1.5B and up and Mistral 7B, D = 96 Phi-3 mini. D = 256 (Gemma) would
 // double the unrolled code and its compile time again.
 const MAX_HEAD_DIM = 128;

@@ -124,7 +124,7 @@ const ATTEND = `function (p, v) {
 }`;
 
 // XTF's attention received: out[b·H + h][j] = Σ_{i > j} w[b][i] · P[(b·H + h)·T + i][j], the same sum
-// as the WebGPU kernel attention_received (src/shaders/attention.wgsl).
+// as the WebGPU kernel attention_received (src/shaders/attention.part.wgsl).
 const RECEIVED = `function (p, w) {
   const j = this.thread.x;
   const bh = this.thread.y;

@@ -290,7 +290,7 @@ const LARGE_CASES: AttentionDims[] = [
 ];
 
 // The first test at each head dim compiles its pipelines: about 2 minutes of CPU on SwiftShader at D = 128,
-// 1 at D = 96 (see attention.wgsl), several minutes of wall clock on a busy 2-core machine.
+// 1 at D = 96 (see attention.part.wgsl), several minutes of wall clock on a busy 2-core machine.
 describe('attention at head dims above 64 (GPU)', { timeout: 600_000 }, () => {
   LARGE_CASES.forEach((d, n) => {
     it(`forward, backward and attentionReceived match the reference, ${name(d)}`, async () => {
