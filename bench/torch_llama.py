@@ -129,8 +129,8 @@ def generate_bench(model, vocab, a, device):
     return {'generate': rows, 'prompt_len': a.prompt_len, 'new_tokens': a.new_tokens}
 
 
-def cuda_check(device):
-    """On a GPU: cuBLAS, the GPU's name, and its f32 matmul 1024 GFLOP/s (best of 5, synchronised)."""
+def matmul_1024_gflops(device):
+    """f32 matmul 1024 on the device, GFLOP/s: best of 5 after a warm-up (which also loads the BLAS)."""
     a, b = torch.randn(1024, 1024, device=device), torch.randn(1024, 1024, device=device)
     a @ b
     best = math.inf
@@ -140,15 +140,19 @@ def cuda_check(device):
         a @ b
         sync(device)
         best = min(best, time.perf_counter() - t0)
+    return 2 * 1024 ** 3 / best / 1e9
+
+
+def cuda_check(device):
+    """On a GPU: cuBLAS, the GPU's name, and its f32 matmul 1024 GFLOP/s."""
     name = torch.cuda.get_device_name(device)
-    return {'blas': f'cuBLAS on {name}', 'blas_library': f'CUDA {torch.version.cuda}', 'matmul_1024_gflops': 2 * 1024 ** 3 / best / 1e9,
+    return {'blas': f'cuBLAS on {name}', 'blas_library': f'CUDA {torch.version.cuda}', 'matmul_1024_gflops': matmul_1024_gflops(device),
             'torch': torch.__version__, 'threads': torch.get_num_threads(), 'device': 'cuda'}
 
 
 def blas_check(threads):
     """The BLAS library mapped into this process after a matmul, by file name, and matmul 1024 GFLOP/s."""
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    a @ b  # loads the BLAS and warms it up
+    gflops = matmul_1024_gflops(torch.device('cpu'))  # its first matmul loads the BLAS
     with open('/proc/self/maps') as maps:
         libs = sorted({os.path.realpath(line.split()[-1]) for line in maps if '.so' in line and any(k in line.lower() for k in ('blas', 'mkl', 'blis', 'atlas'))})
     # Debian's torch links libblas.so.3 (BLAS_INFO=generic): sgemm comes from whichever file that name
@@ -168,12 +172,7 @@ def blas_check(threads):
         name = 'reference BLAS (libblas3)'
     else:
         name = 'unknown'
-    best = math.inf
-    for _ in range(5):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    info = {'blas': name, 'blas_library': source, 'matmul_1024_gflops': 2 * 1024 ** 3 / best / 1e9, 'torch': torch.__version__, 'threads': threads, 'device': 'cpu'}
+    info = {'blas': name, 'blas_library': source, 'matmul_1024_gflops': gflops, 'torch': torch.__version__, 'threads': threads, 'device': 'cpu'}
     if name in ('reference BLAS (libblas3)', 'unknown'):
         info['refused'] = (f'PyTorch runs on {name} ({source}; matmul 1024 at '
                            f'{info["matmul_1024_gflops"]:.1f} GFLOP/s): a ratio against it would flatter us. '
