@@ -21,7 +21,7 @@ import { parseLlama2cTokenizer } from '../src/model/tokenizer-llama2c.ts';
 import { forwardScores } from '../src/xtf/forward-scores.ts';
 import { scoringModel } from '../src/xtf/scoring-model.ts';
 import { xtfOptions } from '../src/xtf/options.ts';
-import { scoreExamples } from '../src/xtf/score.ts';
+import { lengthSortedBatches, scoreExamples } from '../src/xtf/score.ts';
 import { randomLlamaWeights, STORIES15M_SHAPE } from './random-weights.ts';
 
 const { values: args } = parseArgs({ options: { examples: { type: 'string', default: '256' }, repeats: { type: 'string', default: '5' }, profile: { type: 'boolean', default: false }, model: { type: 'string', default: 'stories260K' } } });
@@ -62,9 +62,8 @@ async function rates(passes: (() => Promise<unknown>)[]): Promise<{ rate: number
   });
 }
 
-// The batches scoring forms: sorted by length (longest first), XTF's batch size.
-const order = tokenized.map((_, i) => i).sort((a, b) => tokenized[b].tokens.length - tokenized[a].tokens.length);
-const batches = Array.from({ length: Math.ceil(order.length / paper.batchSize) }, (_, b) => order.slice(b * paper.batchSize, (b + 1) * paper.batchSize).map((i) => tokenized[i]));
+// The batches scoring forms: its own, for up to 256 examples (one of its chunks).
+const batches = lengthSortedBatches(tokenized, paper.batchSize).map((idx) => idx.map((i) => tokenized[i]));
 
 /** The plain forward of one batch: ids and next-token targets, right-padded; logits at every row. */
 async function plainForward(batch: typeof tokenized): Promise<void> {

@@ -52,6 +52,13 @@ export interface ScoreResult {
 // Token Cleaning and random rank the whole dataset and keep its scores in memory.
 const CHUNK = 256;
 
+/** Scoring's batches of `examples`, as indices: sorted by length, longest first (so batches pad little),
+ *  `batchSize` at a time. */
+export function lengthSortedBatches(examples: readonly { tokens: ArrayLike<number> }[], batchSize: number): number[][] {
+  const order = examples.map((_, i) => i).sort((a, b) => examples[b].tokens.length - examples[a].tokens.length);
+  return Array.from({ length: Math.ceil(order.length / batchSize) }, (_, k) => order.slice(k * batchSize, (k + 1) * batchSize));
+}
+
 /** Scores every example and collects the results (see scoreStream for datasets of any size). */
 export async function scoreExamples(model: Scorable, tokenizer: Tokenizer, examples: readonly TrainRecord[], options: ScoreOptions = {}): Promise<ScoreResult> {
   const scored: ScoredExample[] = [];
@@ -104,13 +111,10 @@ export async function scoreStream(
 
   for (let chunkStart = 0; chunkStart < tokenized.length; chunkStart += CHUNK) {
     const chunk = tokenized.slice(chunkStart, chunkStart + CHUNK);
-    const order = chunk.map((_, i) => i).sort((a, b) => chunk[b].tokens.length - chunk[a].tokens.length);
     const forward: TokenForwardScores[] = new Array(chunk.length);
     const reference: TokenForwardScores[] = new Array(chunk.length);
-    const batches: number[][] = [];
-    for (let start = 0; start < order.length; start += xtf.batchSize) {
-      const idx = order.slice(start, start + xtf.batchSize);
-      batches.push(idx);
+    const batches = lengthSortedBatches(chunk, xtf.batchSize);
+    for (const idx of batches) {
       const batch = idx.map((i) => chunk[i]);
       const scores = await forwardScores(model, batch, xtf.ri, needAttention);
       idx.forEach((i, k) => (forward[i] = scores[k]));
