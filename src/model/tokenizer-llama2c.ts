@@ -14,6 +14,8 @@ export interface Llama2cTokenizerOptions {
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 /** run.c starts the merge search at this score, so merges scoring below it never happen. */
 const NO_MERGE_SCORE = -1e10;
+/** Pairs whose merge is remembered (Llama2cTokenizer.merge) before the memo starts over: ~50 MB at most. */
+const MERGE_CACHE_LIMIT = 1 << 20;
 
 export class Llama2cTokenizer implements Tokenizer {
   readonly bosId: number = 1;
@@ -29,6 +31,14 @@ export class Llama2cTokenizer implements Tokenizer {
   private readonly byteOf: Int16Array;
   /** The longest piece in bytes: a pair longer than this cannot be a piece. */
   private readonly longestKey: number;
+  /** Per byte: the id of the one-byte piece, or -1 (the first pass of encode looks up every ASCII character). */
+  private readonly idOfByte: Int32Array;
+  /** Per pair of ids (key a·vocabSize + b): the id of their merge, or -1 when none may happen. Filled as
+   *  pairs are met: a number key spares the string concatenation and hashing of every lookup. */
+  private readonly mergeOf = new Map<number, number>();
+  /** Per id: its piece as text when the piece is whole UTF-8 characters by itself (decode() joins these
+   *  as strings, exactly what decoding their bytes together gives), else null. */
+  private readonly textOf: (string | null)[];
 
   constructor(readonly pieces: readonly Uint8Array[], readonly scores: Float32Array, readonly maxTokenLength: number) {
     this.vocabSize = pieces.length;
@@ -39,6 +49,17 @@ export class Llama2cTokenizer implements Tokenizer {
     this.byteOf = Int16Array.from(this.keys, (k) => {
       const byte = BYTE_PIECE.exec(k);
       return byte ? parseInt(byte[1], 16) : -1;
+    });
+    this.idOfByte = Int32Array.from({ length: 256 }, (_, b) => this.idOfKey.get(String.fromCharCode(b)) ?? -1);
+    const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+    this.textOf = pieces.map((p, id) => {
+      // A byte token, or a piece starting with a BOM (which decode() drops at the start): the byte path.
+      if (this.byteOf[id] >= 0 || (p[0] === 0xef && p[1] === 0xbb && p[2] === 0xbf)) return null;
+      try {
+        return strict.decode(p);
+      } catch {
+        return null; // not whole UTF-8 characters by itself
+      }
     });
   }
 
@@ -51,8 +72,8 @@ export class Llama2cTokenizer implements Tokenizer {
     for (let start = 0; start < bytes.length; ) {
       let end = start + 1;
       while (end < bytes.length && (bytes[end] & 0xc0) === 0x80 && end - start < 4) end++;
-      const id = this.idOfKey.get(String.fromCharCode(...bytes.subarray(start, end)));
-      if (id !== undefined) tokens.push(id);
+      const id = end === start + 1 ? this.idOfByte[bytes[start]] : (this.idOfKey.get(String.fromCharCode(...bytes.subarray(start, end))) ?? -1);
+      if (id >= 0) tokens.push(id);
       else for (let i = start; i < end; i++) tokens.push(bytes[i] + 3);
       start = end;
     }
@@ -84,9 +105,8 @@ export class Llama2cTokenizer implements Tokenizer {
       const right = next[left];
       if (right < 0) return;
       const a = tok[left], b = tok[right];
-      if (this.keys[a].length + this.keys[b].length > this.longestKey) return;
-      const id = this.idOfKey.get(this.keys[a] + this.keys[b]);
-      if (id !== undefined && this.scores[id] > NO_MERGE_SCORE) queue.push(this.scores[id], left, right, a, b, id);
+      const id = this.merge(a, b);
+      if (id >= 0) queue.push(this.scores[id], left, right, a, b, id);
     };
     for (let i = 0; i + 1 < n; i++) consider(i);
     while (queue.size > 0) {
@@ -106,6 +126,21 @@ export class Llama2cTokenizer implements Tokenizer {
     return out;
   }
 
+  /** The piece ids a and b merge into, or -1: no such piece, or one scoring below run.c's start. */
+  private merge(a: number, b: number): number {
+    const pair = a * this.vocabSize + b;
+    let id = this.mergeOf.get(pair);
+    if (id === undefined) {
+      // Bounded: a long run over a large vocabulary meets many pairs; starting over costs a few lookups.
+      if (this.mergeOf.size >= MERGE_CACHE_LIMIT) this.mergeOf.clear();
+      const key = this.keys[a].length + this.keys[b].length > this.longestKey ? undefined : this.keys[a] + this.keys[b];
+      const found = key === undefined ? undefined : this.idOfKey.get(key);
+      id = found !== undefined && this.scores[found] > NO_MERGE_SCORE ? found : -1;
+      this.mergeOf.set(pair, id);
+    }
+    return id;
+  }
+
   /** run.c's decode(prev, token): the bytes one token prints, given the token before it. */
   tokenBytes(prevId: number, id: number): Uint8Array {
     let piece = this.pieces[this.checkId(id)];
@@ -116,6 +151,21 @@ export class Llama2cTokenizer implements Tokenizer {
   }
 
   decode(ids: readonly number[]): string {
+    let text = '';
+    let prev = -1;
+    for (const id of ids) {
+      if (id !== this.bosId && id !== this.eosId) {
+        const piece = this.textOf[this.checkId(id)];
+        if (piece === null) return this.decodeBytes(ids);
+        text += prev === this.bosId && piece[0] === ' ' ? piece.slice(1) : piece;
+      }
+      prev = id;
+    }
+    return text;
+  }
+
+  /** decode() through the bytes: byte tokens and pieces that split a character join before UTF-8 decoding. */
+  private decodeBytes(ids: readonly number[]): string {
     const parts: Uint8Array[] = [];
     let prev = -1;
     for (const id of ids) {

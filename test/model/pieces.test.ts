@@ -13,6 +13,27 @@ describe('token pieces', () => {
       expect(pieces.join('')).toBe(text);
     });
   }
+  it('gives each token of long records what decoding it adds, one character per byte run', () => {
+    // Past the window's first moves (16 tokens), over every GSM8K-like and multi-byte text: the piece of
+    // token i is decode(ids[..i+1]) minus decode(ids[..i]), a split character going whole to its last token.
+    const text = 'Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. '.repeat(3) + 'café — naïve 😀 ok 😀😀 “end”';
+    const ids = tok.encode(text);
+    const pieces = tokenPieces(tok, ids);
+    let held = 0;
+    ids.forEach((_, i) => {
+      const before = tok.decode(ids.slice(0, i - held));
+      const after = tok.decode(ids.slice(0, i + 1));
+      if (after.endsWith('\uFFFD') && i + 1 < ids.length) {
+        expect(pieces[i]).toBe('');
+        held++;
+      } else {
+        expect(pieces[i]).toBe(after.slice(before.length));
+        held = 0;
+      }
+    });
+    expect(pieces.join('')).toBe(text);
+  });
+
   it('gives a word token its text with its leading space', () => {
     const ids = tok.encode('Once upon a time');
     expect(tokenPieces(tok, ids)).toEqual(['', 'Once', ' upon', ' a', ' time']);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadTokenizer, readShared, reference } from './stories260k.ts';
 import { parseLlama2cTokenizer } from '../../src/model/tokenizer-llama2c.ts';
 import { TokenizerFormatError } from '../../src/model/errors.ts';
+import { seededRandom } from '../../src/model/random.ts';
 
 describe('llama2.c tokenizer (tok512.bin)', () => {
   const tok = loadTokenizer();
@@ -36,6 +37,30 @@ describe('llama2.c tokenizer (tok512.bin)', () => {
     // A single byte token decodes to that byte (run.c's decode()).
     expect(tok.tokenBytes(5, 0x0a + 3)).toEqual(Uint8Array.of(0x0a));
     expect(new TextDecoder().decode(tok.tokenBytes(1, tok.encode('Once')[1]))).toBe('Once');
+  });
+
+  it('decodes as run.c does, byte for byte, whichever path decode() takes', () => {
+    // run.c's decode: the bytes of tokenBytes(prev, id) for every id but BOS and EOS, then one UTF-8
+    // decode. decode() joins whole-character pieces as text and falls back to that byte path otherwise.
+    const viaBytes = (ids: number[]) => {
+      const parts: number[] = [];
+      ids.forEach((id, i) => id !== 1 && id !== 2 && parts.push(...tok.tokenBytes(i > 0 ? ids[i - 1] : -1, id)));
+      return new TextDecoder().decode(Uint8Array.from(parts));
+    };
+    const random = seededRandom(7);
+    for (let trial = 0; trial < 300; trial++) {
+      // Mostly word pieces, with byte tokens (split characters, stray continuation bytes), BOS and EOS among them.
+      const ids = Array.from({ length: 1 + Math.floor(random() * 24) }, () => {
+        const r = random();
+        return r < 0.1 ? 1 : r < 0.15 ? 2 : r < 0.35 ? 3 + Math.floor(random() * 256) : 259 + Math.floor(random() * 253);
+      });
+      expect(tok.decode(ids)).toBe(viaBytes(ids));
+    }
+    for (const text of ['Once upon a time', ' lead', 'café 😀 naïve — “quoted”', '\uFEFFbom first']) {
+      const ids = tok.encode(text);
+      expect(tok.decode(ids)).toBe(viaBytes(ids));
+      expect(tok.decode(ids.slice(1))).toBe(viaBytes(ids.slice(1)));
+    }
   });
 
   it('rejects malformed files with the byte offset', () => {
