@@ -9,6 +9,12 @@ import type { Tokenizer } from './tokenizer.ts';
 const WINDOW = 8;
 
 export function tokenPieces(tokenizer: Tokenizer, ids: readonly number[]): string[] {
+  if (tokenizer.tokenPieces) return tokenizer.tokenPieces(ids);
+  return windowedPieces(tokenizer, ids);
+}
+
+/** tokenPieces for any tokenizer, from decode() alone (exported to test tokenizers' own tokenPieces against). */
+export function windowedPieces(tokenizer: Tokenizer, ids: readonly number[]): string[] {
   const pieces: string[] = [];
   let emitted = ''; // text of ids[0..i) as pieces so far
   let pendingBytesFrom = -1;

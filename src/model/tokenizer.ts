@@ -20,4 +20,9 @@ export interface Tokenizer {
   decode(ids: readonly number[]): string;
   /** The vocabulary entry of one id as stored, e.g. " Once", "<0x0A>" (for explanations and debugging). */
   piece(id: number): string;
+  /**
+   * Optional: the text each token contributes, by the rule of ./pieces.ts's tokenPieces (which calls it
+   * when present), computed the tokenizer's own faster way. Without it tokenPieces decodes windows.
+   */
+  tokenPieces?(ids: readonly number[]): string[];
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from './stories260k.ts';
-import { tokenPieces } from '../../src/model/pieces.ts';
+import { tokenPieces, windowedPieces } from '../../src/model/pieces.ts';
+import { seededRandom } from '../../src/model/random.ts';
 
 describe('token pieces', () => {
   const tok = loadTokenizer();
@@ -32,6 +33,28 @@ describe('token pieces', () => {
       }
     });
     expect(pieces.join('')).toBe(text);
+  });
+
+  it("the llama2.c tokenizer's own pieces are the generic rule's, on records and on random ids", () => {
+    const random = seededRandom(11);
+    const sequences = [
+      tok.encode('Natalia sold clips to 48 of her friends in April. café — naïve 😀 ok 😀😀 “end”'),
+      tok.encode('\uFEFFa BOM first, and \uFEFF one inside', { eos: true }),
+      [1, 0xef + 3, 0xbb + 3, 0xbf + 3, 300, 0xef + 3, 0xbb + 3, 0xbf + 3, 0xc3 + 3, 2],
+      [0xef + 3, 0xbf + 3, 0xbd + 3, 400, 0xc3 + 3, 1, 0xa9 + 3, 0x80 + 3],
+    ];
+    for (let trial = 0; trial < 400; trial++) {
+      // Word pieces, byte tokens (split and invalid characters), BOS and EOS, anywhere.
+      sequences.push(Array.from({ length: 1 + Math.floor(random() * 30) }, () => {
+        const r = random();
+        return r < 0.08 ? 1 : r < 0.12 ? 2 : r < 0.4 ? 3 + Math.floor(random() * 256) : 259 + Math.floor(random() * 253);
+      }));
+    }
+    for (const ids of sequences) {
+      const pieces = tokenPieces(tok, ids);
+      expect(pieces).toEqual(windowedPieces(tok, ids));
+      expect(pieces.join('')).toBe(tok.decode(ids));
+    }
   });
 
   it('gives a word token its text with its leading space', () => {
