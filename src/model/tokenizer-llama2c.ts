@@ -152,16 +152,20 @@ export class Llama2cTokenizer implements Tokenizer {
     return byte >= 0 ? Uint8Array.of(byte) : piece;
   }
 
+  /** tokenBytes(prevId, id) as text when the token's piece is whole characters by itself ('' for BOS and
+   *  EOS, which print nothing), else null: the bytes must then be decoded together with their neighbours'. */
+  private tokenText(prevId: number, id: number): string | null {
+    if (id === this.bosId || id === this.eosId) return '';
+    const piece = this.textOf[this.checkId(id)];
+    return piece !== null && prevId === this.bosId && piece[0] === ' ' ? piece.slice(1) : piece;
+  }
+
   decode(ids: readonly number[]): string {
     let text = '';
-    let prev = -1;
-    for (const id of ids) {
-      if (id !== this.bosId && id !== this.eosId) {
-        const piece = this.textOf[this.checkId(id)];
-        if (piece === null) return this.decodeBytes(ids);
-        text += prev === this.bosId && piece[0] === ' ' ? piece.slice(1) : piece;
-      }
-      prev = id;
+    for (let i = 0; i < ids.length; i++) {
+      const piece = this.tokenText(i > 0 ? ids[i - 1] : -1, ids[i]);
+      if (piece === null) return this.decodeBytes(ids);
+      text += piece;
     }
     return text;
   }
@@ -179,13 +183,10 @@ export class Llama2cTokenizer implements Tokenizer {
     let atStart = true; // no byte printed yet: a BOM here is dropped, as decode() drops it
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      const special = id === this.bosId || id === this.eosId;
-      const whole = special ? '' : this.textOf[this.checkId(id)];
-      let text: string;
-      if (held.length === 0 && whole !== null) {
-        text = i > 0 && ids[i - 1] === this.bosId && whole[0] === ' ' ? whole.slice(1) : whole;
-      } else {
-        if (!special) for (const byte of this.tokenBytes(i > 0 ? ids[i - 1] : -1, id)) held.push(byte);
+      const prev = i > 0 ? ids[i - 1] : -1;
+      let text = held.length === 0 ? this.tokenText(prev, id) : null;
+      if (text === null) {
+        if (id !== this.bosId && id !== this.eosId) for (const byte of this.tokenBytes(prev, id)) held.push(byte);
         text = (atStart ? this.text : this.keepBom).decode(Uint8Array.from(held));
       }
       // Text ending in U+FFFD waits for the next token (a character may be split), as the generic rule has it.
