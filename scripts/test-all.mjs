@@ -7,16 +7,27 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 mkdirSync('test-output', { recursive: true });
 
+/** The end of each failed section's output, printed again under the totals: CI keeps only the tail of
+ *  a log, and a failure's own message is otherwise far above it. */
+const failureTails = [];
+const TAIL_LINES = 60;
+
 function run(label, args, parse) {
   const t0 = Date.now();
   console.log(`\n=== ${label} ===`);
-  const r = spawnSync(npm, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(npm, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } });
   process.stdout.write(r.stdout ?? '');
+  process.stderr.write(r.stderr ?? '');
   // eslint-disable-next-line no-control-regex
-  const counts = parse((r.stdout ?? '').replace(/\x1b\[[0-9;]*m/g, ''));
+  const plain = (text) => (text ?? '').replace(/\x1b\[[0-9;]*m/g, '');
+  const counts = parse(plain(r.stdout));
   const seconds = ((Date.now() - t0) / 1000).toFixed(0);
   if (r.status !== 0 && counts.failed === 0) counts.failed = 1; // a crash or a failed run with nothing counted
   console.log(`=== ${label}: ${counts.passed} passed, ${counts.failed} failed (${seconds} s) ===`);
+  if (counts.failed > 0) {
+    const lines = `${plain(r.stdout)}\n${plain(r.stderr)}`.split('\n').filter((l) => l.trim() !== '');
+    failureTails.push(`--- ${label} failed (exit ${r.status ?? r.signal}); its last ${Math.min(TAIL_LINES, lines.length)} lines of output:\n${lines.slice(-TAIL_LINES).join('\n')}`);
+  }
   return counts;
 }
 
@@ -50,6 +61,7 @@ const demo = run('demo (Chromium end to end)', ['run', '--silent', 'test:demo'],
   failed: /^demo: FAILED/m.test(out) ? 1 : 0,
 }));
 
+if (failureTails.length > 0) console.log(`\n${failureTails.join('\n\n')}`);
 const passed = types.passed + node.passed + deno.passed + browser.passed + demo.passed;
 const failed = types.failed + node.failed + deno.failed + browser.failed + demo.failed;
 console.log(`\ntypecheck ${types.failed ? 'failed' : 'ok'}, node ${node.passed}/${node.passed + node.failed}, deno ${deno.passed}/${deno.passed + deno.failed}, chromium ${browser.passed}/${browser.passed + browser.failed}, demo ${demo.passed}/${demo.passed + demo.failed}`);
