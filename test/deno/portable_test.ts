@@ -33,7 +33,9 @@ Deno.test({
           name: c.name,
           sanitizeResources: false,
           sanitizeOps: false,
-          fn: () => withTimeout(c.run(rt), CASE_TIMEOUT_MS, c.name),
+          // A device error that arrives after the case's own reads (an uncaptured error, a lost device) is
+          // that case's failure, under its name, not the whole suite's after the last step.
+          fn: () => withTimeout(c.run(rt).then(() => rt.sync()), CASE_TIMEOUT_MS, c.name),
         });
       }
       await rt.sync();
