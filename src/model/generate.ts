@@ -4,7 +4,7 @@
 // two positions, so a sequence shifted right by its padding attends as it would alone.
 import type { Tensor } from '../gpu/index.ts';
 import { matmulWeightT } from '../ops/matmul-packed.ts';
-import { rmsnormForward } from '../ops/rmsnorm.ts';
+import { rmsnormForward, type RmsNormForward } from '../ops/rmsnorm.ts';
 import { checkSequenceLength, contextLength } from './config.ts';
 import { attendCached, newKvCache, releaseKvCache, type KvCache } from './kv-cache.ts';
 import type { LlamaModel } from './llama.ts';
@@ -49,13 +49,14 @@ export function decodeStep(model: LlamaModel, ids: Tensor, cache: KvCache): Tens
   let x = model.embed(ids.view([batch * n])).view([batch * n, c.dim]);
   // Only each row's last position gives logits: the last layer runs its FFN on rows (b + 1)·n − 1 alone.
   const lastRows = n > 1 ? rt.upload(Uint32Array.from({ length: batch }, (_, b) => (b + 1) * n - 1), [batch], 'u32', 'last positions') : undefined;
+  let norm: RmsNormForward | undefined;
   for (let l = 0; l < c.nLayers; l++) {
     const outputRows = l === c.nLayers - 1 ? lastRows : undefined;
-    x = model.layerStep(l, x, batch, n, { startPos: cache.length, attend: (q, k, v) => attendCached(model, cache, l, q, k, v), outputRows });
+    ({ x, norm } = model.layerStep(l, x, batch, n, { startPos: cache.length, attend: (q, k, v) => attendCached(model, cache, l, q, k, v), outputRows, ...(norm ? { inputNorm: norm } : {}) }));
   }
   lastRows?.release();
   cache.length += n;
-  const norm = rmsnormForward(rt, x, model.params.finalNorm, c.normEps);
+  norm ??= rmsnormForward(rt, x, model.params.finalNorm, c.normEps);
   const logits = matmulWeightT(rt, norm.y, model.classifierWeight());
   x.release();
   norm.y.release();

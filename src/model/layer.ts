@@ -13,7 +13,7 @@ import type { BaseWeight } from '../ops/matmul-packed.ts';
 import { addForward } from '../ops/elementwise.ts';
 import { attentionBackward, attentionForward, type AttentionForwardResult } from '../ops/attention.ts';
 import { embeddingForward } from '../ops/embedding.ts';
-import { rmsnormBackward, rmsnormForward, type RmsNormForward } from '../ops/rmsnorm.ts';
+import { addRmsnormForward, rmsnormBackward, rmsnormForward, type RmsNormForward } from '../ops/rmsnorm.ts';
 import { ropeBackward, ropeForward, type RopeOptions, type RopeTable } from '../ops/rope.ts';
 import { swigluBackward, swigluForward } from '../ops/swiglu.ts';
 import { kvDim, qDim, type LlamaConfig } from './config.ts';
@@ -39,6 +39,11 @@ export interface LayerStepOptions {
    * where the rest of that layer's work is thrown away. Rows ≥ B·T come back as zeros (embedding.wgsl).
    */
   outputRows?: Tensor;
+  /** This layer's attention norm of x, when the layer before computed it with its last residual add. */
+  inputNorm?: RmsNormForward;
+  /** The weight of the norm that reads this layer's output (the next layer's attention norm, or the final
+   *  norm): the last residual add computes that norm in the same dispatch, returned as `outputNorm`. */
+  outputNormWeight?: Tensor;
 }
 
 /** What the layers read from the model (LlamaModel provides it). */
@@ -104,7 +109,7 @@ export function layerForward(
   seqLen: number,
   train: boolean,
   step: LayerStepOptions = {},
-): { saved: SavedLayer; xOut: Tensor } {
+): { saved: SavedLayer; xOut: Tensor; outputNorm?: RmsNormForward } {
   const rt = m.rt;
   const c = m.config;
   const p = `layers.${l}.`;
@@ -112,7 +117,7 @@ export function layerForward(
   const ropeOptions = { layout: c.ropeLayout, startPos: step.startPos ?? 0 };
   // A distinct dropout mask per training forward, layer and projection.
   const seed = (w: number) => mixSeed(m.dropoutSeed, m.dropoutStep, l, w);
-  const attnNorm = rmsnormForward(rt, x, m.params[p + 'attnNorm'], c.normEps);
+  const attnNorm = step.inputNorm ?? rmsnormForward(rt, x, m.params[p + 'attnNorm'], c.normEps);
   const qLin = linearForward(rt, attnNorm.y, layerLinear(m, l, 'wq'), train, seed(0));
   const kLin = linearForward(rt, attnNorm.y, layerLinear(m, l, 'wk'), train, seed(1));
   const vLin = linearForward(rt, attnNorm.y, layerLinear(m, l, 'wv'), train, seed(2));
@@ -125,19 +130,21 @@ export function layerForward(
   const attnOut = rows ? embeddingForward(rt, rows, attn.out.view([n, qDim(c)])) : attn.out.view([n, qDim(c)]);
   const residual = rows ? embeddingForward(rt, rows, x) : x;
   const oLin = linearForward(rt, attnOut, layerLinear(m, l, 'wo'), train, seed(3));
-  const x2 = addForward(rt, residual, oLin.y);
+  // x2 and its norm in one dispatch (the same values as an add, then the norm).
+  const { sum: x2, ...ffnNorm } = addRmsnormForward(rt, residual, oLin.y, m.params[p + 'ffnNorm'], c.normEps);
   oLin.y.release();
   if (rows) releaseAll(attnOut, residual);
-  const ffnNorm = rmsnormForward(rt, x2, m.params[p + 'ffnNorm'], c.normEps);
   const gateLin = linearForward(rt, ffnNorm.y, layerLinear(m, l, 'w1'), train, seed(4));
   const upLin = linearForward(rt, ffnNorm.y, layerLinear(m, l, 'w3'), train, seed(5));
   const act = swigluForward(rt, gateLin.y, upLin.y);
   const downLin = linearForward(rt, act, layerLinear(m, l, 'w2'), train, seed(6));
-  const xOut = addForward(rt, x2, downLin.y);
+  const fused = step.outputNormWeight ? addRmsnormForward(rt, x2, downLin.y, step.outputNormWeight, c.normEps) : null;
+  const xOut = fused ? fused.sum : addForward(rt, x2, downLin.y);
   downLin.y.release();
   const none: LinearSaved = { x, xa: null, xDropped: null, dropoutSeed: 0 };
   return {
     xOut,
+    ...(fused ? { outputNorm: { y: fused.y, rstd: fused.rstd } } : {}),
     saved: {
       x,
       attnNorm,

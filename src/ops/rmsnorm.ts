@@ -54,6 +54,21 @@ export function rmsnormForward(rt: Runtime, x: Tensor, weight: Tensor, eps: numb
   return { y, rstd };
 }
 
+/**
+ * The residual add fused with the norm after it: sum = a + b (the residual stream, returned) and
+ * RMSNorm(sum), in one dispatch. The same values as addForward then rmsnormForward, bit for bit; the
+ * backward pass is rmsnormBackward on `sum`, as for the two.
+ */
+export function addRmsnormForward(rt: Runtime, a: Tensor, b: Tensor, weight: Tensor, eps: number): RmsNormForward & { sum: Tensor } {
+  const d = dimsOf('add + rmsnorm', a, weight);
+  if (b.size !== a.size) throw new RangeError(`add + rmsnorm: b [${b.shape.join(', ')}] does not match a [${a.shape.join(', ')}]`);
+  const sum = rt.empty(a.shape, 'f32', 'sum');
+  const y = rt.empty(a.shape, 'f32', 'rmsnorm out');
+  const rstd = rt.empty([d.rows], 'f32', 'rmsnorm rstd');
+  rowwise(rt, 'add_forward', d, eps, [a, weight, rstd, y, b, sum]);
+  return { sum, y, rstd };
+}
+
 export interface RmsNormBackwardOptions {
   /** false: skip the weight gradient (a frozen norm, as in LoRA). Default true. */
   weightGrad?: boolean;

@@ -11,6 +11,11 @@
 //   rows) writes a partial row, `sum_partials` adds the partial rows in a fixed order. No float
 //   atomics in WGSL, and a fixed order keeps the result deterministic.)
 //
+// `add_forward` fuses the residual add before a norm: sum = a + b, written out (the residual stream
+// goes on), then y = RMSNorm(sum), in one pass over the row instead of an add kernel and a norm kernel
+// that reads the sum back. sum is rounded to f32 before it is squared, so the results are those of
+// the two kernels, bit for bit.
+//
 // The runtime binds tensors at @binding(1), (2), ... in call order, so entry points with other
 // inputs alias those binding numbers under their own names (grouped per entry point below).
 
@@ -68,6 +73,43 @@ fn forward4(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var q = 0u; q < quads; q++) { squares += x4[base + q] * x4[base + q]; }
   let r = inverseSqrt(dot(squares, vec4(1.0)) / f32(p.cols) + p.eps);
   for (var q = 0u; q < quads; q++) { y4[base + q] = x4[base + q] * r * weight4[q]; }
+  rstd[row] = r;
+}
+
+// add_forward [a, weight, rstd, y, b, sum]: a at x's binding, b at dy's.
+@group(0) @binding(6) var<storage, read_write> sum_out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> sum_out4: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn add_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = row_index(gid);
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var squares = 0.0;
+  for (var c = 0u; c < p.cols; c++) {
+    let s = x[base + c] + dy[base + c];
+    sum_out[base + c] = s;
+    squares += s * s;
+  }
+  let r = inverseSqrt(squares / f32(p.cols) + p.eps);
+  for (var c = 0u; c < p.cols; c++) { y[base + c] = sum_out[base + c] * r * weight[c]; }
+  rstd[row] = r;
+}
+
+@compute @workgroup_size(WG)
+fn add_forward4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = row_index(gid);
+  if (row >= p.rows) { return; }
+  let quads = p.cols / 4u;
+  let base = row * quads;
+  var squares = vec4(0.0);
+  for (var q = 0u; q < quads; q++) {
+    let s = x4[base + q] + dy4[base + q];
+    sum_out4[base + q] = s;
+    squares += s * s;
+  }
+  let r = inverseSqrt(dot(squares, vec4(1.0)) / f32(p.cols) + p.eps);
+  for (var q = 0u; q < quads; q++) { y4[base + q] = sum_out4[base + q] * r * weight4[q]; }
   rstd[row] = r;
 }
 

@@ -4,7 +4,8 @@ import { randn } from '../helpers/random.ts';
 import { expectClose } from '../helpers/compare.ts';
 import { finiteDiff, projectionLoss } from '../helpers/finite-diff.ts';
 import { rmsnormBackwardRef, rmsnormForwardRef } from '../reference/rmsnorm.ts';
-import { rmsnormBackward, rmsnormForward } from '../../src/ops/rmsnorm.ts';
+import { addForward } from '../../src/ops/elementwise.ts';
+import { addRmsnormForward, rmsnormBackward, rmsnormForward } from '../../src/ops/rmsnorm.ts';
 
 const EPS = 1e-5;
 
@@ -65,11 +66,32 @@ describe('rmsnorm', () => {
     }
   });
 
+  // The residual add fused with the norm (the layer's x2 and its FFN norm in one dispatch).
+  for (const [rows, cols] of [[3, 7], [130, 68], [517, 131], [5, 2048]] as const) {
+    it(`add + rmsnorm on [${rows}, ${cols}]: the f64 reference of the norm of a + b, and the two kernels' values bit for bit`, async () => {
+      const rt = await gpu();
+      const a = randn(rows * cols, rows + 2 * cols), b = randn(rows * cols, 3 * rows + cols, 0.5);
+      const w = randn(cols, 5 * cols).map((v) => 1 + 0.2 * v);
+      const ta = rt.upload(a, [rows, cols]), tb = rt.upload(b, [rows, cols]), tw = rt.upload(w, [cols]);
+      const fused = addRmsnormForward(rt, ta, tb, tw, EPS);
+      const sum32 = a.map((v, i) => Math.fround(v + b[i]));
+      expect(Array.from(await fused.sum.read())).toEqual(Array.from(sum32));
+      const ref = rmsnormForwardRef(sum32, w, rows, cols, EPS);
+      expectClose(await fused.rstd.read(), ref.rstd, 0, 2e-6, 'rstd');
+      expectClose(await fused.y.read(), ref.y, 1e-6, 1e-5, 'y');
+      const apart = rmsnormForward(rt, addForward(rt, ta, tb), tw, EPS);
+      expect(Array.from(await fused.y.read())).toEqual(Array.from(await apart.y.read()));
+      expect(Array.from(await fused.rstd.read())).toEqual(Array.from(await apart.rstd.read()));
+    });
+  }
+
   it('rejects mismatched shapes', async () => {
     const rt = await gpu();
     const x = rt.zeros([4, 8]), w = rt.zeros([7]);
     expect(() => rmsnormForward(rt, x, w, EPS)).toThrow(RangeError);
     expect(() => rmsnormForward(rt, x, w, EPS)).toThrow(/rmsnorm.*\[4, 8\].*\[7\]/);
     expect(() => rmsnormBackward(rt, rt.zeros([4, 8]), x, rt.zeros([8]), rt.zeros([3]))).toThrow(/rstd/);
+    expect(() => addRmsnormForward(rt, x, rt.zeros([4, 4]), rt.zeros([8]), EPS)).toThrow(/add \+ rmsnorm: b \[4, 4\] does not match a \[4, 8\]/);
+    expect(() => addRmsnormForward(rt, x, x, w, EPS)).toThrow(/add \+ rmsnorm.*\[4, 8\].*\[7\]/);
   });
 });
