@@ -14,7 +14,7 @@ import { addForward } from '../ops/elementwise.ts';
 import { attentionBackward, attentionForward, type AttentionForwardResult } from '../ops/attention.ts';
 import { embeddingForward } from '../ops/embedding.ts';
 import { addRmsnormForward, rmsnormBackward, rmsnormForward, type RmsNormForward } from '../ops/rmsnorm.ts';
-import { ropeBackward, ropeForward, type RopeOptions, type RopeTable } from '../ops/rope.ts';
+import { ropePairBackward, ropePairForward, type RopeOptions, type RopeTable } from '../ops/rope.ts';
 import { swigluBackward, swigluForward } from '../ops/swiglu.ts';
 import { kvDim, qDim, type LlamaConfig } from './config.ts';
 import { linearBackward, linearForward, releaseLinearSaved, type LinearGrads, type LinearParams, type LinearSaved } from './linear.ts';
@@ -121,10 +121,9 @@ export function layerForward(
   const qLin = linearForward(rt, attnNorm.y, layerLinear(m, l, 'wq'), train, seed(0));
   const kLin = linearForward(rt, attnNorm.y, layerLinear(m, l, 'wk'), train, seed(1));
   const vLin = linearForward(rt, attnNorm.y, layerLinear(m, l, 'wv'), train, seed(2));
-  const q = headsForward(m, qLin.y, batch, seqLen, c.nHeads, c.qkNorm ? m.params[p + 'qNorm'] : undefined, ropeOptions);
-  const k = headsForward(m, kLin.y, batch, seqLen, c.nKvHeads, c.qkNorm ? m.params[p + 'kNorm'] : undefined, ropeOptions);
+  const { q, k, qNorm, kNorm } = qkForward(m, l, qLin.y, kLin.y, batch, seqLen, ropeOptions);
   const v = vLin.y.view([batch, seqLen, c.nKvHeads, m.headDim]);
-  const attn = step.attend ? step.attend(q.out, k.out, v) : attentionForward(rt, q.out, k.out, v);
+  const attn = step.attend ? step.attend(q, k, v) : attentionForward(rt, q, k, v);
   const rows = step.outputRows;
   // With outputRows, the rest of the layer sees only the rows wanted (a gather, embedding.ts's lookup).
   const attnOut = rows ? embeddingForward(rt, rows, attn.out.view([n, qDim(c)])) : attn.out.view([n, qDim(c)]);
@@ -148,11 +147,11 @@ export function layerForward(
     saved: {
       x,
       attnNorm,
-      q: q.out,
-      k: k.out,
+      q,
+      k,
       v,
-      qNorm: q.norm,
-      kNorm: k.norm,
+      qNorm,
+      kNorm,
       attn,
       x2,
       ffnNorm,
@@ -222,8 +221,7 @@ export function layerBackward(
   linearBackward(rt, dX2, layerLinear(m, l, 'wo'), s.linear.wo, g('wo'), dAttn);
   const { dQ, dK, dV } = attentionBackward(rt, s.q, s.k, s.v, s.attn, dAttn.view([batch, seqLen, c.nHeads, m.headDim]));
   dAttn.release();
-  const dQLin = headsBackward(m, dQ, s.qNorm, m.params[p + 'qNorm'], full ? grads[p + 'qNorm'] : undefined, ropeOptions);
-  const dKLin = headsBackward(m, dK, s.kNorm, m.params[p + 'kNorm'], full ? grads[p + 'kNorm'] : undefined, ropeOptions);
+  const { dQ: dQLin, dK: dKLin } = qkBackward(m, l, s, dQ, dK, ropeOptions, full ? grads : null);
   releaseAll(dQ, dK);
   const dH = rt.empty([n, c.dim], 'f32', 'd attention norm out');
   linearBackward(rt, dQLin.view([n, qDim(c)]), layerLinear(m, l, 'wq'), s.linear.wq, g('wq'), dH);
@@ -242,33 +240,39 @@ export function layerBackward(
 }
 
 /**
- * q or k from its projection y [B·T, heads·headDim]: RMSNorm of each head when `norm` is given (Qwen3),
- * then RoPE, as [B, T, heads, headDim]. y is consumed: released, or kept as the norm's saved input.
+ * q and k from their projections [B·T, heads·headDim]: RMSNorm of each head when the model has qkNorm
+ * (Qwen3), then RoPE on both in one dispatch, as [B, T, heads, headDim]. The projections are consumed:
+ * released, or kept as the norms' saved inputs.
  */
-function headsForward(m: LayerContext, y: Tensor, batch: number, seqLen: number, heads: number, norm: Tensor | undefined,
-  ropeOptions: RopeOptions): { out: Tensor; norm: HeadNormSaved | null } {
-  const shape = [batch, seqLen, heads, m.headDim];
-  if (!norm) {
-    const out = ropeForward(m.rt, y.view(shape), m.rope, ropeOptions);
-    y.release();
-    return { out, norm: null };
-  }
-  const normed = rmsnormForward(m.rt, y.view([batch * seqLen * heads, m.headDim]), norm, m.config.normEps);
-  const out = ropeForward(m.rt, normed.y.view(shape), m.rope, ropeOptions);
-  normed.y.release();
-  return { out, norm: { x: y, rstd: normed.rstd } };
+function qkForward(m: LayerContext, l: number, qY: Tensor, kY: Tensor, batch: number, seqLen: number, ropeOptions: RopeOptions):
+  { q: Tensor; k: Tensor; qNorm: HeadNormSaved | null; kNorm: HeadNormSaved | null } {
+  const c = m.config;
+  const p = `layers.${l}.`;
+  const headNorm = (y: Tensor, heads: number, norm: Tensor | undefined) => {
+    if (!norm) return { rotated: y, saved: null };
+    const normed = rmsnormForward(m.rt, y.view([batch * seqLen * heads, m.headDim]), norm, c.normEps);
+    return { rotated: normed.y, saved: { x: y, rstd: normed.rstd } };
+  };
+  const q = headNorm(qY, c.nHeads, c.qkNorm ? m.params[p + 'qNorm'] : undefined);
+  const k = headNorm(kY, c.nKvHeads, c.qkNorm ? m.params[p + 'kNorm'] : undefined);
+  const out = ropePairForward(m.rt, q.rotated.view([batch, seqLen, c.nHeads, m.headDim]), k.rotated.view([batch, seqLen, c.nKvHeads, m.headDim]), m.rope, ropeOptions);
+  releaseAll(q.rotated, k.rotated);
+  return { q: out.q, k: out.k, qNorm: q.saved, kNorm: k.saved };
 }
 
-/** The gradient of headsForward's input y from that of its output; adds the norm's weight gradient into normGrad if given. */
-function headsBackward(m: LayerContext, dOut: Tensor, saved: HeadNormSaved | null, norm: Tensor | undefined, normGrad: Tensor | undefined,
-  ropeOptions: RopeOptions): Tensor {
-  const dRotated = ropeBackward(m.rt, dOut, m.rope, ropeOptions);
-  if (!saved) return dRotated;
-  const rows = dRotated.size / m.headDim;
-  const r = rmsnormBackward(m.rt, dRotated.view([rows, m.headDim]), saved.x.view([rows, m.headDim]), norm!, saved.rstd,
-    { weightGrad: normGrad !== undefined, accumulateInto: normGrad });
-  dRotated.release();
-  return r.dX;
+/** The gradients of qkForward's inputs from those of its outputs; adds the norms' weight gradients into grads when full. */
+function qkBackward(m: LayerContext, l: number, s: SavedLayer, dQ: Tensor, dK: Tensor, ropeOptions: RopeOptions, grads: Record<string, Tensor> | null): { dQ: Tensor; dK: Tensor } {
+  const p = `layers.${l}.`;
+  const rotated = ropePairBackward(m.rt, dQ, dK, m.rope, ropeOptions);
+  const headNorm = (dRotated: Tensor, saved: HeadNormSaved | null, name: string) => {
+    if (!saved) return dRotated;
+    const rows = dRotated.size / m.headDim;
+    const r = rmsnormBackward(m.rt, dRotated.view([rows, m.headDim]), saved.x.view([rows, m.headDim]), m.params[p + name], saved.rstd,
+      { weightGrad: grads !== null, accumulateInto: grads?.[p + name] });
+    dRotated.release();
+    return r.dX;
+  };
+  return { dQ: headNorm(rotated.q, s.qNorm, 'qNorm'), dK: headNorm(rotated.k, s.kNorm, 'kNorm') };
 }
 
 function mixSeed(...parts: number[]): number {

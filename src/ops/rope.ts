@@ -52,13 +52,30 @@ export interface RopeOptions {
   startPos?: number;
 }
 
-function rotate(rt: Runtime, op: string, x: Tensor, table: RopeTable, options: RopeOptions, sign: number, out: Tensor): Tensor {
-  const [batch, seqLen, heads, headDim] = x.shape;
-  if (x.shape.length !== 4 || headDim !== table.headDim) {
+/** A tensor to rotate and where its result goes. */
+interface Rotated {
+  x: Tensor;
+  out: Tensor;
+}
+
+function checkRotated(op: string, { x, out }: Rotated, table: RopeTable): void {
+  if (x.shape.length !== 4 || x.shape[3] !== table.headDim) {
     throw new RangeError(`${op}: x [${x.shape.join(', ')}] must be [B, T, H, D] with D = ${table.headDim} (the table's head dimension)`);
   }
   if (out.size !== x.size) throw new RangeError(`${op}: output ${out} does not match x [${x.shape.join(', ')}]`);
   if (out.buffer === x.buffer) throw new RangeError(`${op}: the output must not alias the input`);
+}
+
+/** Rotates `first`, and `second` (the same B and T, its own head count) in the same dispatch when given. */
+function rotate(rt: Runtime, op: string, first: Rotated, second: Rotated | null, table: RopeTable, options: RopeOptions, sign: number): void {
+  checkRotated(op, first, table);
+  const [batch, seqLen, heads, headDim] = first.x.shape;
+  if (second) {
+    checkRotated(op, second, table);
+    if (second.x.shape[0] !== batch || second.x.shape[1] !== seqLen) {
+      throw new RangeError(`${op}: q [${first.x.shape.join(', ')}] and k [${second.x.shape.join(', ')}] must have the same B and T`);
+    }
+  }
   if (options.layout !== 'interleaved' && options.layout !== 'half') throw new RangeError(`${op}: unknown layout '${options.layout}' (use 'interleaved' or 'half')`);
   const startPos = options.startPos ?? 0;
   if (!Number.isInteger(startPos) || startPos < 0) throw new RangeError(`${op}: startPos ${startPos} must be a non-negative integer`);
@@ -67,21 +84,36 @@ function rotate(rt: Runtime, op: string, x: Tensor, table: RopeTable, options: R
   const grid = flatGrid(rows * pairs, WG);
   rt.dispatch({
     shader: 'rope',
-    entryPoint: options.layout === 'interleaved' ? 'rotate_interleaved' : 'rotate_half',
+    entryPoint: `rotate_${second ? 'pair_' : ''}${options.layout}`,
     constants: { WG },
-    uniforms: new Uniforms().u32(rows).u32(seqLen).u32(heads).u32(pairs).u32(startPos).f32(sign).u32(grid.rowGroups).u32(0).bytes(),
-    bindings: [table.frequencies, x, out],
+    uniforms: new Uniforms().u32(rows).u32(seqLen).u32(heads).u32(pairs).u32(startPos).f32(sign).u32(grid.rowGroups).u32(second ? second.x.shape[2] : 0).bytes(),
+    bindings: second ? [table.frequencies, first.x, first.out, second.x, second.out] : [table.frequencies, first.x, first.out],
     workgroups: grid.workgroups,
   });
-  return out;
 }
 
 /** Rotates x [B, T, H, D] by the angles of positions startPos .. startPos + T − 1. */
 export function ropeForward(rt: Runtime, x: Tensor, table: RopeTable, options: RopeOptions, out = rt.empty(x.shape, 'f32', 'rope out')): Tensor {
-  return rotate(rt, 'rope', x, table, options, 1, out);
+  rotate(rt, 'rope', { x, out }, null, table, options, 1);
+  return out;
 }
 
 /** The rotation is orthogonal: its backward is the rotation by the negative angles. */
 export function ropeBackward(rt: Runtime, dOut: Tensor, table: RopeTable, options: RopeOptions, dX = rt.empty(dOut.shape, 'f32', 'rope dx')): Tensor {
-  return rotate(rt, 'rope backward', dOut, table, options, -1, dX);
+  rotate(rt, 'rope backward', { x: dOut, out: dX }, null, table, options, -1);
+  return dX;
+}
+
+/** ropeForward of q [B, T, H, D] and k [B, T, Hkv, D] in one dispatch: the same values as two calls. */
+export function ropePairForward(rt: Runtime, q: Tensor, k: Tensor, table: RopeTable, options: RopeOptions): { q: Tensor; k: Tensor } {
+  const out = { q: rt.empty(q.shape, 'f32', 'rope out'), k: rt.empty(k.shape, 'f32', 'rope out') };
+  rotate(rt, 'rope', { x: q, out: out.q }, { x: k, out: out.k }, table, options, 1);
+  return out;
+}
+
+/** ropeBackward of dq and dk in one dispatch. */
+export function ropePairBackward(rt: Runtime, dQ: Tensor, dK: Tensor, table: RopeTable, options: RopeOptions): { q: Tensor; k: Tensor } {
+  const out = { q: rt.empty(dQ.shape, 'f32', 'rope dx'), k: rt.empty(dK.shape, 'f32', 'rope dx') };
+  rotate(rt, 'rope backward', { x: dQ, out: out.q }, { x: dK, out: out.k }, table, options, -1);
+  return out;
 }

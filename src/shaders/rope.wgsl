@@ -12,7 +12,10 @@
 // polynomials: WGSL only promises 2^-11 absolute error for the built-ins, and SwiftShader's
 // measured ~5e-4 here.
 //
-// One invocation per (token row, pair): the angle is computed once and applied to every head.
+// One invocation per (token row, pair): the angle is computed once and applied to every head. The
+// `rotate_pair_*` entry points rotate a second tensor of the same rows (k beside q, with its own head
+// count) by the same angles in the same dispatch: one dispatch where there were two, which is most of
+// the cost of a decode step's small tensors on a software GPU.
 
 struct Params {
   rows: u32,       // B · T
@@ -22,13 +25,15 @@ struct Params {
   start_pos: u32,
   sign: f32,       // +1 forward, −1 backward
   row_groups: u32, // workgroups per row of the 2D dispatch grid
-  pad: u32,
+  heads_k: u32,    // rotate_pair_*: the second tensor's heads
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> turns_per_pos: array<vec4<f32>>; // [D/2]: (hi, mid, lo, 0)
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> x_k: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out_k: array<f32>;
 
 override WG: u32 = 64;
 
@@ -55,39 +60,80 @@ fn sin_cos_turns(turns: f32) -> vec2<f32> {
   }
 }
 
-fn rotate(gid: vec3<u32>, interleaved: bool) {
+// An invocation's (row, pair) and the sine and cosine of its angle; valid false past the end.
+struct Rotation {
+  row: u32,
+  i: u32,
+  s: f32,
+  c: f32,
+  valid: bool,
+}
+
+fn rotation(gid: vec3<u32>) -> Rotation {
   let index = gid.y * p.row_groups * WG + gid.x;
-  if (index >= p.rows * p.half_dim) { return; }
+  if (index >= p.rows * p.half_dim) { return Rotation(0u, 0u, 0.0, 1.0, false); }
   let row = index / p.half_dim;
   let i = index % p.half_dim;
   let pos = f32(p.start_pos + row % p.seq_len);
   let f = turns_per_pos[i];
   let turns = p.sign * wrap(wrap(pos * f.x) + wrap(pos * f.y) + pos * f.z);
   let sc = sin_cos_turns(turns);
-  let s = sc.x;
-  let c = sc.y;
-  let dim = 2u * p.half_dim;
+  return Rotation(row, i, sc.x, sc.y, true);
+}
+
+// The indices (a, b) of pair i of head h of a row, in a tensor of `heads` heads.
+fn pair_at(r: Rotation, h: u32, heads: u32, interleaved: bool) -> vec2<u32> {
+  let base = (r.row * heads + h) * 2u * p.half_dim;
+  if (interleaved) { return vec2(base + 2u * r.i, base + 2u * r.i + 1u); }
+  return vec2(base + r.i, base + r.i + p.half_dim);
+}
+
+fn rotate_x(r: Rotation, interleaved: bool) {
   for (var h = 0u; h < p.heads; h++) {
-    let base = (row * p.heads + h) * dim;
-    var a = base + i;
-    var b = a + p.half_dim;
-    if (interleaved) {
-      a = base + 2u * i;
-      b = a + 1u;
-    }
-    let x0 = x[a];
-    let x1 = x[b];
-    out[a] = x0 * c - x1 * s;
-    out[b] = x0 * s + x1 * c;
+    let ab = pair_at(r, h, p.heads, interleaved);
+    let x0 = x[ab.x];
+    let x1 = x[ab.y];
+    out[ab.x] = x0 * r.c - x1 * r.s;
+    out[ab.y] = x0 * r.s + x1 * r.c;
+  }
+}
+
+fn rotate_k(r: Rotation, interleaved: bool) {
+  for (var h = 0u; h < p.heads_k; h++) {
+    let ab = pair_at(r, h, p.heads_k, interleaved);
+    let x0 = x_k[ab.x];
+    let x1 = x_k[ab.y];
+    out_k[ab.x] = x0 * r.c - x1 * r.s;
+    out_k[ab.y] = x0 * r.s + x1 * r.c;
   }
 }
 
 @compute @workgroup_size(WG)
 fn rotate_interleaved(@builtin(global_invocation_id) gid: vec3<u32>) {
-  rotate(gid, true);
+  let r = rotation(gid);
+  if (r.valid) { rotate_x(r, true); }
 }
 
 @compute @workgroup_size(WG)
 fn rotate_half(@builtin(global_invocation_id) gid: vec3<u32>) {
-  rotate(gid, false);
+  let r = rotation(gid);
+  if (r.valid) { rotate_x(r, false); }
+}
+
+@compute @workgroup_size(WG)
+fn rotate_pair_interleaved(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = rotation(gid);
+  if (r.valid) {
+    rotate_x(r, true);
+    rotate_k(r, true);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn rotate_pair_half(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = rotation(gid);
+  if (r.valid) {
+    rotate_x(r, false);
+    rotate_k(r, false);
+  }
 }

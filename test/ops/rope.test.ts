@@ -4,7 +4,7 @@ import { randn } from '../helpers/random.ts';
 import { expectClose } from '../helpers/compare.ts';
 import { finiteDiff, projectionLoss } from '../helpers/finite-diff.ts';
 import { interleavedToHalf, ropeRef, type RopeLayout, type RopeRefShape } from '../reference/rope.ts';
-import { ropeBackward, ropeForward, ropeTable } from '../../src/ops/rope.ts';
+import { ropeBackward, ropeForward, ropePairBackward, ropePairForward, ropeTable } from '../../src/ops/rope.ts';
 
 interface Case extends RopeRefShape {
   theta: number;
@@ -29,6 +29,32 @@ const ATOL = 2e-6;
 const name = (c: Case) => `[${c.batch}, ${c.seqLen}, ${c.heads}, ${c.headDim}], theta ${c.theta}, start ${c.startPos}`;
 
 describe('rope', () => {
+  // q and k in one dispatch (k with fewer heads, as under grouped-query attention): each against the f64
+  // reference, and bit for bit what two single dispatches give.
+  for (const c of [CASES[0], CASES[3], CASES[4]]) {
+    for (const layout of ['interleaved', 'half'] as RopeLayout[]) {
+      it(`${layout} q and k in one dispatch (k with ${Math.max(1, c.heads - 2)} heads) on ${name(c)}`, async () => {
+        const rt = await gpu();
+        const kc = { ...c, heads: Math.max(1, c.heads - 2) };
+        const shapeOf = (s: Case) => [s.batch, s.seqLen, s.heads, s.headDim];
+        const size = (s: Case) => s.batch * s.seqLen * s.heads * s.headDim;
+        const q = randn(size(c), 5 * c.headDim), k = randn(size(kc), 7 * c.headDim);
+        const table = ropeTable(rt, c.headDim, c.theta);
+        const options = { layout, startPos: c.startPos };
+        const tq = rt.upload(q, shapeOf(c)), tk = rt.upload(k, shapeOf(kc));
+        for (const [sign, pair, single] of [[1, ropePairForward, ropeForward], [-1, ropePairBackward, ropeBackward]] as const) {
+          const both = pair(rt, tq, tk, table, options);
+          expectClose(await both.q.read(), ropeRef(q, c, c.theta, layout, c.startPos, sign), ATOL, 0, 'q');
+          expectClose(await both.k.read(), ropeRef(k, kc, c.theta, layout, c.startPos, sign), ATOL, 0, 'k');
+          expect(Array.from(await both.q.read())).toEqual(Array.from(await single(rt, tq, table, options).read()));
+          expect(Array.from(await both.k.read())).toEqual(Array.from(await single(rt, tk, table, options).read()));
+        }
+        const wrongT = rt.zeros([c.batch, c.seqLen + 1, 1, c.headDim]);
+        expect(() => ropePairForward(rt, tq, wrongT, table, options)).toThrow(/rope: q \[.*\] and k \[.*\] must have the same B and T/);
+      });
+    }
+  }
+
   for (const c of CASES) {
     for (const layout of ['interleaved', 'half'] as RopeLayout[]) {
       it(`${layout} forward and backward on ${name(c)}`, async () => {
