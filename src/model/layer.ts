@@ -260,15 +260,17 @@ function qkForward(m: LayerContext, l: number, qY: Tensor, kY: Tensor, batch: nu
   return { q: out.q, k: out.k, qNorm: q.saved, kNorm: k.saved };
 }
 
-/** The gradients of qkForward's inputs from those of its outputs; adds the norms' weight gradients into grads when full. */
+/** The gradients of qkForward's inputs from those of its outputs; adds the norms' weight gradients into
+ *  grads (when given and holding them). */
 function qkBackward(m: LayerContext, l: number, s: SavedLayer, dQ: Tensor, dK: Tensor, ropeOptions: RopeOptions, grads: Record<string, Tensor> | null): { dQ: Tensor; dK: Tensor } {
   const p = `layers.${l}.`;
   const rotated = ropePairBackward(m.rt, dQ, dK, m.rope, ropeOptions);
   const headNorm = (dRotated: Tensor, saved: HeadNormSaved | null, name: string) => {
     if (!saved) return dRotated;
     const rows = dRotated.size / m.headDim;
+    const into = grads?.[p + name];
     const r = rmsnormBackward(m.rt, dRotated.view([rows, m.headDim]), saved.x.view([rows, m.headDim]), m.params[p + name], saved.rstd,
-      { weightGrad: grads !== null, accumulateInto: grads?.[p + name] });
+      { weightGrad: into !== undefined, accumulateInto: into });
     dRotated.release();
     return r.dX;
   };
