@@ -98,6 +98,8 @@ fn rotate_x(r: Rotation, interleaved: bool) {
   }
 }
 
+// rotate_x on the second tensor's bindings. WGSL passes a storage buffer to a function only under the
+// unrestricted_pointer_parameters extension, which not every runtime here has, so the loop is spelled twice.
 fn rotate_k(r: Rotation, interleaved: bool) {
   for (var h = 0u; h < p.heads_k; h++) {
     let ab = pair_at(r, h, p.heads_k, interleaved);
