@@ -106,14 +106,24 @@ export function ropeBackward(rt: Runtime, dOut: Tensor, table: RopeTable, option
 
 /** ropeForward of q [B, T, H, D] and k [B, T, Hkv, D] in one dispatch: the same values as two calls. */
 export function ropePairForward(rt: Runtime, q: Tensor, k: Tensor, table: RopeTable, options: RopeOptions): { q: Tensor; k: Tensor } {
-  const out = { q: rt.empty(q.shape, 'f32', 'rope out'), k: rt.empty(k.shape, 'f32', 'rope out') };
-  rotate(rt, 'rope', { x: q, out: out.q }, { x: k, out: out.k }, table, options, 1);
-  return out;
+  return rotatePair(rt, 'rope', q, k, table, options, 1);
 }
 
 /** ropeBackward of dq and dk in one dispatch. */
 export function ropePairBackward(rt: Runtime, dQ: Tensor, dK: Tensor, table: RopeTable, options: RopeOptions): { q: Tensor; k: Tensor } {
-  const out = { q: rt.empty(dQ.shape, 'f32', 'rope dx'), k: rt.empty(dK.shape, 'f32', 'rope dx') };
-  rotate(rt, 'rope backward', { x: dQ, out: out.q }, { x: dK, out: out.k }, table, options, -1);
+  return rotatePair(rt, 'rope backward', dQ, dK, table, options, -1);
+}
+
+/** q and k rotated into new tensors; on a refused input the new tensors are released, not left behind. */
+function rotatePair(rt: Runtime, op: string, q: Tensor, k: Tensor, table: RopeTable, options: RopeOptions, sign: number): { q: Tensor; k: Tensor } {
+  const label = sign > 0 ? 'rope out' : 'rope dx';
+  const out = { q: rt.empty(q.shape, 'f32', label), k: rt.empty(k.shape, 'f32', label) };
+  try {
+    rotate(rt, op, { x: q, out: out.q }, { x: k, out: out.k }, table, options, sign);
+  } catch (e) {
+    out.q.release();
+    out.k.release();
+    throw e;
+  }
   return out;
 }
