@@ -4,7 +4,7 @@
 // two positions, so a sequence shifted right by its padding attends as it would alone.
 import type { Tensor } from '../gpu/index.ts';
 import { matmulWeightT } from '../ops/matmul-packed.ts';
-import { rmsnormForward, type RmsNormForward } from '../ops/rmsnorm.ts';
+import type { RmsNormForward } from '../ops/rmsnorm.ts';
 import { checkSequenceLength, contextLength } from './config.ts';
 import { attendCached, newKvCache, releaseKvCache, type KvCache } from './kv-cache.ts';
 import type { LlamaModel } from './llama.ts';
@@ -56,11 +56,12 @@ export function decodeStep(model: LlamaModel, ids: Tensor, cache: KvCache): Tens
   }
   lastRows?.release();
   cache.length += n;
-  norm ??= rmsnormForward(rt, x, model.params.finalNorm, c.normEps);
-  const logits = matmulWeightT(rt, norm.y, model.classifierWeight());
+  // The last layer's output norm is the final norm (nLayers >= 1: validateConfig).
+  const finalNorm = norm!;
+  const logits = matmulWeightT(rt, finalNorm.y, model.classifierWeight());
   x.release();
-  norm.y.release();
-  norm.rstd.release();
+  finalNorm.y.release();
+  finalNorm.rstd.release();
   return logits;
 }
 

@@ -39,11 +39,9 @@ export interface LayerStepOptions {
    * where the rest of that layer's work is thrown away. Rows ≥ B·T come back as zeros (embedding.wgsl).
    */
   outputRows?: Tensor;
-  /** This layer's attention norm of x, when the layer before computed it with its last residual add. */
+  /** This layer's attention norm of x, as the layer before returned it (`outputNorm`); the first layer
+   *  computes its own. */
   inputNorm?: RmsNormForward;
-  /** The weight of the norm that reads this layer's output (the next layer's attention norm, or the final
-   *  norm): the last residual add computes that norm in the same dispatch, returned as `outputNorm`. */
-  outputNormWeight?: Tensor;
 }
 
 /** What the layers read from the model (LlamaModel provides it). */
@@ -109,7 +107,7 @@ export function layerForward(
   seqLen: number,
   train: boolean,
   step: LayerStepOptions = {},
-): { saved: SavedLayer; xOut: Tensor; outputNorm?: RmsNormForward } {
+): { saved: SavedLayer; xOut: Tensor; outputNorm: RmsNormForward } {
   const rt = m.rt;
   const c = m.config;
   const p = `layers.${l}.`;
@@ -137,13 +135,15 @@ export function layerForward(
   const upLin = linearForward(rt, ffnNorm.y, layerLinear(m, l, 'w3'), train, seed(5));
   const act = swigluForward(rt, gateLin.y, upLin.y);
   const downLin = linearForward(rt, act, layerLinear(m, l, 'w2'), train, seed(6));
-  const fused = step.outputNormWeight ? addRmsnormForward(rt, x2, downLin.y, step.outputNormWeight, c.normEps) : null;
-  const xOut = fused ? fused.sum : addForward(rt, x2, downLin.y);
+  // The output and the norm that reads it (the next layer's attention norm, the final norm after the last
+  // layer) in one dispatch: the next layer takes it as its inputNorm.
+  const outputNormWeight = l === c.nLayers - 1 ? m.params.finalNorm : m.params[`layers.${l + 1}.attnNorm`];
+  const { sum: xOut, ...outputNorm } = addRmsnormForward(rt, x2, downLin.y, outputNormWeight, c.normEps);
   downLin.y.release();
   const none: LinearSaved = { x, xa: null, xDropped: null, dropoutSeed: 0 };
   return {
     xOut,
-    ...(fused ? { outputNorm: { y: fused.y, rstd: fused.rstd } } : {}),
+    outputNorm,
     saved: {
       x,
       attnNorm,

@@ -10,7 +10,7 @@ import { attentionReceived } from '../ops/attention.ts';
 import { embeddingBackward } from '../ops/embedding.ts';
 import { matmul } from '../ops/matmul.ts';
 import { embedRows, matmulWeight, matmulWeightT, PackedWeight, unpackWeight, type BaseWeight } from '../ops/matmul-packed.ts';
-import { rmsnormBackward, rmsnormForward, type RmsNormForward } from '../ops/rmsnorm.ts';
+import { rmsnormBackward, type RmsNormForward } from '../ops/rmsnorm.ts';
 import { ropeTable, type RopeTable } from '../ops/rope.ts';
 import { baseDtypes, refuseFullFineTuning, uploadBaseWeights, type BaseDtype, type BaseDtypeChoice } from './base-dtype.ts';
 import { checkSequenceLength, headDim, type LlamaConfig } from './config.ts';
@@ -190,14 +190,14 @@ export class LlamaModel {
     const layers: SavedLayer[] = [];
 
     let x = this.embed(ids.view([n])).view([n, c.dim]);
-    // Each layer's last residual add also computes the norm that reads it (outputNormWeight).
+    // Each layer's last residual add also computes the norm that reads it: the next layer's attention
+    // norm, and after the last layer the final norm (nLayers >= 1: validateConfig).
     let norm: RmsNormForward | undefined;
     for (let l = 0; l < c.nLayers; l++) {
       const last = l === c.nLayers - 1;
       const s = layerForward(this, l, x, batch, seqLen, train, {
         ...(last && options.outputRows ? { outputRows: options.outputRows } : {}),
         ...(norm ? { inputNorm: norm } : {}),
-        outputNormWeight: this.outputNormWeight(l),
       });
       norm = s.outputNorm;
       if (receivedLayers.has(l)) {
@@ -211,7 +211,7 @@ export class LlamaModel {
       }
       x = next;
     }
-    const finalNorm = norm ?? rmsnormForward(rt, x, this.params.finalNorm, c.normEps);
+    const finalNorm = norm!;
     const logits = options.logits === false ? null : matmulWeightT(rt, finalNorm.y, this.classifierWeight());
     if (!train) {
       if (!options.finalHidden) finalNorm.y.release();
@@ -301,19 +301,13 @@ export class LlamaModel {
 
   /**
    * Layer `l`'s inference forward, for incremental decoding (generate.ts's decodeStep): x [B·T, dim] in,
-   * the layer's output residual out with the norm that reads it (outputNormWeight), to pass on as the next
-   * layer's inputNorm; x and the layer's activations are released. See LayerStepOptions.
+   * the layer's output residual out with the norm that reads it, to pass on as the next layer's inputNorm
+   * (after the last layer, the final norm); x and the layer's activations are released. See LayerStepOptions.
    */
   layerStep(l: number, x: Tensor, batch: number, seqLen: number, options: LayerStepOptions = {}): { x: Tensor; norm: RmsNormForward } {
-    const s = layerForward(this, l, x, batch, seqLen, false, { ...options, outputNormWeight: this.outputNormWeight(l) });
+    const s = layerForward(this, l, x, batch, seqLen, false, options);
     releaseSaved(s.saved);
     x.release();
-    return { x: s.xOut, norm: s.outputNorm! };
-  }
-
-  /** The weight of the norm that reads layer l's output: the next layer's attention norm, or the final
-   *  norm after the last layer. A layer's last residual add computes that norm in the same dispatch. */
-  outputNormWeight(l: number): Tensor {
-    return l === this.config.nLayers - 1 ? this.params.finalNorm : this.params[`layers.${l + 1}.attnNorm`];
+    return { x: s.xOut, norm: s.outputNorm };
   }
 }
