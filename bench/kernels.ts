@@ -19,8 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { Runtime, type Tensor } from '../src/gpu/index.ts';
-import { matmul } from '../src/ops/matmul.ts';
-import { describeKernelChoices } from '../src/ops/kernel-choice.ts';
+import { describeMatmulKernel, matmul } from '../src/ops/matmul.ts';
+import { describeKernelChoices, kernelChoices } from '../src/ops/kernel-choice.ts';
 import { installQuietWait, uninstallQuietWait } from '../src/gpu/dawn-wait.ts';
 import { describePeer, runTorchPeer } from './torch-peer.ts';
 import { LAVAPIPE_FOR_DAWN, SWIFTSHADER_ICD } from '../scripts/gpu-env.mjs';
@@ -84,9 +84,10 @@ async function best(run: () => Promise<void>, reps: number): Promise<number> {
 
 // ---- this project ---------------------------------------------------------------------------
 
-async function benchOurs(rt: Runtime): Promise<{ matmul: Record<number, number>; layer: number; busyWait1024: number }> {
+async function benchOurs(rt: Runtime): Promise<{ matmul: Record<number, number>; layer: number; busyWait1024: number; quad1024: number | null }> {
   const matmulGf: Record<number, number> = {};
   let busyWait1024 = NaN;
+  let quad1024: number | null = null;
   for (const [n, reps] of SIZES) {
     const a = rt.upload(random(n * n, n), [n, n]);
     const b = rt.upload(random(n * n, n + 1), [n, n]);
@@ -101,6 +102,13 @@ async function benchOurs(rt: Runtime): Promise<{ matmul: Record<number, number>;
       uninstallQuietWait();
       busyWait1024 = gflops(2 * n ** 3, await best(run, 2));
       installQuietWait();
+      // Where the octet kernels are chosen, the quad kernel they replaced, in the same run.
+      if (kernelChoices(rt).matmul.octets) {
+        quad1024 = gflops(2 * n ** 3, await best(async () => {
+          matmul(rt, a, b, { out: c, kernel: 'subgroups' });
+          await rt.sync();
+        }, reps));
+      }
     }
     for (const t of [a, b, c]) t.release();
   }
@@ -129,7 +137,7 @@ async function benchOurs(rt: Runtime): Promise<{ matmul: Record<number, number>;
     await rt.sync();
   }, QUICK ? 1 : 3);
   for (const t of [...tensors, ...xs.values()]) t.release();
-  return { matmul: matmulGf, layer: gflops(LAYER_FLOPS, layerMs), busyWait1024 };
+  return { matmul: matmulGf, layer: gflops(LAYER_FLOPS, layerMs), busyWait1024, quad1024 };
 }
 
 // ---- TensorFlow.js, WebGPU backend, same Dawn instance ---------------------------------------
@@ -242,7 +250,7 @@ async function main(): Promise<void> {
   console.log(`kernel benchmark: f32 matmul, wall clock, best of N after warm-up; ${cpus().length} CPUs, load average ${load}`);
   const rt = await Runtime.create();
   const adapter = rt.report.summary;
-  const kernel = rt.hasFeature('subgroups') ? 'matmul_quad (subgroups)' : 'matmul (portable)';
+  const kernel = `${describeMatmulKernel(rt, 1024, 1024)} at 1024`;
   console.log(`adapter: ${adapter}; kernel: ${kernel}`);
   console.log(describeKernelChoices(rt));
   console.log("waiting: Dawn's busy-wait replaced by ~1 ms polls for every WebGPU client here (src/gpu/dawn-wait.ts; the runtime installs it for its own Dawn instance)");
@@ -278,6 +286,7 @@ async function main(): Promise<void> {
   }
   console.log('');
   console.log(`matmul 1024 with Dawn's default busy-wait: ${fmt(ours.busyWait1024)} GFLOP/s`);
+  if (ours.quad1024 !== null) console.log(`matmul 1024 with the quad kernel (matmul_quad.main, forced): ${fmt(ours.quad1024)} GFLOP/s`);
   const nativeShare = blas?.ok ? ours.matmul[1024] / blas.value.matmul_1024_gflops : null;
   if (blas) console.log(`native BLAS: ${describePeer(blas)}${nativeShare === null ? '' : `; ours is ${(100 * nativeShare).toFixed(1)}% of it`}`);
   console.log(`tfjs: @tensorflow/tfjs-backend-webgpu in this process on the same Dawn adapter${tfjs.note ? ` (${tfjs.note})` : ''}`);
@@ -293,6 +302,7 @@ async function main(): Promise<void> {
     tfjs_layer_gflops: tfjs.layer === null ? null : Number(tfjs.layer.toFixed(3)),
     gpujs_layer_gflops: gpujs.layer === null ? null : Number(gpujs.layer.toFixed(3)),
     matmul_1024_busy_wait_gflops: Number(ours.busyWait1024.toFixed(3)),
+    matmul_1024_quad_gflops: ours.quad1024 === null ? null : Number(ours.quad1024.toFixed(3)),
     native_blas: blas?.ok ? { blas: blas.value.blas, library: blas.value.blas_library, matmul_1024_gflops: blas.value.matmul_1024_gflops } : null,
     matmul_1024_share_of_native: nativeShare === null ? null : Number(nativeShare.toFixed(4)),
     adapter,

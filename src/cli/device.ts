@@ -12,6 +12,7 @@ const KEY_LIMITS = [
 
 export function formatReport(r: AdapterReport): string {
   const lines = [`adapter   ${r.summary}`, `features  ${r.features.join(', ') || '(none)'}`];
+  if (r.subgroupSizes) lines.push(`subgroups ${r.subgroupSizes.min === r.subgroupSizes.max ? r.subgroupSizes.min : `${r.subgroupSizes.min}-${r.subgroupSizes.max}`} lanes`);
   for (const k of KEY_LIMITS) {
     const v = r.limits[k];
     if (v !== undefined) lines.push(`${k.padEnd(34)} ${k.endsWith('Size') ? formatBytes(v) : v}`);

@@ -29,6 +29,8 @@ export interface AdapterReport {
   isFallbackAdapter: boolean;
   features: string[];
   limits: Record<string, number>;
+  /** The adapter's subgroup widths (GPUAdapterInfo.subgroupMinSize / subgroupMaxSize), where it reports them. */
+  subgroupSizes: { min: number; max: number } | null;
   /** One line for logs and benchmark output. */
   summary: string;
 }
@@ -132,6 +134,8 @@ function describeAdapter(runtime: HostRuntime, adapter: GPUAdapter): AdapterRepo
     (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
     false;
   const name = [vendor, architecture, device, description].filter(Boolean).join(' / ');
+  const sizes = info as { subgroupMinSize?: number; subgroupMaxSize?: number } | undefined;
+  const subgroupSizes = sizes?.subgroupMinSize && sizes.subgroupMaxSize ? { min: sizes.subgroupMinSize, max: sizes.subgroupMaxSize } : null;
   return {
     runtime,
     vendor,
@@ -141,6 +145,7 @@ function describeAdapter(runtime: HostRuntime, adapter: GPUAdapter): AdapterRepo
     isFallbackAdapter,
     features: [...adapter.features].sort(),
     limits,
+    subgroupSizes,
     summary: `${runtime}: ${name || 'unnamed adapter'}${isFallbackAdapter ? ' (fallback)' : ''}`,
   };
 }

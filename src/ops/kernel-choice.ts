@@ -18,6 +18,9 @@ export interface KernelChoices {
   matmul: {
     /** Outputs with at most this many rows run `skinny` (4x4 blocks per invocation) instead of 16-row tiles. */
     skinnyMaxM: number;
+    /** Whether outputs wider than 16 columns run the octet kernels (matmul_quad.wgsl's `octet` / `octet_wide`:
+     *  loads shared across a subgroup of exactly 8 lanes) instead of the quad kernel. */
+    octets: boolean;
   };
   attention: {
     /** Invocations per workgroup of the blocked kernels (each owns 4 query or key rows). */
@@ -36,7 +39,8 @@ const CPU: Omit<KernelChoices, 'why'> = {
   deviceClass: 'cpu',
   // Measured on SwiftShader for x·Wᵀ with W [576, 576]: 0.66 vs 1.44 ms at M 4, 1.25 vs 2.56 at M 8, 2.42 vs
   // 1.51 at M 16 (W [1536, 576]: 1.6 vs 2.8 ms at M 4, even at M 8).
-  matmul: { skinnyMaxM: 8 },
+  // octets: where the subgroups are exactly 8 wide (lavapipe on AVX2), see `choose`.
+  matmul: { skinnyMaxM: 8, octets: false },
   attention: {
     // A workgroup walks the keys its last row sees, so rows near the top of a block do masked work:
     // 8 invocations (32 rows) measured ~10% faster than 16 at T = 256.
@@ -84,9 +88,20 @@ export function classifyAdapter(report: Pick<AdapterReport, 'vendor' | 'architec
 
 const chosen = new WeakMap<Runtime, KernelChoices>();
 
+/** Whether the device's subgroups are exactly 8 lanes wide, which the octet matmul kernels assume. */
+export function eightLaneSubgroups(rt: Runtime): boolean {
+  const sizes = rt.report.subgroupSizes;
+  return rt.hasFeature('subgroups') && sizes?.min === 8 && sizes.max === 8;
+}
+
 function choose(rt: Runtime, deviceClass: DeviceClass, why: string, attention: Partial<KernelChoices['attention']> = {}): KernelChoices {
   const base = deviceClass === 'cpu' ? CPU : GPU;
-  const c = { ...base, attention: { ...base.attention, ...attention }, why };
+  // On lavapipe a storage load is a loop over the 8 lanes while a shuffle by a constant is a permute, so
+  // sharing each load across all 8 lanes (two or three loads per 4-step of k where the quad kernel makes
+  // three for half the accumulators) made matmuls 1.2-1.8x faster there (docs/speed.md). A GPU keeps the
+  // quad kernel: not measured on one.
+  const matmul = { ...base.matmul, octets: deviceClass === 'cpu' && eightLaneSubgroups(rt) };
+  const c = { ...base, matmul, attention: { ...base.attention, ...attention }, why };
   chosen.set(rt, c);
   return c;
 }

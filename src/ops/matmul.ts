@@ -6,13 +6,14 @@
 // Kernels (src/shaders/matmul.wgsl, matmul_quad.wgsl) read rows as vec4s and K in steps of 4;
 // operands whose rows are not whole vec4s, or whose K is not a multiple of 4, are first copied
 // into zero-padded scratch buffers (one cheap pass, only for such shapes). With the `subgroups`
-// feature the quad kernel shares loads between the four invocations of a quad. Outputs of a few rows
-// (a decode step) take `skinny`, one 4x4 block per invocation.
+// feature the quad kernel shares loads between the four invocations of a quad, and where the subgroups
+// are exactly 8 lanes wide (lavapipe) the octet kernels share them across all 8 (kernel-choice.ts).
+// Outputs of a few rows (a decode step) take `skinny`, one 4x4 block per invocation.
 import { Tensor, Uniforms, type Runtime } from '../gpu/index.ts';
 import { ceilDiv, flatGrid } from './grid.ts';
-import { kernelChoices } from './kernel-choice.ts';
+import { eightLaneSubgroups, kernelChoices } from './kernel-choice.ts';
 
-export type MatmulKernel = 'auto' | 'portable' | 'subgroups' | 'skinny';
+export type MatmulKernel = 'auto' | 'portable' | 'subgroups' | 'octets' | 'skinny';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -72,6 +73,7 @@ export interface MatmulDims {
 
 const TILE_M = 16; // output rows per group of four invocations
 const QUADS_PER_GROUP = 16;
+const OCTETS_PER_GROUP = 8; // subgroups of 8 in a workgroup of 64 (the octet kernels)
 const PAD_WG = 256;
 // Outputs short enough for `skinny` (4x4 blocks per invocation): per adapter, in ./kernel-choice.ts.
 
@@ -143,16 +145,30 @@ interface KernelChoice {
   tilesPerGroup: number;
 }
 
+/** Which shader and entry point `matmul` runs for an M x N output here (benchmark headers). */
+export function describeMatmulKernel(rt: Runtime, M: number, N: number, kernel: MatmulKernel = 'auto'): string {
+  const k = pickKernel(rt, M, N, kernel);
+  return `${k.shader}.${k.entryPoint}`;
+}
+
 /** The one place a kernel variant is chosen: by output height, device feature, then output width. */
 function pickKernel(rt: Runtime, M: number, N: number, kernel: MatmulKernel = 'auto'): KernelChoice {
   if (kernel === 'subgroups' && !rt.hasFeature('subgroups')) throw new Error("matmul: kernel 'subgroups' requested but the device has no 'subgroups' feature");
+  if (kernel === 'octets' && !eightLaneSubgroups(rt)) {
+    const sizes = rt.report.subgroupSizes;
+    throw new Error(`matmul: kernel 'octets' requested but the device's subgroups are not exactly 8 lanes wide (${sizes ? `${sizes.min}-${sizes.max}` : 'width not reported'}${rt.hasFeature('subgroups') ? '' : ', no subgroups feature'})`);
+  }
   if (kernel === 'skinny' || (kernel === 'auto' && M <= kernelChoices(rt).matmul.skinnyMaxM)) return { shader: 'matmul', entryPoint: 'skinny', tileM: 4, tileN: 4, tilesPerGroup: 64 };
-  const quads = kernel === 'subgroups' || (kernel === 'auto' && rt.hasFeature('subgroups'));
+  const octets = kernel === 'octets' || (kernel === 'auto' && kernelChoices(rt).matmul.octets);
+  const quads = octets || kernel === 'subgroups' || (kernel === 'auto' && rt.hasFeature('subgroups'));
   if (!quads) return { shader: 'matmul', entryPoint: 'main', tileM: TILE_M, tileN: 16, tilesPerGroup: QUADS_PER_GROUP };
-  // 16x32 tiles are ~10% faster on wide outputs; narrow ones (LoRA rank) would waste half of them.
-  return N > 16
-    ? { shader: 'matmul_quad', entryPoint: 'main', tileM: TILE_M, tileN: 32, tilesPerGroup: QUADS_PER_GROUP }
-    : { shader: 'matmul_quad', entryPoint: 'narrow', tileM: TILE_M, tileN: 16, tilesPerGroup: QUADS_PER_GROUP };
+  // Narrow outputs (LoRA rank) take 16-column tiles: wider ones would waste most of their columns.
+  if (N <= 16) return { shader: 'matmul_quad', entryPoint: 'narrow', tileM: TILE_M, tileN: 16, tilesPerGroup: QUADS_PER_GROUP };
+  // 32x64 octet tiles were the fastest on lavapipe from 64 columns up (even at 100 or 288, with a partial
+  // last tile), 32x32 ones at 32 columns (1.7x the wide ones there).
+  if (octets) return N <= 32 ? { shader: 'matmul_quad', entryPoint: 'octet', tileM: 32, tileN: 32, tilesPerGroup: OCTETS_PER_GROUP } : { shader: 'matmul_quad', entryPoint: 'octet_wide', tileM: 32, tileN: 64, tilesPerGroup: OCTETS_PER_GROUP };
+  // 16x32 tiles are ~10% faster than 16x16 on wide outputs.
+  return { shader: 'matmul_quad', entryPoint: 'main', tileM: TILE_M, tileN: 32, tilesPerGroup: QUADS_PER_GROUP };
 }
 
 /**

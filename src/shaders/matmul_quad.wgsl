@@ -133,3 +133,143 @@ fn narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   store_block(c_off, l.m_other, l.n_own, acc.c10);
   store_block(c_off, l.m_other, l.n_other, acc.c11);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The octet kernels: the same sharing over a whole subgroup of exactly 8 lanes (lavapipe on AVX2; chosen
+// in kernel-choice.ts by the adapter's subgroup width), with subgroupShuffleXor by constants for the swaps.
+// Same parameters and tiles of 32 rows; the grid counts one tile per subgroup, 8 per workgroup.
+//
+// `octet`: 32x32 tiles (outputs of 17 to 32 columns). Lane L owns
+// rows r·8..r·8+7 (r = L >> 1) by columns x·16..x·16+15 (x = L & 1), 8x16 like `main`. Per 4-step of k a
+// lane loads ONE A block (rows r·8 + x·4) and ONE B block (columns x·16 + r·4) and gets its other A
+// block from lane L^1 and its three other B blocks from lanes L^2, L^4, L^6: two loads per step for the
+// same 8 accumulators, where `main` makes three. Loads are what costs on lavapipe (each one a loop over
+// the 8 lanes); shuffles by a constant are permutes.
+
+fn xor_m(m: mat4x4<f32>, mask: u32) -> mat4x4<f32> {
+  return mat4x4<f32>(subgroupShuffleXor(m[0], mask), subgroupShuffleXor(m[1], mask), subgroupShuffleXor(m[2], mask), subgroupShuffleXor(m[3], mask));
+}
+
+fn step_octet(acc: ptr<function, Acc8>, a0: mat4x4<f32>, b0: mat4x4<f32>) {
+  let a1 = xor_m(a0, 1u);
+  let b1 = xor_m(b0, 2u);
+  let b2 = xor_m(b0, 4u);
+  let b3 = xor_m(b0, 6u);
+  (*acc).c00 += b0 * a0;
+  (*acc).c01 += b1 * a0;
+  (*acc).c02 += b2 * a0;
+  (*acc).c03 += b3 * a0;
+  (*acc).c10 += b0 * a1;
+  (*acc).c11 += b1 * a1;
+  (*acc).c12 += b2 * a1;
+  (*acc).c13 += b3 * a1;
+}
+
+const OCTETS = 8u; // subgroups of 8 lanes per workgroup (64 invocations)
+
+@compute @workgroup_size(64)
+fn octet(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  // Subgroups past the last tile recompute the last tile (every lane must take part in the shuffles)
+  // and store nothing; so in octet_wide.
+  let tile_raw = (wid.y * p.groups_x + wid.x) * OCTETS + li / 8u;
+  let tile = min(tile_raw, p.tiles - 1u);
+  let lane = li & 7u;
+  let r = lane >> 1u;
+  let x = lane & 1u;
+  let m0 = (tile / p.tiles_n) * 32u + r * 8u;
+  let n0 = (tile % p.tiles_n) * 32u + x * 16u;
+  let m_own = m0 + x * 4u;
+  let m_other = m0 + (1u - x) * 4u;
+  var acc = Acc8();
+  for (var red = 0u; red < p.reduce; red++) {
+    let batch = wid.z * p.reduce + red;
+    let ab = a_main(batch, m_own);
+    let bb = b_main(batch, n0 + r * 4u);
+    for (var k4 = 0u; k4 < p.K4; k4++) {
+      step_octet(&acc, load_a(ab, k4), load_b(bb, k4));
+    }
+    let la = a_low(batch, m_own);
+    let lb = b_low(batch, n0 + r * 4u);
+    for (var k4 = 0u; k4 < p.lr_k4; k4++) {
+      step_octet(&acc, load_lr_a(la, k4), load_lr_b(lb, k4));
+    }
+  }
+  if (tile_raw >= p.tiles) { return; }
+  let c_off = wid.z * p.c_bs;
+  // Accumulator j holds the B block of lane L ^ 2j: columns n0 + (r ^ j)·4.
+  store_block(c_off, m_own, n0 + r * 4u, acc.c00);
+  store_block(c_off, m_own, n0 + (r ^ 1u) * 4u, acc.c01);
+  store_block(c_off, m_own, n0 + (r ^ 2u) * 4u, acc.c02);
+  store_block(c_off, m_own, n0 + (r ^ 3u) * 4u, acc.c03);
+  store_block(c_off, m_other, n0 + r * 4u, acc.c10);
+  store_block(c_off, m_other, n0 + (r ^ 1u) * 4u, acc.c11);
+  store_block(c_off, m_other, n0 + (r ^ 2u) * 4u, acc.c12);
+  store_block(c_off, m_other, n0 + (r ^ 3u) * 4u, acc.c13);
+}
+
+// `octet_wide`: 32x64 tiles for outputs wider than 32 columns, 16x16 per lane (16 accumulators). Lane L owns rows h·16..h·16+15
+// (h = L >> 2) by columns q·16..q·16+15 (q = L & 3). Per 4-step of k it loads one A block (rows h·16 + q·4)
+// and two B blocks (columns q·16 + h·8, + 4), and gets three A blocks from lanes L^1, L^2, L^3 and two B
+// blocks from L^4: three loads for 16 accumulators, where `octet` makes two for 8.
+struct Acc16 {
+  c00: mat4x4<f32>, c01: mat4x4<f32>, c02: mat4x4<f32>, c03: mat4x4<f32>,
+  c10: mat4x4<f32>, c11: mat4x4<f32>, c12: mat4x4<f32>, c13: mat4x4<f32>,
+  c20: mat4x4<f32>, c21: mat4x4<f32>, c22: mat4x4<f32>, c23: mat4x4<f32>,
+  c30: mat4x4<f32>, c31: mat4x4<f32>, c32: mat4x4<f32>, c33: mat4x4<f32>,
+}
+
+fn step_octet_wide(acc: ptr<function, Acc16>, a0: mat4x4<f32>, b0: mat4x4<f32>, b1: mat4x4<f32>) {
+  let a1 = xor_m(a0, 1u);
+  let a2 = xor_m(a0, 2u);
+  let a3 = xor_m(a0, 3u);
+  let b2 = xor_m(b0, 4u);
+  let b3 = xor_m(b1, 4u);
+  (*acc).c00 += b0 * a0; (*acc).c01 += b1 * a0; (*acc).c02 += b2 * a0; (*acc).c03 += b3 * a0;
+  (*acc).c10 += b0 * a1; (*acc).c11 += b1 * a1; (*acc).c12 += b2 * a1; (*acc).c13 += b3 * a1;
+  (*acc).c20 += b0 * a2; (*acc).c21 += b1 * a2; (*acc).c22 += b2 * a2; (*acc).c23 += b3 * a2;
+  (*acc).c30 += b0 * a3; (*acc).c31 += b1 * a3; (*acc).c32 += b2 * a3; (*acc).c33 += b3 * a3;
+}
+
+// One row block of a lane's output: accumulators j = 0..3 over columns n_own, n_own + 4, n_other, n_other + 4.
+fn store_row4(c_off: u32, m: u32, n_own: u32, n_other: u32, c0: mat4x4<f32>, c1: mat4x4<f32>, c2: mat4x4<f32>, c3: mat4x4<f32>) {
+  store_block(c_off, m, n_own, c0);
+  store_block(c_off, m, n_own + 4u, c1);
+  store_block(c_off, m, n_other, c2);
+  store_block(c_off, m, n_other + 4u, c3);
+}
+
+@compute @workgroup_size(64)
+fn octet_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let tile_raw = (wid.y * p.groups_x + wid.x) * OCTETS + li / 8u;
+  let tile = min(tile_raw, p.tiles - 1u);
+  let lane = li & 7u;
+  let q = lane & 3u;
+  let h = lane >> 2u;
+  let m0 = (tile / p.tiles_n) * 32u + h * 16u;
+  let n0 = (tile % p.tiles_n) * 64u + q * 16u;
+  let n_own = n0 + h * 8u;
+  let n_other = n0 + (1u - h) * 8u;
+  var acc = Acc16();
+  for (var red = 0u; red < p.reduce; red++) {
+    let batch = wid.z * p.reduce + red;
+    let ab = a_main(batch, m0 + q * 4u);
+    let bb0 = b_main(batch, n_own);
+    let bb1 = b_main(batch, n_own + 4u);
+    for (var k4 = 0u; k4 < p.K4; k4++) {
+      step_octet_wide(&acc, load_a(ab, k4), load_b(bb0, k4), load_b(bb1, k4));
+    }
+    let la = a_low(batch, m0 + q * 4u);
+    let lb0 = b_low(batch, n_own);
+    let lb1 = b_low(batch, n_own + 4u);
+    for (var k4 = 0u; k4 < p.lr_k4; k4++) {
+      step_octet_wide(&acc, load_lr_a(la, k4), load_lr_b(lb0, k4), load_lr_b(lb1, k4));
+    }
+  }
+  if (tile_raw >= p.tiles) { return; }
+  let c_off = wid.z * p.c_bs;
+  // Accumulator row i holds the A block of lane L ^ i: rows m0 + (q ^ i)·4.
+  store_row4(c_off, m0 + q * 4u, n_own, n_other, acc.c00, acc.c01, acc.c02, acc.c03);
+  store_row4(c_off, m0 + (q ^ 1u) * 4u, n_own, n_other, acc.c10, acc.c11, acc.c12, acc.c13);
+  store_row4(c_off, m0 + (q ^ 2u) * 4u, n_own, n_other, acc.c20, acc.c21, acc.c22, acc.c23);
+  store_row4(c_off, m0 + (q ^ 3u) * 4u, n_own, n_other, acc.c30, acc.c31, acc.c32, acc.c33);
+}

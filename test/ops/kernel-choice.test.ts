@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Runtime } from '../../src/gpu/index.ts';
 import { attentionBackward, attentionForward, attentionReceived } from '../../src/ops/attention.ts';
-import { classifyAdapter, forceDeviceClass, kernelChoices } from '../../src/ops/kernel-choice.ts';
+import { classifyAdapter, eightLaneSubgroups, forceDeviceClass, kernelChoices } from '../../src/ops/kernel-choice.ts';
 import { matmul } from '../../src/ops/matmul.ts';
 import { expectClose } from '../helpers/compare.ts';
 import { gpu } from '../helpers/gpu.ts';
@@ -33,6 +33,13 @@ describe('kernel choices by adapter', () => {
         expect(kernelChoices(rt).attention.decodeWorkgroup).toBe(1);
         expect(kernelChoices(rt).attention.quadFetch).toBe(true);
       }
+      // The octet matmuls where (and only where) a CPU renderer's subgroups are exactly 8 lanes wide:
+      // lavapipe on AVX2 reports 8-8.
+      const sizes = rt.report.subgroupSizes;
+      expect(eightLaneSubgroups(rt)).toBe(rt.hasFeature('subgroups') && sizes?.min === 8 && sizes.max === 8);
+      expect(kernelChoices(rt).matmul.octets).toBe(kernelChoices(rt).deviceClass === 'cpu' && eightLaneSubgroups(rt));
+      if (/llvmpipe/i.test(rt.report.summary) && rt.hasFeature('subgroups')) expect(kernelChoices(rt).matmul.octets).toBe(true);
+      expect(forceDeviceClass(rt, 'gpu').matmul.octets).toBe(false);
     } finally {
       rt.destroy();
     }

@@ -6,10 +6,12 @@ import { expectClose } from '../helpers/compare.ts';
 import { finiteDiff, projectionLoss } from '../helpers/finite-diff.ts';
 import { matmulBackwardRef, matmulRef, type MatmulRefDims } from '../reference/matmul.ts';
 import { matmul, matmulBackward, type MatmulKernel } from '../../src/ops/matmul.ts';
+import { eightLaneSubgroups } from '../../src/ops/kernel-choice.ts';
 
 // [M, N, K]: a single element, odd sizes below one 16x16 (16x32) tile, sizes straddling tiles with
 // K not a multiple of 4 (the padded path), exact tiles with aligned rows (the unpadded path), a
-// wide output with aligned K, and more tiles than one workgroup holds (a 2D grid with idle quads).
+// wide output with aligned K, and more tiles than one workgroup holds (a 2D grid with idle quads);
+// for the octet kernels, a 32-wide tile straddled in both directions and 64-wide ones past a workgroup's 8.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [3, 5, 7],
@@ -18,6 +20,8 @@ const SHAPES: [number, number, number][] = [
   [130, 67, 129],
   [40, 72, 36],
   [100, 300, 8],
+  [70, 29, 33],
+  [97, 200, 40],
 ];
 const TRANS: [boolean, boolean][] = [
   [false, false],
@@ -30,8 +34,11 @@ const TRANS: [boolean, boolean][] = [
 const tol = (K: number) => ({ atol: 2e-6 * K, rtol: 1e-5 });
 
 // 'skinny' is what 'auto' picks for outputs of at most 4 rows; forced here, it must be right for any shape.
+// 'octets' (32-row tiles shared across subgroups of 8: 32 columns wide up to N 32, 64 above) where the
+// device's subgroups are exactly 8 lanes wide (lavapipe).
 async function kernelsOf(rt: Runtime): Promise<MatmulKernel[]> {
-  return rt.hasFeature('subgroups') ? ['portable', 'subgroups', 'skinny'] : ['portable', 'skinny'];
+  if (!rt.hasFeature('subgroups')) return ['portable', 'skinny'];
+  return eightLaneSubgroups(rt) ? ['portable', 'subgroups', 'octets', 'skinny'] : ['portable', 'subgroups', 'skinny'];
 }
 
 function storageShape(rows: number, cols: number, trans: boolean, batch?: number): number[] {
