@@ -164,6 +164,32 @@ describe('matmul forward', () => {
     expectClose(await acc.read(), before, 0, 0, 'accumulator');
   });
 
+  // Each output element is summed in the same order by both (4-steps of k, the same 4x4 products), so
+  // choosing the octets changes no value anywhere in a model.
+  it('the octet kernels give the quad kernel\'s values bit for bit (where the subgroups are 8 lanes wide)', async (ctx) => {
+    const rt = await gpu();
+    if (!eightLaneSubgroups(rt)) return ctx.skip();
+    for (const [M, N, K, transA, transB] of [[130, 29, 33, false, true], [97, 200, 40, true, false], [40, 72, 36, true, true]] as const) {
+      const ta = rt.upload(randn(M * K, M), storageShape(M, K, transA)), tb = rt.upload(randn(K * N, N), storageShape(K, N, transB));
+      const lowRank = { a: rt.upload(randn(M * 8, 3), storageShape(M, 8, transA)), b: rt.upload(randn(8 * N, 4), storageShape(8, N, transB)), alpha: 0.5 };
+      for (const opts of [{}, { lowRank }]) {
+        const quad = await matmul(rt, ta, tb, { transA, transB, kernel: 'subgroups', ...opts }).read();
+        const octet = await matmul(rt, ta, tb, { transA, transB, kernel: 'octets', ...opts }).read();
+        expect(Array.from(octet).findIndex((x, i) => !Object.is(x, quad[i])), `M ${M} N ${N} K ${K} ${tag(transA, transB)}`).toBe(-1);
+      }
+    }
+  });
+
+  it('refuses the octet kernels on a device whose subgroups are not 8 lanes wide', async () => {
+    const rt = await gpu();
+    // This device as one that reports 4-lane subgroups (SwiftShader's width), or none.
+    for (const subgroupSizes of [{ min: 4, max: 4 }, { min: 8, max: 32 }, null]) {
+      const other = Object.create(rt, { report: { value: { ...rt.report, subgroupSizes } } }) as Runtime;
+      expect(eightLaneSubgroups(other)).toBe(false);
+      expect(() => matmul(other, rt.zeros([40, 40]), rt.zeros([40, 40]), { kernel: 'octets' })).toThrow(/kernel 'octets' requested but the device's subgroups are not exactly 8 lanes wide/);
+    }
+  });
+
   it('rejects bad shapes with the op and shapes in the message', async () => {
     const rt = await gpu();
     expect(() => matmul(rt, rt.zeros([2, 3]), rt.zeros([4, 5]))).toThrow(/matmul: A \[2, 3\] · B \[4, 5\]: inner dimensions differ \(3 vs 4\)/);
