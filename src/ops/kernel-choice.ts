@@ -18,8 +18,9 @@ export interface KernelChoices {
   matmul: {
     /** Outputs with at most this many rows run `skinny` (4x4 blocks per invocation) instead of 16-row tiles. */
     skinnyMaxM: number;
-    /** Whether outputs wider than 16 columns run the octet kernels (matmul_quad.wgsl's `octet` / `octet_wide`:
-     *  loads shared across a subgroup of exactly 8 lanes) instead of the quad kernel. */
+    /** Whether outputs wider than 16 columns, or tall ones of at most 8, run the octet kernels (matmul_quad.wgsl's
+     *  `octet` / `octet_wide` / `octet_narrow`: loads shared across a subgroup of exactly 8 lanes) instead of
+     *  the quad kernel. */
     octets: boolean;
   };
   attention: {

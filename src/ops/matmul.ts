@@ -162,7 +162,11 @@ function pickKernel(rt: Runtime, M: number, N: number, kernel: MatmulKernel = 'a
   const octets = kernel === 'octets' || (kernel === 'auto' && kernelChoices(rt).matmul.octets);
   const quads = octets || kernel === 'subgroups' || (kernel === 'auto' && rt.hasFeature('subgroups'));
   if (!quads) return { shader: 'matmul', entryPoint: 'main', tileM: TILE_M, tileN: 16, tilesPerGroup: QUADS_PER_GROUP };
-  // Narrow outputs (LoRA rank) take 16-column tiles: wider ones would waste most of their columns.
+  // Narrow outputs (LoRA rank) take 16-column tiles: wider ones would waste most of their columns. Tall
+  // ones of at most 8 columns (x·Aᵀ and dY·B over all B·T rows) take the octets' 128x8 tiles: 1.45-1.65x
+  // on lavapipe from K 172 up (even at K 64); on fewer rows than a workgroup's 8 tiles (the gradient of
+  // B, out x 8) they idled most of its lanes and took twice as long.
+  if (octets && N <= 8 && M >= 128 * OCTETS_PER_GROUP) return { shader: 'matmul_quad', entryPoint: 'octet_narrow', tileM: 128, tileN: 8, tilesPerGroup: OCTETS_PER_GROUP };
   if (N <= 16) return { shader: 'matmul_quad', entryPoint: 'narrow', tileM: TILE_M, tileN: 16, tilesPerGroup: QUADS_PER_GROUP };
   // 32x64 octet tiles were the fastest on lavapipe from 64 columns up (even at 100 or 288, with a partial
   // last tile), 32x32 ones at 32 columns (1.7x the wide ones there).

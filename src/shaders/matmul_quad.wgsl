@@ -137,7 +137,7 @@ fn narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 // ---------------------------------------------------------------------------------------------
 // The octet kernels: the same sharing over a whole subgroup of exactly 8 lanes (lavapipe on AVX2; chosen
 // in kernel-choice.ts by the adapter's subgroup width), with subgroupShuffleXor by constants for the swaps.
-// Same parameters and tiles of 32 rows; the grid counts one tile per subgroup, 8 per workgroup.
+// Same parameters; the grid counts one tile per subgroup, 8 per workgroup.
 //
 // `octet`: 32x32 tiles (outputs of 17 to 32 columns). Lane L owns
 // rows r·8..r·8+7 (r = L >> 1) by columns x·16..x·16+15 (x = L & 1), 8x16 like `main`. Per 4-step of k a
@@ -272,4 +272,62 @@ fn octet_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   store_row4(c_off, m0 + (q ^ 1u) * 4u, n_own, n_other, acc.c10, acc.c11, acc.c12, acc.c13);
   store_row4(c_off, m0 + (q ^ 2u) * 4u, n_own, n_other, acc.c20, acc.c21, acc.c22, acc.c23);
   store_row4(c_off, m0 + (q ^ 3u) * 4u, n_own, n_other, acc.c30, acc.c31, acc.c32, acc.c33);
+}
+
+// `octet_narrow`: 128x8 tiles for outputs of at most 8 columns (LoRA rank 8: x·Aᵀ, dY·B, the gradient of
+// B), which the quad kernel's 16-column `narrow` tiles would half waste. Lane L owns rows L·16..L·16+15 by
+// all 8 columns. Per 4-step of k it loads its four A blocks and B block L & 1, and gets the other B block
+// from lane L^1: five loads for 8 accumulators, all of them used where `narrow` makes two for 4, half
+// of them padding at 8 columns.
+fn step_octet_narrow(acc: ptr<function, Acc8>, a0: mat4x4<f32>, a1: mat4x4<f32>, a2: mat4x4<f32>, a3: mat4x4<f32>, b0: mat4x4<f32>) {
+  let b1 = xor_m(b0, 1u);
+  (*acc).c00 += b0 * a0;
+  (*acc).c01 += b1 * a0;
+  (*acc).c02 += b0 * a1;
+  (*acc).c03 += b1 * a1;
+  (*acc).c10 += b0 * a2;
+  (*acc).c11 += b1 * a2;
+  (*acc).c12 += b0 * a3;
+  (*acc).c13 += b1 * a3;
+}
+
+@compute @workgroup_size(64)
+fn octet_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let tile_raw = (wid.y * p.groups_x + wid.x) * OCTETS + li / 8u;
+  let tile = min(tile_raw, p.tiles - 1u);
+  let lane = li & 7u;
+  let m0 = (tile / p.tiles_n) * 128u + lane * 16u;
+  let n0 = (tile % p.tiles_n) * 8u;
+  let n_own = n0 + (lane & 1u) * 4u;
+  let n_other = n0 + (1u - (lane & 1u)) * 4u;
+  var acc = Acc8();
+  for (var red = 0u; red < p.reduce; red++) {
+    let batch = wid.z * p.reduce + red;
+    let ab0 = a_main(batch, m0);
+    let ab1 = a_main(batch, m0 + 4u);
+    let ab2 = a_main(batch, m0 + 8u);
+    let ab3 = a_main(batch, m0 + 12u);
+    let bb = b_main(batch, n_own);
+    for (var k4 = 0u; k4 < p.K4; k4++) {
+      step_octet_narrow(&acc, load_a(ab0, k4), load_a(ab1, k4), load_a(ab2, k4), load_a(ab3, k4), load_b(bb, k4));
+    }
+    let la0 = a_low(batch, m0);
+    let la1 = a_low(batch, m0 + 4u);
+    let la2 = a_low(batch, m0 + 8u);
+    let la3 = a_low(batch, m0 + 12u);
+    let lb = b_low(batch, n_own);
+    for (var k4 = 0u; k4 < p.lr_k4; k4++) {
+      step_octet_narrow(&acc, load_lr_a(la0, k4), load_lr_a(la1, k4), load_lr_a(la2, k4), load_lr_a(la3, k4), load_lr_b(lb, k4));
+    }
+  }
+  if (tile_raw >= p.tiles) { return; }
+  let c_off = wid.z * p.c_bs;
+  store_block(c_off, m0, n_own, acc.c00);
+  store_block(c_off, m0, n_other, acc.c01);
+  store_block(c_off, m0 + 4u, n_own, acc.c02);
+  store_block(c_off, m0 + 4u, n_other, acc.c03);
+  store_block(c_off, m0 + 8u, n_own, acc.c10);
+  store_block(c_off, m0 + 8u, n_other, acc.c11);
+  store_block(c_off, m0 + 12u, n_own, acc.c12);
+  store_block(c_off, m0 + 12u, n_other, acc.c13);
 }

@@ -11,7 +11,8 @@ import { eightLaneSubgroups } from '../../src/ops/kernel-choice.ts';
 // [M, N, K]: a single element, odd sizes below one 16x16 (16x32) tile, sizes straddling tiles with
 // K not a multiple of 4 (the padded path), exact tiles with aligned rows (the unpadded path), a
 // wide output with aligned K, and more tiles than one workgroup holds (a 2D grid with idle quads);
-// for the octet kernels, a 32-wide tile straddled in both directions and 64-wide ones past a workgroup's 8.
+// for the octet kernels, a 32-wide tile straddled in both directions, 64-wide ones past a workgroup's 8,
+// and 128x8 ones (at least 1,024 rows of at most 8 columns) straddled in both directions.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [3, 5, 7],
@@ -22,6 +23,7 @@ const SHAPES: [number, number, number][] = [
   [100, 300, 8],
   [70, 29, 33],
   [97, 200, 40],
+  [1030, 7, 19],
 ];
 const TRANS: [boolean, boolean][] = [
   [false, false],
@@ -34,8 +36,8 @@ const TRANS: [boolean, boolean][] = [
 const tol = (K: number) => ({ atol: 2e-6 * K, rtol: 1e-5 });
 
 // 'skinny' is what 'auto' picks for outputs of at most 4 rows; forced here, it must be right for any shape.
-// 'octets' (32-row tiles shared across subgroups of 8: 32 columns wide up to N 32, 64 above) where the
-// device's subgroups are exactly 8 lanes wide (lavapipe).
+// 'octets' (32-row tiles shared across subgroups of 8: 32 columns wide up to N 32, 64 above; 128x8 tiles
+// for 1,024 rows or more of at most 8 columns) where the device's subgroups are exactly 8 lanes wide (lavapipe).
 async function kernelsOf(rt: Runtime): Promise<MatmulKernel[]> {
   if (!rt.hasFeature('subgroups')) return ['portable', 'skinny'];
   return eightLaneSubgroups(rt) ? ['portable', 'subgroups', 'octets', 'skinny'] : ['portable', 'subgroups', 'skinny'];
@@ -169,7 +171,7 @@ describe('matmul forward', () => {
   it('the octet kernels give the quad kernel\'s values bit for bit (where the subgroups are 8 lanes wide)', async (ctx) => {
     const rt = await gpu();
     if (!eightLaneSubgroups(rt)) return ctx.skip();
-    for (const [M, N, K, transA, transB] of [[130, 29, 33, false, true], [97, 200, 40, true, false], [40, 72, 36, true, true]] as const) {
+    for (const [M, N, K, transA, transB] of [[130, 29, 33, false, true], [97, 200, 40, true, false], [40, 72, 36, true, true], [1100, 8, 40, false, true], [1030, 6, 21, true, false]] as const) {
       const ta = rt.upload(randn(M * K, M), storageShape(M, K, transA)), tb = rt.upload(randn(K * N, N), storageShape(K, N, transB));
       const lowRank = { a: rt.upload(randn(M * 8, 3), storageShape(M, 8, transA)), b: rt.upload(randn(8 * N, 4), storageShape(8, N, transB)), alpha: 0.5 };
       for (const opts of [{}, { lowRank }]) {
