@@ -26,7 +26,8 @@ export interface MatmulOptions {
   out?: Tensor;
   /** Sum the batch into one [M, N] output: C = Σ_b alpha·op(A_b)·op(B_b). */
   sumBatch?: boolean;
-  /** Force a kernel (tests and benchmarks); 'auto' uses subgroups when the device has them. */
+  /** Force a kernel family (tests and benchmarks); 'auto' takes the octets where the subgroups are 8 lanes
+   *  wide, else the quads where the device has subgroups (pickKernel). */
   kernel?: MatmulKernel;
   /** A low-rank term added in the same dispatch (LoRA fused into its projection). */
   lowRank?: LowRankTerm;
@@ -164,7 +165,7 @@ function pickKernel(rt: Runtime, M: number, N: number, kernel: MatmulKernel = 'a
   if (!quads) return { shader: 'matmul', entryPoint: 'main', tileM: TILE_M, tileN: 16, tilesPerGroup: QUADS_PER_GROUP };
   // Narrow outputs (LoRA rank) take 16-column tiles: wider ones would waste most of their columns. Tall
   // ones of at most 8 columns (x·Aᵀ and dY·B over all B·T rows) take the octets' 128x8 tiles: 1.45-1.65x
-  // on lavapipe from K 172 up (even at K 64); on fewer rows than a workgroup's 8 tiles (the gradient of
+  // on lavapipe from K 172 up (1.03x at K 64); on fewer rows than a workgroup's 8 tiles (the gradient of
   // B, out x 8) they idled most of its lanes and took twice as long.
   if (octets && N <= 8 && M >= 128 * OCTETS_PER_GROUP) return { shader: 'matmul_quad', entryPoint: 'octet_narrow', tileM: 128, tileN: 8, tilesPerGroup: OCTETS_PER_GROUP };
   if (N <= 16) return { shader: 'matmul_quad', entryPoint: 'narrow', tileM: TILE_M, tileN: 16, tilesPerGroup: QUADS_PER_GROUP };

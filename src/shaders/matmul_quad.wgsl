@@ -30,10 +30,8 @@ fn swap_y(m: mat4x4<f32>) -> mat4x4<f32> {
 struct Acc8 { c00: mat4x4<f32>, c01: mat4x4<f32>, c02: mat4x4<f32>, c03: mat4x4<f32>, c10: mat4x4<f32>, c11: mat4x4<f32>, c12: mat4x4<f32>, c13: mat4x4<f32> }
 struct Acc4 { c00: mat4x4<f32>, c01: mat4x4<f32>, c10: mat4x4<f32>, c11: mat4x4<f32> }
 
-fn step8(acc: ptr<function, Acc8>, a0: mat4x4<f32>, b0: mat4x4<f32>, b1: mat4x4<f32>) {
-  let a1 = swap_x(a0);
-  let b2 = swap_y(b0);
-  let b3 = swap_y(b1);
+// The 8 products of two A blocks by four B blocks (`main`'s and `octet`'s step).
+fn outer8(acc: ptr<function, Acc8>, a0: mat4x4<f32>, a1: mat4x4<f32>, b0: mat4x4<f32>, b1: mat4x4<f32>, b2: mat4x4<f32>, b3: mat4x4<f32>) {
   (*acc).c00 += b0 * a0;
   (*acc).c01 += b1 * a0;
   (*acc).c02 += b2 * a0;
@@ -42,6 +40,10 @@ fn step8(acc: ptr<function, Acc8>, a0: mat4x4<f32>, b0: mat4x4<f32>, b1: mat4x4<
   (*acc).c11 += b1 * a1;
   (*acc).c12 += b2 * a1;
   (*acc).c13 += b3 * a1;
+}
+
+fn step8(acc: ptr<function, Acc8>, a0: mat4x4<f32>, b0: mat4x4<f32>, b1: mat4x4<f32>) {
+  outer8(acc, a0, swap_x(a0), b0, b1, swap_y(b0), swap_y(b1));
 }
 
 fn step4(acc: ptr<function, Acc4>, a0: mat4x4<f32>, b0: mat4x4<f32>) {
@@ -151,18 +153,7 @@ fn xor_m(m: mat4x4<f32>, mask: u32) -> mat4x4<f32> {
 }
 
 fn step_octet(acc: ptr<function, Acc8>, a0: mat4x4<f32>, b0: mat4x4<f32>) {
-  let a1 = xor_m(a0, 1u);
-  let b1 = xor_m(b0, 2u);
-  let b2 = xor_m(b0, 4u);
-  let b3 = xor_m(b0, 6u);
-  (*acc).c00 += b0 * a0;
-  (*acc).c01 += b1 * a0;
-  (*acc).c02 += b2 * a0;
-  (*acc).c03 += b3 * a0;
-  (*acc).c10 += b0 * a1;
-  (*acc).c11 += b1 * a1;
-  (*acc).c12 += b2 * a1;
-  (*acc).c13 += b3 * a1;
+  outer8(acc, a0, xor_m(a0, 1u), b0, xor_m(b0, 2u), xor_m(b0, 4u), xor_m(b0, 6u));
 }
 
 const OCTETS = 8u; // subgroups of 8 lanes per workgroup (64 invocations)
