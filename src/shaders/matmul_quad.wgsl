@@ -30,7 +30,7 @@ fn swap_y(m: mat4x4<f32>) -> mat4x4<f32> {
 struct Acc8 { c00: mat4x4<f32>, c01: mat4x4<f32>, c02: mat4x4<f32>, c03: mat4x4<f32>, c10: mat4x4<f32>, c11: mat4x4<f32>, c12: mat4x4<f32>, c13: mat4x4<f32> }
 struct Acc4 { c00: mat4x4<f32>, c01: mat4x4<f32>, c10: mat4x4<f32>, c11: mat4x4<f32> }
 
-// The 8 products of two A blocks by four B blocks (`main`'s and `octet`'s step).
+// The 8 products of two A blocks by four B blocks (the steps of `main`, `octet` and, twice, `octet_wide`).
 fn outer8(acc: ptr<function, Acc8>, a0: mat4x4<f32>, a1: mat4x4<f32>, b0: mat4x4<f32>, b1: mat4x4<f32>, b2: mat4x4<f32>, b3: mat4x4<f32>) {
   (*acc).c00 += b0 * a0;
   (*acc).c01 += b1 * a0;
@@ -158,12 +158,17 @@ fn step_octet(acc: ptr<function, Acc8>, a0: mat4x4<f32>, b0: mat4x4<f32>) {
 
 const OCTETS = 8u; // subgroups of 8 lanes per workgroup (64 invocations)
 
+// This subgroup's tile as numbered (x) and as computed (y): subgroups past the last tile recompute the
+// last tile (every lane must take part in the shuffles) and store nothing.
+fn octet_tile(wid: vec3<u32>, li: u32) -> vec2<u32> {
+  let tile_raw = (wid.y * p.groups_x + wid.x) * OCTETS + li / 8u;
+  return vec2<u32>(tile_raw, min(tile_raw, p.tiles - 1u));
+}
+
 @compute @workgroup_size(64)
 fn octet(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  // Subgroups past the last tile recompute the last tile (every lane must take part in the shuffles)
-  // and store nothing; so in octet_wide.
-  let tile_raw = (wid.y * p.groups_x + wid.x) * OCTETS + li / 8u;
-  let tile = min(tile_raw, p.tiles - 1u);
+  let t = octet_tile(wid, li);
+  let tile = t.y;
   let lane = li & 7u;
   let r = lane >> 1u;
   let x = lane & 1u;
@@ -185,7 +190,7 @@ fn octet(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
       step_octet(&acc, load_lr_a(la, k4), load_lr_b(lb, k4));
     }
   }
-  if (tile_raw >= p.tiles) { return; }
+  if (t.x >= p.tiles) { return; }
   let c_off = wid.z * p.c_bs;
   // Accumulator j holds the B block of lane L ^ 2j: columns n0 + (r ^ j)·4.
   store_block(c_off, m_own, n0 + r * 4u, acc.c00);
@@ -202,23 +207,14 @@ fn octet(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
 // (h = L >> 2) by columns q·16..q·16+15 (q = L & 3). Per 4-step of k it loads one A block (rows h·16 + q·4)
 // and two B blocks (columns q·16 + h·8, + 4), and gets three A blocks from lanes L^1, L^2, L^3 and two B
 // blocks from L^4: three loads for 16 accumulators, where `octet` makes two for 8.
-struct Acc16 {
-  c00: mat4x4<f32>, c01: mat4x4<f32>, c02: mat4x4<f32>, c03: mat4x4<f32>,
-  c10: mat4x4<f32>, c11: mat4x4<f32>, c12: mat4x4<f32>, c13: mat4x4<f32>,
-  c20: mat4x4<f32>, c21: mat4x4<f32>, c22: mat4x4<f32>, c23: mat4x4<f32>,
-  c30: mat4x4<f32>, c31: mat4x4<f32>, c32: mat4x4<f32>, c33: mat4x4<f32>,
-}
+// Rows q and q^1 (`top`), q^2 and q^3 (`bottom`), each by the four B blocks.
+struct Acc16 { top: Acc8, bottom: Acc8 }
 
 fn step_octet_wide(acc: ptr<function, Acc16>, a0: mat4x4<f32>, b0: mat4x4<f32>, b1: mat4x4<f32>) {
-  let a1 = xor_m(a0, 1u);
-  let a2 = xor_m(a0, 2u);
-  let a3 = xor_m(a0, 3u);
   let b2 = xor_m(b0, 4u);
   let b3 = xor_m(b1, 4u);
-  (*acc).c00 += b0 * a0; (*acc).c01 += b1 * a0; (*acc).c02 += b2 * a0; (*acc).c03 += b3 * a0;
-  (*acc).c10 += b0 * a1; (*acc).c11 += b1 * a1; (*acc).c12 += b2 * a1; (*acc).c13 += b3 * a1;
-  (*acc).c20 += b0 * a2; (*acc).c21 += b1 * a2; (*acc).c22 += b2 * a2; (*acc).c23 += b3 * a2;
-  (*acc).c30 += b0 * a3; (*acc).c31 += b1 * a3; (*acc).c32 += b2 * a3; (*acc).c33 += b3 * a3;
+  outer8(&(*acc).top, a0, xor_m(a0, 1u), b0, b1, b2, b3);
+  outer8(&(*acc).bottom, xor_m(a0, 2u), xor_m(a0, 3u), b0, b1, b2, b3);
 }
 
 // One row block of a lane's output: accumulators j = 0..3 over columns n_own, n_own + 4, n_other, n_other + 4.
@@ -231,8 +227,8 @@ fn store_row4(c_off: u32, m: u32, n_own: u32, n_other: u32, c0: mat4x4<f32>, c1:
 
 @compute @workgroup_size(64)
 fn octet_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let tile_raw = (wid.y * p.groups_x + wid.x) * OCTETS + li / 8u;
-  let tile = min(tile_raw, p.tiles - 1u);
+  let t = octet_tile(wid, li);
+  let tile = t.y;
   let lane = li & 7u;
   let q = lane & 3u;
   let h = lane >> 2u;
@@ -256,17 +252,17 @@ fn octet_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       step_octet_wide(&acc, load_lr_a(la, k4), load_lr_b(lb0, k4), load_lr_b(lb1, k4));
     }
   }
-  if (tile_raw >= p.tiles) { return; }
+  if (t.x >= p.tiles) { return; }
   let c_off = wid.z * p.c_bs;
   // Accumulator row i holds the A block of lane L ^ i: rows m0 + (q ^ i)·4.
-  store_row4(c_off, m0 + q * 4u, n_own, n_other, acc.c00, acc.c01, acc.c02, acc.c03);
-  store_row4(c_off, m0 + (q ^ 1u) * 4u, n_own, n_other, acc.c10, acc.c11, acc.c12, acc.c13);
-  store_row4(c_off, m0 + (q ^ 2u) * 4u, n_own, n_other, acc.c20, acc.c21, acc.c22, acc.c23);
-  store_row4(c_off, m0 + (q ^ 3u) * 4u, n_own, n_other, acc.c30, acc.c31, acc.c32, acc.c33);
+  store_row4(c_off, m0 + q * 4u, n_own, n_other, acc.top.c00, acc.top.c01, acc.top.c02, acc.top.c03);
+  store_row4(c_off, m0 + (q ^ 1u) * 4u, n_own, n_other, acc.top.c10, acc.top.c11, acc.top.c12, acc.top.c13);
+  store_row4(c_off, m0 + (q ^ 2u) * 4u, n_own, n_other, acc.bottom.c00, acc.bottom.c01, acc.bottom.c02, acc.bottom.c03);
+  store_row4(c_off, m0 + (q ^ 3u) * 4u, n_own, n_other, acc.bottom.c10, acc.bottom.c11, acc.bottom.c12, acc.bottom.c13);
 }
 
-// `octet_narrow`: 128x8 tiles for outputs of at most 8 columns (LoRA rank 8: x·Aᵀ, dY·B, the gradient of
-// B), which the quad kernel's 16-column `narrow` tiles would half waste. Lane L owns rows L·16..L·16+15 by
+// `octet_narrow`: 128x8 tiles for outputs of at most 8 columns and at least 1,024 rows (LoRA rank 8: x·Aᵀ
+// and dY·B over all B·T rows), which the quad kernel's 16-column `narrow` tiles would half waste. Lane L owns rows L·16..L·16+15 by
 // all 8 columns. Per 4-step of k it loads its four A blocks and B block L & 1, and gets the other B block
 // from lane L^1: five loads for 8 accumulators, all of them used where `narrow` makes two for 4, half
 // of them padding at 8 columns.
@@ -284,8 +280,8 @@ fn step_octet_narrow(acc: ptr<function, Acc8>, a0: mat4x4<f32>, a1: mat4x4<f32>,
 
 @compute @workgroup_size(64)
 fn octet_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let tile_raw = (wid.y * p.groups_x + wid.x) * OCTETS + li / 8u;
-  let tile = min(tile_raw, p.tiles - 1u);
+  let t = octet_tile(wid, li);
+  let tile = t.y;
   let lane = li & 7u;
   let m0 = (tile / p.tiles_n) * 128u + lane * 16u;
   let n0 = (tile % p.tiles_n) * 8u;
@@ -311,7 +307,7 @@ fn octet_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
       step_octet_narrow(&acc, load_lr_a(la0, k4), load_lr_a(la1, k4), load_lr_a(la2, k4), load_lr_a(la3, k4), load_lr_b(lb, k4));
     }
   }
-  if (tile_raw >= p.tiles) { return; }
+  if (t.x >= p.tiles) { return; }
   let c_off = wid.z * p.c_bs;
   store_block(c_off, m0, n_own, acc.c00);
   store_block(c_off, m0, n_other, acc.c01);
